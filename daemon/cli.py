@@ -1,0 +1,61 @@
+"""The `mttd` command. Each subcommand lives in its own module under `daemon/commands/`.
+
+Command modules import nothing heavy at module level (no torch, no grpc): `mttd start` must
+spawn the daemon before grpc or torch are imported, and `mttd features` never needs torch.
+A module exposes `register(subparsers)`, which adds its parser(s) with `set_defaults(run=...)`;
+`run(args)` returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from model import __version__
+
+# Order is the order of `mttd --help`.
+COMMAND_MODULES = (
+    "features",
+    "suggest",
+    "lifecycle",
+    "watch",
+    "config",
+    "synth",
+    "dataset",
+    "train",
+    "evaluate",
+    "viz",
+    "export",
+    "bench",
+    "service",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mttd", description="Multi-Track Transformer edit suggestions.")
+    parser.add_argument("--version", action="version", version=f"mttd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module_name = f"daemon.commands.{name}"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

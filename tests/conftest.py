@@ -1,0 +1,25 @@
+"""Shared fixtures: where the read-only corpus lives, and a private MTTD_HOME per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"the shared corpus is missing at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture()
+def mttd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "mttd-home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("MTTD_HOME", str(home))
+    return home
