@@ -1,0 +1,36 @@
+"""`mttd train`: train the Multi-Track Transformer on dataset shards (see model/train.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from daemon.commands import fail
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from model.train_args import add_arguments
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train the model on dataset shards",
+        description="Train the Multi-Track Transformer on DATA (built by `mttd dataset`) into the run folder OUT: "
+        "checkpoints, REPORT.md and plots. Data-parallel: torchrun --nproc_per_node=N -m model.train ...",
+    )
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from model.train_args import passive_omp
+
+    passive_omp()
+    from model.checkpoint import ModelLoadError
+    from model.report import write_report
+    from model.train import run as train
+
+    try:
+        out = train(args)
+    except (FileNotFoundError, ModelLoadError, ValueError) as err:
+        return fail(f"train: {err}")
+    print(f"mttd: report {write_report(out, eval_timelines=args.eval_timelines, threads=args.threads)}")
+    return 0

@@ -1,0 +1,147 @@
+"""The network: size, causality, per-track decoding, incremental decoding, rollouts."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from model.history import History, feed, history_arrays
+from model.network import HEADS, MultiTrackTransformer, NetConfig, NetworkPredictor, Norm, encode_inputs, to_torch
+from model.synth import synthesize
+from model.features import featurize
+from tests.helpers_ml import TINY, features, hand_grid
+
+torch.set_num_threads(1)
+
+
+def tiny(context: int = 64, seed: int = 0) -> MultiTrackTransformer:
+    torch.manual_seed(seed)
+    model = MultiTrackTransformer(NetConfig(**TINY, context=context)).eval()
+    for p in model.parameters():  # larger weights than the init, so that differences show
+        torch.nn.init.normal_(p, std=0.2)
+    return model
+
+
+@pytest.fixture(scope="module")
+def feats():
+    return featurize(synthesize("podcast", 3, 0, (0.3, 0.4)).sequences[0])
+
+
+def inputs(feats, rows=None):
+    grid, src, kind = feats.grid, feats.source_index, feats.source_kind
+    if rows is not None:
+        grid, src, kind = grid[:rows], src[:rows], kind[:rows]
+    hist = history_arrays(grid, src)
+    batch = type(hist)(**{k: getattr(hist, k)[None] for k in hist.__dataclass_fields__})
+    return to_torch(encode_inputs(grid[None], kind[None], batch, Norm()))
+
+
+def test_reference_size_and_output_shapes(capsys):
+    model = MultiTrackTransformer(NetConfig())
+    n = model.n_params()
+    print(f"parameters: {n:,}")
+    assert 2_000_000 < n < 2_700_000  # the reference has 2,230,547
+    assert "parameters" in capsys.readouterr().out
+    grid, src = hand_grid([(0, 30, 0), (30, 50, 1)], 50)
+    out, cache = model(inputs(features(grid, src)))
+    for name, k in HEADS:
+        assert out[name].shape == (1, 50, 20, k)
+    assert len(cache) == 4 and cache[0][0].shape == (1, 8, 50, 32)
+
+
+def test_no_step_sees_its_future(feats):
+    """Changing step t+1 (and later) never changes any prediction made from steps up to t."""
+    model = tiny()
+    t = 40
+    base = {k: v[0].detach().numpy() for k, v in model(inputs(feats, 80))[0].items()}
+    changed = feats.grid.copy()
+    changed[t + 1 :, :, 0] = 1 - changed[t + 1 :, :, 0]
+    changed[t + 1 :, :, 2] += 37.0
+    f2 = features(changed[:80], feats.source_index[:80], feats.source_kind[:80])
+    other = {k: v[0].detach().numpy() for k, v in model(inputs(f2))[0].items()}
+    for name in base:
+        np.testing.assert_allclose(base[name][: t + 1], other[name][: t + 1], atol=1e-5)
+        assert not np.allclose(base[name][t + 1 :], other[name][t + 1 :])
+
+
+def test_tracks_get_different_predictions_not_just_an_offset(feats):
+    """The reference's F2: output[t, i] - output[t, j] was a constant; here it varies with the input."""
+    model = tiny()
+    out = model(inputs(feats, 120))[0]["event"][0].detach().numpy()  # (T, 20, 3)
+    diff = out[:, 0] - out[:, 1]
+    assert np.std(diff, axis=0).max() > 1e-2
+    ranks = np.argsort(out[:, :, 0], axis=1)
+    assert len({tuple(r) for r in ranks}) > 1
+
+
+def test_incremental_decoding_matches_full_forward(feats):
+    model = tiny(context=64)
+    x = inputs(feats, 150)
+    full = model(x)[0]["event"][0].detach()
+    prefix = {k: v[:, :100] for k, v in x.items()}
+    out, cache = model(prefix)
+    steps = [out["event"][0]]
+    for t in range(100, 150):
+        out, cache = model({k: v[:, t : t + 1] for k, v in x.items()}, past=model.trim(cache), start=t)
+        steps.append(out["event"][0])
+    torch.testing.assert_close(torch.cat(steps), full, atol=1e-4, rtol=1e-4)
+
+
+def test_chunked_predict_equals_one_banded_forward(feats):
+    model = tiny(context=32)
+    pred = NetworkPredictor(model, Norm(), Fraction(1, 10), "t", "")
+    f = features(feats.grid[:150], feats.source_index[:150], feats.source_kind[:150])
+    chunked = pred.outputs(f)["asset"]
+    with torch.inference_mode():
+        whole = model(inputs(f))[0]["asset"][0].numpy()
+    np.testing.assert_allclose(chunked, whole, atol=1e-4)
+
+
+def test_predictions_are_probabilities_in_physical_units(feats):
+    pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
+    p = pred.predict(feats)
+    T = feats.steps
+    assert p.p_active.shape == (T, 20) and p.asset_probs.shape == (T, 20, 10) and p.values.shape == (T, 20, 7)
+    assert np.all((p.p_active >= 0) & (p.p_active <= 1)) and np.all((p.p_change >= 0) & (p.p_change <= 1))
+    np.testing.assert_allclose(p.asset_probs.sum(-1), 1.0, atol=1e-4)
+
+
+def test_rollout_is_seeded_and_maps_sources(feats):
+    pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
+    a = pred.rollout(feats, 100, 30, seed=1)
+    b = pred.rollout(feats, 100, 30, seed=1)
+    assert a.grid.shape == (30, 20, 9) and a.source_index.shape == (30, 20) and a.confidence.shape == (30, 20)
+    np.testing.assert_array_equal(a.grid, b.grid)
+    on = a.grid[..., 0] > 0.5
+    assert np.all(a.source_index[~on] == -1)
+    known = on & (a.source_index >= 0)
+    assert np.all(np.minimum(a.source_index[known], 9) == a.grid[..., 1][known])
+    assert np.all((a.confidence > 0) & (a.confidence <= 1))
+    empty = pred.rollout(feats, 0, 5)
+    assert empty.grid.shape == (5, 20, 9)
+
+
+def test_history_vectorised_equals_incremental():
+    for k, style in enumerate(("documentary", "slideshow", "splitscreen")):
+        f = featurize(synthesize(style, 5, k, (0.3, 0.5)).sequences[0])
+        a, b = history_arrays(f.grid, f.source_index), feed(History(), f.grid, f.source_index)
+        for name in a.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_recency_class_names_the_shot_a_source_returns_from():
+    # A B A C, a gap, C again; sources 0 1 0 2 2
+    grid, src = hand_grid([(0, 5, 0), (5, 10, 1), (10, 15, 0), (15, 20, 2), (22, 25, 2)], 25)
+    h = history_arrays(grid, src)
+    assert h.recency[0, 0] == 0 and h.recency[5, 0] == 0  # new, new
+    assert h.recency[10, 0] == 2  # A is the 2nd most recent source on the track when it returns
+    assert h.recency[15, 0] == 0 and h.recency[12, 0] == 2  # held through the shot
+    assert h.recency[22, 0] == 1  # after a gap: the most recent source of the track
+    assert h.recency[20, 0] == -1  # off
+    hist = History()
+    feed(hist, grid[:20], src[:20])
+    assert hist.next_new == 3
+    assert dict(hist.candidates(0))[3] == 0
