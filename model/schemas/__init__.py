@@ -1,0 +1,1 @@
+"""JSON Schemas of the documents mttd writes (data files; nothing to import)."""

@@ -1,0 +1,107 @@
+"""In-process suggestion time with a loaded model: 2- and 10-minute 20-track timelines, each kind
+alone and all three together, beside the same engine on the persistence baseline (what the
+engine itself costs) and the bare model forward pass.
+
+    python tests/bench/bench_suggest.py [--model M] [--repeat N]
+
+Goal (issue 5): all three kinds for 10 minutes under 1 s; next alone under 300 ms.
+Without bundled weights the network is randomly initialised at the default size: its timing is
+the same, its suggestions are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from model.features import featurize  # noqa: E402
+from model.predictor import PersistencePredictor  # noqa: E402
+from model.suggest import SuggestOptions, suggest  # noqa: E402
+from model.timeline import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const  # noqa: E402
+
+KINDS = {"review": ("review",), "next": ("next",), "fill": ("fill",), "all": ("review", "next", "fill")}
+
+
+def timeline(minutes: float, tracks: int = 20, seed: int = 0) -> Timeline:
+    """20 busy tracks: 2-8 s shots from 40 sources, some punched in or cropped, a few gaps, and
+    three 2-second stretches with nothing on any track (so `fill` has work)."""
+    rng = np.random.default_rng(seed)
+    fps = 25
+    total = int(minutes * 60 * fps)
+    holes = [(int(total * f), int(total * f) + 2 * fps) for f in (0.25, 0.5, 0.75)]
+    sources = [Source(f"file:///m/s{i}.mov", f"s{i}.mov", "file", f"file:///m/s{i}.mov", 1920, 1080, total) for i in range(40)]
+    out = []
+    for t in range(tracks):
+        items, start = [], 0
+        while start < total:
+            end = min(total, start + int(rng.integers(2 * fps, 8 * fps)))
+            for lo, hi in holes:
+                if start < hi and lo < end:
+                    end = lo if start < lo else hi
+                    break
+            if not any(lo <= start < hi for lo, hi in holes) and rng.random() > 0.1:
+                motion = Motion(const(float(rng.choice([100, 100, 120, 50])))) if t else None
+                crop = Crop(const(float(rng.choice([0, 0, 10])))) if t > 1 else None
+                items.append(Item(start, end, sources[int(rng.integers(40))], start, motion=motion, crop=crop))
+            start = end
+        out.append(Track(tuple(items)))
+    seq = Sequence("bench", Rate(fps), tuple(out))
+    return Timeline("bench.xml", (seq,))
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def load(spec: str | None):
+    from model.network import DEFAULT_WEIGHTS, NetConfig, NetworkPredictor, Norm, MultiTrackTransformer, load_predictor
+
+    if spec is not None or DEFAULT_WEIGHTS.exists():
+        return load_predictor(spec), "loaded"
+    import torch
+
+    torch.manual_seed(0)
+    return NetworkPredictor(MultiTrackTransformer(NetConfig()), Norm(), Fraction(1, 10), "random", ""), "random init"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    import torch
+
+    print(f"torch threads: {torch.get_num_threads()}")
+    network, how = load(args.model)
+    baseline = PersistencePredictor()
+    print(f"model: {network.name} {network.version} ({how}); baseline: persistence (engine cost alone)")
+    print(f"{'timeline':>10} {'kind':>7} {'model ms':>10} {'persistence ms':>15}")
+    for minutes in (2, 10):
+        tl = timeline(minutes)
+        feats = featurize(tl.sequences[0], network.step_seconds)
+        forward = median_ms(lambda: network.predict(feats), args.repeat)
+        print(f"{minutes:>8} m {'forward':>7} {forward:>10.1f} {'':>15}   ({feats.steps} steps, predict() alone)")
+        for name, kinds in KINDS.items():
+            options = SuggestOptions(kinds=kinds)
+            model_ms = median_ms(lambda: suggest(tl, network, options), args.repeat)
+            base_ms = median_ms(lambda: suggest(tl, baseline, options), args.repeat)
+            print(f"{minutes:>8} m {name:>7} {model_ms:>10.1f} {base_ms:>15.1f}")
+    print("goal: all kinds, 10 min < 1000 ms; next alone < 300 ms")
+
+
+if __name__ == "__main__":
+    main()
