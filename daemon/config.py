@@ -1,0 +1,138 @@
+"""Daemon settings: built-in defaults, then the TOML config file, then `MTTD_<NAME>` variables.
+
+Each effective value remembers where it came from, which `mttd config show` prints. Top-level
+keys are settings; tables (for example `[watch]`) are left to the parts of mttd that own them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.paths import Paths
+
+
+class ConfigError(Exception):
+    """A config file or variable that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    kind: type
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "MTTD_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("model", "", str, "model file or run folder; empty = the bundled default; 'persistence' = the copy-previous baseline"),
+    Setting("keep_alive", 900.0, float, "idle seconds before the model is unloaded (reloaded on the next call); -1 never, 0 after every call"),
+    Setting("queue_size", 8, int, "inference calls waiting or running before new ones get RESOURCE_EXHAUSTED"),
+    Setting("cache_entries", 128, int, "results kept by content hash and options"),
+    Setting("threads", 1, int, "CPU threads for inference (leave the editor its cores)"),
+    Setting("max_message_mb", 64, int, "largest gRPC message either way (send paths, not bytes, for big timelines)"),
+    Setting("request_timeout", 120.0, float, "longest time any call may take in the daemon, whatever its deadline"),
+    Setting("start_timeout", 30.0, float, "seconds `mttd start` waits for the daemon to serve"),
+    Setting("log_level", "info", str, "debug, info, warning or error"),
+    Setting("log_max_mb", 5, int, "size at which the log file rotates"),
+    Setting("log_backups", 5, int, "rotated log files kept"),
+    Setting("debug_load_delay", 0.0, float, "extra seconds per model load (fault injection for tests)"),
+    Setting("debug_job_delay", 0.0, float, "extra seconds per inference call (fault injection for tests)"),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass
+class Config:
+    values: dict[str, Any]
+    sources: dict[str, str]  # "default", "file PATH" or "env MTTD_X"
+    tables: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{"name": s.name, "value": self.values[s.name], "source": self.sources[s.name], "help": s.help} for s in SETTINGS]
+
+
+def load(paths: Paths, environ: dict[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    values = {s.name: s.default for s in SETTINGS}
+    sources = {s.name: "default" for s in SETTINGS}
+    tables: dict[str, Any] = {}
+    file_values = _read_file(paths.config_file)
+    for key, raw in file_values.items():
+        if isinstance(raw, dict):
+            tables[key] = raw
+            continue
+        setting = BY_NAME.get(key)
+        if setting is None:
+            raise ConfigError(f"{paths.config_file}: unknown setting {key!r} (known: {', '.join(BY_NAME)})")
+        values[key] = _coerce(setting, raw, f"{paths.config_file}: {key}")
+        sources[key] = f"file {paths.config_file}"
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = _coerce(setting, env[setting.env], setting.env, from_text=True)
+            sources[setting.name] = f"env {setting.env}"
+    _validate(values, sources)
+    return Config(values, sources, tables)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: {err.strerror}") from None
+
+
+def _coerce(setting: Setting, raw: Any, where: str, from_text: bool = False) -> Any:
+    kind = setting.kind
+    try:
+        if from_text and kind is not str:
+            return kind(raw.strip())
+        if kind is float and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, kind) and not isinstance(raw, bool):
+            return raw
+    except ValueError:
+        pass
+    raise ConfigError(f"{where}: expected {_kind_name(kind)}, got {raw!r}")
+
+
+def _validate(values: dict[str, Any], sources: dict[str, str]) -> None:
+    def bad(name: str, reason: str) -> ConfigError:
+        return ConfigError(f"{name} = {values[name]!r} ({sources[name]}): {reason}")
+
+    for name in ("queue_size", "cache_entries", "threads", "max_message_mb", "log_max_mb"):
+        if values[name] < 1:
+            raise bad(name, "must be at least 1")
+    for name in ("request_timeout", "start_timeout"):
+        if values[name] <= 0:
+            raise bad(name, "must be positive")
+    for name in ("log_backups", "debug_load_delay", "debug_job_delay"):
+        if values[name] < 0:
+            raise bad(name, "must not be negative")
+    if values["keep_alive"] < 0 and values["keep_alive"] != -1:
+        raise bad("keep_alive", "seconds >= 0, or -1 for never")
+    if values["log_level"].lower() not in LOG_LEVELS:
+        raise bad("log_level", f"one of {', '.join(LOG_LEVELS)}")
+
+
+def _kind_name(kind: type) -> str:
+    return {int: "a whole number", float: "a number", str: "a string"}[kind]

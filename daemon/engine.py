@@ -1,0 +1,479 @@
+"""The engine: one thread owns the model and runs every inference, fed through a bounded queue.
+
+Calls are admitted before they do any work (reading, parsing, inference) and refused with
+QueueFull when `queue_size` calls are already waiting or running, so an overloaded daemon says
+"busy" at once instead of letting health checks queue behind inference. The model is loaded on
+the engine thread (torch is imported there, in the serve process only), unloaded after
+`keep_alive` idle seconds and loaded again by the next call. Results are cached by content hash
+and options. Nothing here knows about gRPC: errors are RequestError with a status name.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.config import Config
+
+log = logging.getLogger("mttd.engine")
+
+PERSISTENCE = "persistence"  # the copy-previous-step baseline, usable as a model name
+MAX_EXTRA_MODELS = 1  # models named by requests kept beside the configured one
+
+
+class QueueFull(Exception):
+    """Too many calls waiting or running."""
+
+
+class RequestError(Exception):
+    """A call that cannot be answered; `code` is a gRPC status name such as INVALID_ARGUMENT."""
+
+    def __init__(self, code: str, message: str, line: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.reason = reason or message  # without the file and line, for clients that rebuild errors
+
+
+@dataclass
+class LoadedModel:
+    spec: str  # "" = the configured model
+    predictor: Any
+    path: str
+    backend: str
+    loaded_at: float
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.predictor, "name", ""))
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self.predictor, "version", ""))
+
+    @property
+    def sha256(self) -> str:
+        return str(getattr(self.predictor, "sha256", ""))
+
+
+@dataclass
+class ModelState:
+    name: str = ""
+    version: str = ""
+    sha256: str = ""
+    path: str = ""
+    backend: str = ""
+    loaded: bool = False
+    idle_s: float = 0.0
+    loads: int = 0
+
+
+def load_predictor(spec: str, fall_back: bool) -> tuple[Any, str, str]:
+    """(predictor, path, backend) for a model spec: "" = the bundled default, "persistence", or a path.
+
+    With `fall_back`, a model file that cannot be loaded is logged in one line and the bundled
+    default is used instead (a broken config must not leave the user without suggestions).
+    """
+    if spec == PERSISTENCE:
+        from model.predictor import PersistencePredictor
+
+        return PersistencePredictor(), "", "baseline"
+    try:
+        from model.network import ModelLoadError
+        from model.network import load_predictor as load_network
+    except ImportError:
+        if spec:
+            raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec}: this install has no network") from None
+        log.warning("no network module in this install: serving the persistence baseline")
+        from model.predictor import PersistencePredictor
+
+        return PersistencePredictor(), "", "baseline"
+    try:
+        return load_network(spec or None), spec, "torch"
+    except ModelLoadError as err:
+        if not (spec and fall_back):
+            raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec or 'default'}: {err}") from None
+        log.error("cannot load model %s (%s); using the bundled default", spec, err)
+        return load_network(None), "", "torch"
+
+
+@dataclass
+class _Job:
+    fn: Callable[[Any], Any]
+    spec: str
+    future: Future = field(default_factory=Future)
+
+
+class Ticket:
+    """An admitted call. It holds one place in the queue until released (once)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._released = False
+        self.future: Future | None = None
+
+    def release(self) -> None:
+        with self._engine._lock:
+            if not self._released:
+                self._released = True
+                self._engine._admitted -= 1
+                self._engine._lock.notify()
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # A job still running after its caller gave up keeps its place until it finishes.
+        if self.future is not None and not self.future.done():
+            self.future.add_done_callback(lambda _f: self.release())
+        else:
+            self.release()
+
+
+class Engine:
+    def __init__(self, config: Config, on_ready: Callable[[str | None], None] = lambda error: None) -> None:
+        self.config = config
+        self.capacity = config.queue_size
+        self._on_ready = on_ready
+        self._lock = threading.Condition()  # guards the counters and models; notified when a place frees
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._state = ModelState()
+        self._admitted = 0
+        self._busy_since: float | None = None
+        self._last_used = time.monotonic()
+        self.counts = {"completed": 0, "rejected": 0, "failed": 0}
+        self.cache = ResultCache(config.cache_entries)
+        self._thread = threading.Thread(target=self._loop, name="mttd-engine", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread; its first job loads the configured model, then on_ready is called."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    # -- admission and calls -----------------------------------------------------------------
+
+    def admit(self, wait: float = 0.0) -> Ticket:
+        """A place in the queue, or QueueFull. Clients never wait (busy is answered at once);
+        in-process producers such as the watcher may `wait` seconds for a place."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._admitted < self.capacity, timeout=wait):
+                self.counts["rejected"] += 1
+                raise QueueFull(f"the daemon is busy ({self._admitted} calls waiting or running); try again shortly")
+            self._admitted += 1
+        return Ticket(self)
+
+    def run(self, ticket: Ticket | None, fn: Callable[[Any], Any], spec: str = "", timeout: float | None = None) -> Any:
+        """Run fn(predictor) on the engine thread and wait for it (at most `timeout` seconds).
+
+        Calls from clients pass their admission ticket; in-process callers with a bounded queue
+        of their own (the folder watcher) pass None and are not counted against `queue_size`.
+        """
+        job = _Job(fn=fn, spec=spec)
+        if ticket is not None:
+            ticket.future = job.future
+        self._jobs.put(job)
+        try:
+            return job.future.result(timeout=None if timeout is None else max(timeout, 0.0))
+        except FutureTimeout:
+            job.future.cancel()
+            raise RequestError("DEADLINE_EXCEEDED", f"no result within {timeout:.1f} s (the daemon is busy or the timeline is large)") from None
+
+    # -- what status and info report (never waits for the engine thread) ----------------------
+
+    def model_state(self) -> ModelState:
+        with self._lock:
+            state = ModelState(**vars(self._state))
+            state.idle_s = 0.0 if self._busy_since is not None else time.monotonic() - self._last_used
+        return state
+
+    def queue_state(self) -> dict[str, Any]:
+        with self._lock:
+            busy = self._busy_since is not None
+            return {
+                "depth": self._admitted,
+                "capacity": self.capacity,
+                "busy": busy,
+                "busy_s": time.monotonic() - self._busy_since if busy else 0.0,
+                **self.counts,
+            }
+
+    def model_identity(self, spec: str) -> tuple[str, str]:
+        """What a cached result depends on: the spec and the sha256 last loaded for it."""
+        with self._lock:
+            loaded = self._models.get(spec)
+            return (spec, loaded.sha256 if loaded else self._state.sha256 if not spec else "")
+
+    # -- the engine thread -------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            self._load("")
+        except Exception as err:  # noqa: BLE001 - reported through on_ready, then the daemon exits
+            self._on_ready(_error_text(err))
+            return
+        self._last_used = time.monotonic()
+        self._on_ready(None)
+        while True:
+            try:
+                job = self._jobs.get(timeout=self._idle_wait())
+            except queue.Empty:
+                self._unload("idle for %.0f s" % self.config.keep_alive)
+                continue
+            if job is None:
+                return
+            if not job.future.set_running_or_notify_cancel():
+                continue  # its caller gave up before it started
+            self._run_job(job)
+
+    def _run_job(self, job: _Job) -> None:
+        with self._lock:
+            self._busy_since = time.monotonic()
+        try:
+            predictor = self._predictor(job.spec)
+            if self.config.debug_job_delay:
+                time.sleep(self.config.debug_job_delay)
+            result = job.fn(predictor)
+        except BaseException as err:  # noqa: BLE001 - every failure goes back to its caller
+            with self._lock:
+                self.counts["failed"] += 1
+            job.future.set_exception(err)
+        else:
+            with self._lock:
+                self.counts["completed"] += 1
+            job.future.set_result(result)
+        finally:
+            with self._lock:
+                self._busy_since = None
+                self._last_used = time.monotonic()
+            if self.config.keep_alive == 0:
+                self._unload("keep_alive is 0")
+
+    def _idle_wait(self) -> float | None:
+        keep_alive = self.config.keep_alive
+        if not self._models or keep_alive < 0:
+            return None
+        return max(0.01, self._last_used + keep_alive - time.monotonic())
+
+    def _predictor(self, spec: str) -> Any:
+        with self._lock:
+            loaded = self._models.get(spec)
+        if loaded is None:
+            loaded = self._load(spec)
+        with self._lock:
+            self._models.move_to_end(spec)
+        return loaded.predictor
+
+    def _load(self, spec: str) -> LoadedModel:
+        configured = spec == ""
+        started = time.monotonic()
+        if self.config.debug_load_delay:
+            time.sleep(self.config.debug_load_delay)
+        predictor, path, backend = load_predictor(self.config.model if configured else spec, fall_back=configured)
+        _limit_threads(self.config.threads)
+        loaded = LoadedModel(spec, predictor, path, backend, time.time())
+        with self._lock:
+            previous = self._state.sha256 if configured else None
+            self._models[spec] = loaded
+            while len(self._models) > 1 + MAX_EXTRA_MODELS:
+                self._models.popitem(last=False)
+            if configured:
+                self._state = ModelState(
+                    name=loaded.name, version=loaded.version, sha256=loaded.sha256, path=path,
+                    backend=backend, loaded=True, loads=self._state.loads + 1,
+                )
+        if previous and previous != loaded.sha256:
+            self.cache.clear()  # the model file changed under the same name
+        log.info("model %s %s loaded (%s) in %.2f s", loaded.name, loaded.version, backend, time.monotonic() - started)
+        return loaded
+
+    def _unload(self, why: str) -> None:
+        with self._lock:
+            if not self._models:
+                return
+            self._models.clear()
+        gc.collect()
+        _return_memory_to_os()
+        with self._lock:
+            self._state.loaded = False  # only now: status shows the memory as already given back
+        log.info("model unloaded (%s)", why)
+
+
+class ResultCache:
+    """A small LRU of finished results keyed by content hash, options and model."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return self._items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def state(self) -> dict[str, int]:
+        with self._lock:
+            return {"entries": len(self._items), "capacity": self.capacity, "hits": self.hits, "misses": self.misses}
+
+
+def _limit_threads(threads: int) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _return_memory_to_os() -> None:
+    """glibc keeps freed arenas; malloc_trim hands them back so an unload shows in RSS."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _error_text(err: BaseException | None) -> str | None:
+    if err is None:
+        return None
+    return err.message if isinstance(err, RequestError) else f"{type(err).__name__}: {err}"
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (0 where /proc is unavailable)."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+# -- what a call reads ------------------------------------------------------------------------
+
+# Extensions the daemon opens when given a path (the formats model.formats reads), and the
+# first byte their content must start with; anything else is refused before it is read.
+TIMELINE_SUFFIXES = {".xml": b"<", ".fcpxml": b"<", ".kdenlive": b"<", ".otio": b"{"}
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TimelineInput:
+    """A timeline as a call gave it: a file's bytes, XML bytes, or the bridge JSON."""
+
+    kind: str  # "path", "xml" or "timeline"
+    name: str  # the path, or the name the caller gave (may be empty)
+    data: bytes  # what the result cache and the document's sha256 are computed from
+    json_data: Any = None  # the decoded bridge JSON for kind "timeline"
+
+    @property
+    def sha256(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def label(self) -> str:
+        return self.name or {"xml": "<xml>", "timeline": "<timeline>"}.get(self.kind, "<input>")
+
+    def parse(self) -> Any:
+        """The Timeline; RequestError INVALID_ARGUMENT naming the file and line when unreadable."""
+        from model.errors import TimelineParseError
+
+        try:
+            if self.kind == "timeline":
+                from model.timeline_json import timeline_from_dict
+
+                return timeline_from_dict(self.json_data, self.label)
+            from model.sidecar import read_timeline_bytes
+
+            return read_timeline_bytes(self.data, self.label)
+        except TimelineParseError as err:
+            raise RequestError("INVALID_ARGUMENT", f"cannot read {err.one_line()}", err.line, err.reason) from None
+
+
+def input_from_path(text: str) -> TimelineInput:
+    """Read a timeline file as the user, refusing anything that is not one."""
+    import stat
+
+    if not text:
+        raise RequestError("INVALID_ARGUMENT", "no path given")
+    path = os.path.normpath(text)
+
+    def refuse(code: str, reason: str) -> RequestError:
+        return RequestError(code, f"{path}: {reason}", reason=reason)
+
+    if not os.path.isabs(path):
+        raise refuse("INVALID_ARGUMENT", "the path must be absolute (the daemon has no working directory of yours)")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in TIMELINE_SUFFIXES:
+        raise refuse("INVALID_ARGUMENT", f"not a timeline file (expected {', '.join(TIMELINE_SUFFIXES)})")
+    try:
+        # O_NONBLOCK: opening a FIFO named like a timeline must not hang the call.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise refuse("NOT_FOUND", "no such file") from None
+    except PermissionError:
+        raise refuse("PERMISSION_DENIED", "permission denied") from None
+    except OSError as err:
+        raise refuse("INVALID_ARGUMENT", err.strerror or str(err)) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse("INVALID_ARGUMENT", "not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise refuse("INVALID_ARGUMENT", f"{st.st_size} bytes, larger than the {MAX_FILE_BYTES} byte limit")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if not _starts_with(data, TIMELINE_SUFFIXES[suffix]):
+        raise refuse("INVALID_ARGUMENT", f"does not look like a {suffix} timeline")
+    return TimelineInput("path", path, data)
+
+
+def input_from_xml(data: bytes, name: str) -> TimelineInput:
+    return TimelineInput("xml", name, data)
+
+
+def input_from_json(data: Any, name: str) -> TimelineInput:
+    import json
+
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return TimelineInput("timeline", name, canonical, data)
+
+
+def _starts_with(data: bytes, first: bytes) -> bool:
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(first)

@@ -1,0 +1,171 @@
+"""Per-user directories and files of mttd, and the checks that keep them private.
+
+platformdirs gives the config, data, state, log and runtime directories; `MTTD_HOME=DIR` puts
+all of them under DIR (tests and side-by-side instances rely on it). The socket's directory and
+the state directory (token, lock, status) must be owned by the user and closed to others: the
+daemon creates them 0700, verifies them every start, and refuses to run otherwise (a directory
+writable by others lets another user swap the socket; see daemon-notes pitfall 4). It never
+chmods a directory it did not create.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+APP = "mttd"
+# sun_path holds 104 bytes on macOS and 108 on Linux; stay clear of both.
+MAX_SOCKET_PATH = 100
+USE_TCP = sys.platform == "win32"  # grpc Python has no unix-socket client on Windows
+
+
+class UnsafeDirectory(Exception):
+    """A private directory or file that another user could read or replace."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+    state_dir: Path
+    log_dir: Path
+    runtime_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "mttd.lock"
+
+    @property
+    def status_file(self) -> Path:
+        return self.state_dir / "mttd.json"
+
+    @property
+    def token_file(self) -> Path:
+        return self.state_dir / "token"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "mttd.log"
+
+    @property
+    def stderr_file(self) -> Path:
+        """What the spawned daemon prints before its log is set up (import errors, crashes)."""
+        return self.log_dir / "serve.stderr"
+
+    @property
+    def socket_file(self) -> Path:
+        """runtime_dir/mttd.sock, or /tmp/mttd-UID/HASH.sock when that path is too long to bind."""
+        preferred = self.runtime_dir / "mttd.sock"
+        if len(os.fsencode(str(preferred))) <= MAX_SOCKET_PATH:
+            return preferred
+        digest = hashlib.sha256(os.fsencode(str(self.runtime_dir))).hexdigest()[:16]
+        return short_socket_dir() / f"{digest}.sock"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "config_file": str(self.config_file),
+            "data_dir": str(self.data_dir),
+            "state_dir": str(self.state_dir),
+            "log_file": str(self.log_file),
+            "runtime_dir": str(self.runtime_dir),
+            "socket": "127.0.0.1 (TCP)" if USE_TCP else str(self.socket_file),
+            "token_file": str(self.token_file),
+            "status_file": str(self.status_file),
+        }
+
+
+def short_socket_dir() -> Path:
+    return Path("/tmp") / f"{APP}-{os.getuid()}"
+
+
+def resolve(environ: dict[str, str] | None = None) -> Paths:
+    env = os.environ if environ is None else environ
+    home = env.get("MTTD_HOME")
+    if home:
+        root = Path(home).expanduser().absolute()
+        return Paths(root / "config", root / "data", root / "state", root / "log", root / "run")
+    import platformdirs
+
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR platformdirs falls back to /tmp/runtime-UID and warns; that
+        # directory is verified like any other before the socket goes there.
+        warnings.simplefilter("ignore")
+        runtime_dir = Path(platformdirs.user_runtime_dir(APP, appauthor=False))
+    return Paths(
+        config_dir=Path(platformdirs.user_config_dir(APP, appauthor=False)),
+        data_dir=Path(platformdirs.user_data_dir(APP, appauthor=False)),
+        state_dir=Path(platformdirs.user_state_dir(APP, appauthor=False)),
+        log_dir=Path(platformdirs.user_log_dir(APP, appauthor=False)),
+        runtime_dir=runtime_dir,
+    )
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` 0700 if missing; otherwise verify it is ours and closed to others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    verify_private(path, directory=True)
+    return path
+
+
+def verify_private(path: Path, directory: bool) -> None:
+    """Raise UnsafeDirectory unless `path` is a real (not symlinked) entry we own, mode ?rwx------."""
+    if USE_TCP:
+        return  # per-user profile directories; POSIX modes do not apply
+    st = os.lstat(path)
+    what = "directory" if directory else "file"
+    if directory and not stat.S_ISDIR(st.st_mode) or not directory and not stat.S_ISREG(st.st_mode):
+        raise UnsafeDirectory(f"{path} is not a regular {what} (a symlink or something else); remove it")
+    if st.st_uid != os.geteuid():
+        raise UnsafeDirectory(f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); remove it or set MTTD_HOME")
+    if st.st_mode & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        fix = "700" if directory else "600"
+        raise UnsafeDirectory(f"{path} is open to other users (mode {mode:04o}); run: chmod {fix} {path}")
+
+
+def ensure_dirs(paths: Paths) -> None:
+    """The daemon's directories: state and socket strictly private, the others created 0700 if new."""
+    for public in (paths.config_dir, paths.data_dir, paths.log_dir):
+        public.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_dir(paths.state_dir)
+    if not USE_TCP:
+        ensure_private_dir(paths.socket_file.parent)
+
+
+def read_token(paths: Paths) -> str:
+    """The per-install token; FileNotFoundError when no daemon has created it yet."""
+    verify_private(paths.token_file, directory=False)
+    return paths.token_file.read_text(encoding="ascii").strip()
+
+
+def ensure_token(paths: Paths) -> str:
+    """Create the token once (0600, written completely before it appears), then reuse it."""
+    try:
+        return read_token(paths)
+    except FileNotFoundError:
+        pass
+    tmp = paths.token_file.with_name(f".token.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        os.link(tmp, paths.token_file)  # atomic and never replaces a token another process wrote
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return read_token(paths)

@@ -1,0 +1,255 @@
+"""Processes without guesswork: the instance lock, the status file, spawning and stopping.
+
+A daemon is "running" only when all of these hold: the lock file is locked (the kernel drops the
+lock when the process dies, even after kill -9), the status file names a live pid, and that
+pid's start time matches the one recorded (so a reused pid is never mistaken for the daemon and
+never signalled). Stdlib only: `mttd start` uses this before grpc or torch are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from daemon.paths import Paths
+
+if sys.platform == "win32":
+    import msvcrt
+else:
+    import fcntl
+
+
+class AlreadyRunning(Exception):
+    """Another process holds the instance lock."""
+
+
+def process_start_time(pid: int) -> str | None:
+    """An opaque token that changes when `pid` is reused; None when unknown or gone."""
+    if sys.platform.startswith("linux"):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        # Fields counted after the ")" closing the name: 3 is the state, 22 the start time in
+        # clock ticks since boot. A zombie has exited: it no longer counts as that process.
+        fields = stat.rsplit(")", 1)[1].split()
+        return None if fields[0] == "Z" else fields[19]
+    if sys.platform == "win32":
+        return None
+    try:
+        out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        return _windows_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: never ours
+    return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    out = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True, text=True)
+    return str(pid) in out.stdout
+
+
+def same_process(pid: int, start_time: str | None) -> bool:
+    """True when `pid` is alive and is the process that had `start_time`."""
+    if not pid_alive(pid):
+        return False
+    return start_time is None or process_start_time(pid) == start_time
+
+
+class InstanceLock:
+    """An exclusive lock on the lock file, held for the daemon's lifetime (one daemon per user)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        f = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8")
+        try:
+            _lock(f, exclusive=True)
+        except OSError:
+            f.close()
+            raise AlreadyRunning(f"another mttd daemon holds {self.path}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the lock; the file stays (deleting it races)
+            self._file = None
+
+
+def lock_held(path: Path) -> bool:
+    """True when some process holds the instance lock (probing never disturbs the holder)."""
+    try:
+        f = open(path, "r", encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    with f:
+        try:
+            _lock(f, exclusive=False)
+        except OSError:
+            return True
+        if sys.platform == "win32":
+            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)  # Windows wants locks undone before close
+        return False
+
+
+def _lock(f: IO[str], exclusive: bool) -> None:
+    if sys.platform == "win32":
+        f.seek(0)
+        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)  # byte locks are always exclusive there
+    else:
+        fcntl.flock(f.fileno(), (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    """The status file of a daemon that is verifiably alive."""
+
+    pid: int
+    start_time: str | None
+    endpoint: str
+    version: str
+    protocol: int
+    token_file: str
+    log: str
+    started_at: float
+    raw: dict[str, Any]
+
+
+def write_status(path: Path, data: dict[str, Any]) -> None:
+    """Atomically: a temp file in the same directory, fsync, then rename over the old one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def remove_status(path: Path, pid: int) -> None:
+    """Remove the status file if it is this process's (never a successor's)."""
+    data = read_status(path)
+    if data is not None and data.get("pid") == pid:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def find_daemon(paths: Paths) -> DaemonRecord | None:
+    """The running daemon's record, or None when none runs (a stale file is ignored, not trusted)."""
+    data = read_status(paths.status_file)
+    if data is None:
+        return None
+    try:
+        record = DaemonRecord(
+            pid=int(data["pid"]),
+            start_time=data.get("start_time"),
+            endpoint=str(data["endpoint"]),
+            version=str(data.get("version", "")),
+            protocol=int(data.get("protocol", 0)),
+            token_file=str(data.get("token_file", paths.token_file)),
+            log=str(data.get("log", paths.log_file)),
+            started_at=float(data.get("started_at", 0.0)),
+            raw=data,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not lock_held(paths.lock_file) or not same_process(record.pid, record.start_time):
+        return None
+    return record
+
+
+def spawn_serve(paths: Paths) -> subprocess.Popen:
+    """Start `python -m daemon serve --foreground` as a fresh process in its own session.
+
+    A new interpreter (not a fork of this one), so nothing grpc or torch set up here leaks into
+    it; its stdout and stderr go to a file beside the log for crashes before logging starts.
+    """
+    paths.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    err = open(paths.stderr_file, "wb")
+    try:
+        kwargs: dict[str, Any] = {}
+        if sys.platform == "win32":
+            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW
+        else:
+            kwargs["start_new_session"] = True
+        return subprocess.Popen(
+            [sys.executable, "-m", "daemon", "serve", "--foreground"],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            close_fds=True,
+            cwd=str(Path.home()),
+            **kwargs,
+        )
+    finally:
+        err.close()
+
+
+def wait_gone(pid: int, start_time: str | None, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while same_process(pid, start_time):
+        if time.monotonic() >= deadline:
+            return False
+        _reap(pid)
+        time.sleep(0.05)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect our own child's exit status so it does not linger as a zombie that looks alive."""
+    if sys.platform == "win32":
+        return
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def terminate(pid: int, start_time: str | None, timeout: float) -> str:
+    """SIGTERM, then SIGKILL, only to the verified process. Returns how it ended."""
+    for sig, how in ((signal.SIGTERM, "terminated"), (getattr(signal, "SIGKILL", signal.SIGTERM), "killed")):
+        if not same_process(pid, start_time):
+            return "gone"
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return "gone"
+        if wait_gone(pid, start_time, timeout):
+            return how
+    return "still running"
