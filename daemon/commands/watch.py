@@ -1,0 +1,189 @@
+"""`mttd watch add PATH [--poll] | remove PATH | list [--json]`: the folders the daemon watches.
+
+A timeline saved into a watched folder gets NAME.mtt.json and NAME.mtt.xml beside it. `add`
+starts the daemon when it is not running (watching is what the user asked for); `remove` and
+`list` also work without it, on the saved watch list, which the daemon reads when it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from daemon.commands import fail
+
+CALL_TIMEOUT = 10.0
+COLUMNS = ("seen", "processed", "skipped_unchanged", "failed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("watch", help="watch folders: saved timelines get suggestion sidecars beside them")
+    actions = p.add_subparsers(dest="watch_action", metavar="ACTION", required=True)
+
+    a = actions.add_parser("add", help="watch a folder and its subfolders (starts the daemon if needed)")
+    a.add_argument("path", help="the folder")
+    a.add_argument("--poll", action="store_true", help="poll for changes instead of OS events (network drives)")
+    a.set_defaults(run=run_add)
+
+    r = actions.add_parser("remove", help="stop watching a folder")
+    r.add_argument("path", help="the folder, as added")
+    r.set_defaults(run=run_remove)
+
+    ls = actions.add_parser("list", help="watched folders with what happened in each since the daemon started")
+    ls.add_argument("--json", action="store_true", help="print a JSON document")
+    ls.set_defaults(run=run_list)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from daemon.client import DaemonError, ensure_daemon
+    from daemon.config import ConfigError
+    from daemon.paths import UnsafeDirectory, ensure_dirs
+
+    folder = Path(args.path).expanduser().resolve()
+    if not folder.is_dir():
+        return fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    try:
+        paths, config = _setup()
+        ensure_dirs(paths)
+        record = ensure_daemon(paths, config).record
+        state = _rpc(record, paths, "Watch", path=str(folder), poll=args.poll).watch
+    except (ConfigError, UnsafeDirectory) as err:
+        return fail(str(err))
+    except DaemonError as err:
+        return fail(_explain(err))
+    how = "polling every few seconds" if state.poll else "on file system events"
+    print(f"watching {state.path} ({how})")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from daemon.client import DaemonError
+    from daemon.config import ConfigError
+    from daemon.watches import WatchError
+
+    folder = Path(args.path).expanduser().absolute()
+    try:
+        paths, _config = _setup()
+        record = _running(paths)
+        if record is not None:
+            removed = _rpc(record, paths, "Unwatch", path=str(folder)).removed
+            note = ""
+        else:
+            removed = _remove_saved(paths, folder)
+            note = " (the daemon is not running: removed from the saved list)"
+    except (ConfigError, WatchError) as err:
+        return fail(str(err))
+    except DaemonError as err:
+        return fail(_explain(err))
+    if not removed:
+        return fail(f"not watched: {folder}")
+    print(f"stopped watching {folder}{note}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from daemon.client import DaemonError
+    from daemon.config import ConfigError
+    from daemon.watches import WatchError
+
+    try:
+        paths, _config = _setup()
+        doc = _listing(paths)
+    except (ConfigError, WatchError) as err:
+        return fail(str(err))
+    except DaemonError as err:
+        return fail(_explain(err))
+    print(json.dumps(doc, indent=2) if args.json else _listing_text(doc))
+    return 0
+
+
+# -- talking to the daemon ----------------------------------------------------------------------
+
+
+def _setup() -> tuple[Any, Any]:
+    from daemon import paths as paths_mod
+    from daemon.config import load
+
+    paths = paths_mod.resolve()
+    return paths, load(paths)
+
+
+def _running(paths: Any) -> Any:
+    from daemon import process
+
+    return process.find_daemon(paths)
+
+
+def _rpc(record: Any, paths: Any, method: str, **fields: Any) -> Any:
+    """Call Watch, Unwatch, ListWatches or GetStatus on the running daemon; DaemonError on failure."""
+    from daemon.client import DaemonClient
+
+    with DaemonClient.for_record(record, paths) as client:
+        request = getattr(client.pb, f"{method}Request")(**fields)
+        return client._call(method, request, CALL_TIMEOUT)
+
+
+def _explain(err: Any) -> str:
+    if err.code == "UNIMPLEMENTED":
+        return "this daemon cannot watch folders; run `mttd restart` after upgrading"
+    return err.message
+
+
+def _listing(paths: Any) -> dict:
+    """{"running", "queue", "watches": [mtt.v1.WatchState fields]}; without a daemon, the saved list."""
+    from google.protobuf import json_format
+
+    record = _running(paths)
+    if record is None:
+        saved = _store(paths).load()
+        return {"running": False, "queue": None,
+                "watches": [{"path": w.path, "poll": w.poll, "missing": not Path(w.path).is_dir()} for w in saved]}
+    watches = _rpc(record, paths, "ListWatches").watches
+    queue = _rpc(record, paths, "GetStatus").watch_queue
+    as_dict = [json_format.MessageToDict(w, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+               for w in watches]
+    for w in as_dict:
+        for key in COLUMNS:
+            w[key] = int(w[key])  # int64 arrives as a string in proto JSON
+    return {"running": True, "queue": queue, "watches": as_dict}
+
+
+def _listing_text(doc: dict) -> str:
+    if not doc["watches"]:
+        return "no folders are watched; add one with `mttd watch add PATH`"
+    if not doc["running"]:
+        lines = ["mttd is not running; these folders are watched once it starts (`mttd start`):"]
+        lines += [f"  {w['path']}{' (poll)' if w['poll'] else ''}{'  [missing]' if w['missing'] else ''}" for w in doc["watches"]]
+        return "\n".join(lines)
+    width = max(len(w["path"]) for w in doc["watches"])
+    lines = [f"{'FOLDER':<{width}}  MODE    STATE    SEEN  DONE  SAME  FAILED  LAST ERROR"]
+    for w in doc["watches"]:
+        counts = "  ".join(f"{w[k]:>4}" for k in COLUMNS[:3]) + f"  {w['failed']:>6}"
+        state = "missing" if w["missing"] else "ok"
+        lines.append(f"{w['path']:<{width}}  {'poll' if w['poll'] else 'events':<6}  {state:<7}  {counts}  {w['last_error'] or '-'}")
+    lines.append(f"{doc['queue']} files queued")
+    return "\n".join(lines)
+
+
+# -- the saved list, when no daemon runs --------------------------------------------------------
+
+
+def _store(paths: Any) -> Any:
+    from daemon.watches import STORE_NAME, WatchStore
+
+    return WatchStore(paths.config_dir / STORE_NAME)
+
+
+def _remove_saved(paths: Any, folder: Path) -> bool:
+    from daemon.watches import normalize_path
+
+    store = _store(paths)
+    saved = store.load()
+    wanted = {str(folder), str(normalize_path(folder))}
+    kept = [w for w in saved if w.path not in wanted]
+    if len(kept) == len(saved):
+        return False
+    store.save(kept)
+    return True

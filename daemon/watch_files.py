@@ -1,0 +1,234 @@
+"""One watched file: is it a timeline, is it complete, what are its sidecars, and `process` for it.
+
+Functions over names and bytes, so the watcher's threads stay small. A timeline is known by its
+suffix and a sniff of its first 4 KB (an `.xml` must hold xmeml); it is complete when its closing
+root element (or the closing brace of an OTIO JSON file) ends it. `make_processor` (in-process)
+and `make_engine_processor` (the daemon's engine thread) build the `process` the watcher calls.
+The model is imported inside them only, so the watcher itself never pulls in torch.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daemon.engine import Engine
+    from model.predictor import Predictor
+    from model.sidecar import SuggestionRun
+    from model.suggest import SuggestOptions
+
+SIDECAR_SUFFIXES = (".mtt.json", ".mtt.xml", ".mtt.png")
+# Editors' and downloaders' temp and backup names (daemon-notes 3.6), matched case-insensitively.
+TEMP_PATTERNS = ("*.tmp", ".~*", "~$*", ".goutputstream-*", "*.swp", "*.part", "*.crdownload", "*~")
+HEAD_BYTES = 4096
+TAIL_BYTES = 1024
+CHUNK_BYTES = 1 << 20
+ENGINE_RETRY_S = 0.2  # how often a watcher job asks again when the engine's queue is full
+
+
+@dataclass(frozen=True)
+class TimelineKind:
+    suffix: str
+    root_marker: bytes  # found in the first 4 KB of a file of this kind
+    end_marker: bytes  # what a complete file ends with (whitespace aside)
+
+
+XMEML = TimelineKind(".xml", b"<xmeml", b"</xmeml>")
+EXTRA_KINDS = (
+    TimelineKind(".fcpxml", b"<fcpxml", b"</fcpxml>"),
+    TimelineKind(".kdenlive", b"<mlt", b"</mlt>"),
+    TimelineKind(".mlt", b"<mlt", b"</mlt>"),
+    TimelineKind(".otio", b'"OTIO_SCHEMA"', b"}"),
+)
+
+
+def formats_extra_installed() -> bool:
+    return importlib.util.find_spec("opentimelineio") is not None
+
+
+def timeline_kinds(with_extras: bool | None = None) -> dict[str, TimelineKind]:
+    """Suffix -> kind; FCPXML, Kdenlive and OTIO only when the formats extra can read them."""
+    extras = formats_extra_installed() if with_extras is None else with_extras
+    kinds = (XMEML, *EXTRA_KINDS) if extras else (XMEML,)
+    return {k.suffix: k for k in kinds}
+
+
+def is_ignored_name(name: str) -> bool:
+    """Hidden, temporary, backup and mttd's own sidecar names are never inputs."""
+    lower = name.lower()
+    if lower.startswith(".") or lower.endswith(SIDECAR_SUFFIXES):
+        return True
+    return any(fnmatch.fnmatchcase(lower, pattern) for pattern in TEMP_PATTERNS)
+
+
+def candidate_kind(path: Path, root: Path, kinds: dict[str, TimelineKind]) -> TimelineKind | None:
+    """The kind a path may hold, judged on its name alone; None for everything else.
+
+    Files under a hidden folder of the watched root (.git, .cache, ...) are skipped too.
+    """
+    kind = kinds.get(path.suffix.lower())
+    if kind is None or is_ignored_name(path.name):
+        return None
+    try:
+        parts = path.relative_to(root).parts[:-1]
+    except ValueError:
+        return None
+    if any(part.startswith(".") for part in parts):
+        return None
+    return kind
+
+
+def walk_candidates(root: Path, kinds: dict[str, TimelineKind]) -> Iterator[tuple[Path, TimelineKind, tuple[int, int]]]:
+    """(path, kind, (size, mtime_ns)) of every candidate under root, judged by name: hidden
+    folders are skipped and symlinks not followed; unreadable folders are passed over."""
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+                continue
+            kind = kinds.get(os.path.splitext(entry.name)[1].lower())
+            if kind is None or is_ignored_name(entry.name):
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            yield Path(entry.path), kind, (st.st_size, st.st_mtime_ns)
+
+
+def sidecar_stem(path: Path) -> str:
+    """`cut.v2.xml` -> `cut.v2` (its sidecars are `cut.v2.mtt.json` and `cut.v2.mtt.xml`)."""
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+def sidecar_json_path(path: Path) -> Path:
+    return path.with_name(sidecar_stem(path) + ".mtt.json")
+
+
+def sidecar_xml_path(path: Path) -> Path:
+    return path.with_name(sidecar_stem(path) + ".mtt.xml")
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One streaming read of a file: what the watcher needs to decide, without holding it."""
+
+    size: int
+    sha256: str
+    complete: bool  # it ends with the closing marker
+
+
+def scan_file(path: Path, kind: TimelineKind) -> FileScan:
+    """Read the file once in 1 MB chunks: hash everything, keep the tail (memory stays flat)."""
+    digest = hashlib.sha256()
+    tail = b""
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+            tail = (tail + chunk)[-TAIL_BYTES:]
+            size += len(chunk)
+    return FileScan(size=size, sha256=digest.hexdigest(), complete=tail.rstrip().endswith(kind.end_marker))
+
+
+def sniff(path: Path, kind: TimelineKind) -> bool:
+    """True when the first 4 KB hold the kind's root marker (cheap: decides before any hashing)."""
+    with open(path, "rb") as f:
+        return kind.root_marker in f.read(HEAD_BYTES)
+
+
+def sidecar_source_sha(path: Path) -> str | None:
+    """The `source.sha256` the current NAME.mtt.json was made from; None when absent or unreadable."""
+    try:
+        doc = json.loads(sidecar_json_path(path).read_bytes())
+        sha = doc["source"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return sha if isinstance(sha, str) else None
+
+
+Processor = Callable[[Path], "ProcessResult"]
+
+
+# -- what is done with a settled timeline ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What `process` did with one timeline: sidecars written, or the error document (ok False)."""
+
+    ok: bool
+    error: str = ""  # one line naming the file and the problem, when not ok
+
+
+def make_processor(predictor_provider: Callable[[], Predictor], options: SuggestOptions | None = None) -> Processor:
+    """`process(path)` for the watcher, in this thread: read, suggest, write both sidecars.
+
+    An unreadable timeline gets only the error document (NAME.mtt.json with `error`); anything
+    else that goes wrong raises, so the watcher counts it and a later reconcile tries again.
+    """
+
+    def process(path: Path) -> ProcessResult:
+        from model.sidecar import run_file
+
+        return write_run(path, run_file(path, predictor_provider(), options or _default_options()))
+
+    return process
+
+
+def make_engine_processor(engine: Engine, options: SuggestOptions | None = None, timeout_s: float = 120.0) -> Processor:
+    """`process(path)` for the daemon: reading and inference run on the engine thread, behind the
+    interactive calls' admission (a full queue makes the watcher wait, never the user), and the
+    sidecars are written from the watcher's thread."""
+    from daemon.engine import QueueFull
+
+    def process(path: Path) -> ProcessResult:
+        from model.sidecar import run_file
+
+        opts = options or _default_options()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                ticket = engine.admit()
+                break
+            except QueueFull:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(ENGINE_RETRY_S)
+        with ticket:
+            run = engine.run(ticket, lambda predictor: run_file(path, predictor, opts), "", timeout_s)
+        return write_run(path, run)
+
+    return process
+
+
+def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
+    """Write a run's sidecars beside the timeline (the error document alone when unreadable)."""
+    from model.sidecar import write_sidecars
+
+    write_sidecars(run.document, run.xml_bytes(), path.parent, sidecar_stem(path))
+    if run.ok:
+        return ProcessResult(True)
+    return ProcessResult(False, run.document["error"]["message"])
+
+
+def _default_options() -> SuggestOptions:
+    from model.suggest import SuggestOptions
+
+    return SuggestOptions()

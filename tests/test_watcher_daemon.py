@@ -1,0 +1,120 @@
+"""Folder watching in a real daemon (a process in a temporary MTTD_HOME), driven by `mttd watch`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.helpers_watcher import save_atomically, synthetic_xmeml, wait_for
+
+CONFIG = 'model = "persistence"\n[watch]\nsettle_ms = 200\nkinds = ["next", "fill"]\n'
+
+
+def mttd(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "daemon", *args], cwd=REPO, capture_output=True, text=True, timeout=90)
+    if check and done.returncode != 0:
+        pytest.fail(f"mttd {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+def listing() -> dict:
+    return json.loads(mttd("watch", "list", "--json").stdout)
+
+
+@pytest.fixture()
+def home(mttd_home: Path):
+    (mttd_home / "config").mkdir()
+    (mttd_home / "config" / "config.toml").write_text(CONFIG)
+    yield mttd_home
+    mttd("stop", check=False)
+    assert mttd("status", check=False).returncode == 3, "a daemon was left running"
+
+
+def test_watches_survive_a_restart_and_a_removed_folder_is_reported(home, tmp_path):
+    edits, share = tmp_path / "edits", tmp_path / "share"
+    edits.mkdir()
+    share.mkdir()
+    assert "no folders are watched" in mttd("watch", "list").stdout
+
+    mttd("watch", "add", str(edits))  # starts the daemon
+    mttd("watch", "add", str(share), "--poll")
+    mttd("restart")
+    assert [(w["path"], w["poll"]) for w in listing()["watches"]] == [(str(edits), False), (str(share), True)]
+
+    save_atomically(edits / "cut.xml", synthetic_xmeml(1))  # watching resumed after the restart
+    assert wait_for(lambda: (edits / "cut.mtt.xml").exists(), timeout=30)
+    assert wait_for(lambda: listing()["watches"][0]["processed"] == 1, timeout=10)
+
+    shutil.rmtree(share)
+    assert wait_for(lambda: listing()["watches"][1]["missing"], timeout=10)
+    text = mttd("watch", "list").stdout
+    assert "missing" in text and f"folder missing: {share}" in text
+    status = json.loads(mttd("status", "--json").stdout)
+    assert len(status["watches"]) == 2 and status["watch_queue"] == 0
+
+    mttd("watch", "remove", str(share))
+    assert [w["path"] for w in listing()["watches"]] == [str(edits)]
+
+
+def test_watch_commands_say_what_is_wrong_in_one_line(home, tmp_path):
+    missing = mttd("watch", "add", str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 1 and missing.stderr.strip() == f"mttd: {tmp_path / 'nope'}: no such folder"
+    not_watched = mttd("watch", "remove", str(tmp_path), check=False)
+    assert not_watched.returncode == 1 and "not watched" in not_watched.stderr
+    assert mttd("status", check=False).returncode == 3  # none of this started a daemon
+    # Without a daemon, the saved list is what `list` shows and `remove` edits.
+    (home / "config" / "watches.json").write_text(json.dumps(
+        {"schema": "mttd.watches/1", "watches": [{"path": str(tmp_path), "poll": False}]}))
+    assert "once it starts" in mttd("watch", "list").stdout
+    mttd("watch", "remove", str(tmp_path))
+    assert listing() == {"running": False, "queue": None, "watches": []}
+
+
+@pytest.mark.slow
+def test_a_drop_of_500_timelines_is_processed_while_health_keeps_answering(home, tmp_path):
+    from daemon import paths as paths_mod
+    from daemon import process
+    from daemon.client import DaemonClient
+
+    folder, staging = tmp_path / "drop", tmp_path / "staging"
+    folder.mkdir()
+    staging.mkdir()
+    for i in range(500):
+        (staging / f"t{i:03d}.xml").write_text(synthetic_xmeml(i, seconds=10, tracks=1))
+    mttd("watch", "add", str(folder))
+    paths = paths_mod.resolve()
+    client = DaemonClient.for_record(process.find_daemon(paths), paths)
+    rss_before = client.status().rss_mb
+    answers: list[tuple[str, float]] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        while not done.is_set():
+            started = time.monotonic()
+            answers.append((client.health(timeout=2.0), time.monotonic() - started))
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        for path in staging.iterdir():
+            os.replace(path, folder / path.name)
+        assert wait_for(lambda: len(list(folder.glob("*.mtt.json"))) == 500, timeout=240, interval=0.5)
+        rss_after = client.status().rss_mb
+    finally:
+        done.set()
+        prober.join()
+        client.close()
+    assert {status for status, _ in answers} == {"SERVING"}
+    assert max(seconds for _, seconds in answers) < 1.0
+    assert listing()["watches"][0]["processed"] == 500
+    assert rss_after - rss_before < 150, f"resident memory grew {rss_after - rss_before:.0f} MB"
