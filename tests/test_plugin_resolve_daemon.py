@@ -1,0 +1,52 @@
+"""The Resolve script end to end with the real bridge, a real daemon (temporary MTTD_HOME) and
+the real `mttd suggest --out`; Resolve itself is the recording fake of test_plugin_resolve.py,
+exporting a real Premiere/FCP7 timeline of the corpus that the baseline model reviews."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from plugin_bridge.resolve.mtt_resolve import bridge_client, logic
+from tests.test_plugin_resolve import ENTRY, make_resolve
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+EXPORTED = "havardgulldahl__xmeml/msub20001812aa.xml"  # 25 fps; several review items with the baseline
+
+
+@pytest.fixture()
+def daemon(tmp_path, monkeypatch):
+    home = tmp_path / "mttd-home"
+    home.mkdir(mode=0o700)
+    for key, value in {"MTTD_HOME": str(home), "MTTD_MODEL": "persistence", "MTT_BRIDGE": str(BIN / "mtt-bridge"),
+                       "MTTD_BIN": str(BIN / "mttd")}.items():
+        monkeypatch.setenv(key, value)
+    yield home
+    subprocess.run([str(BIN / "mttd"), "stop"], capture_output=True, timeout=60, env=dict(os.environ))
+    after = subprocess.run([str(BIN / "mttd"), "status"], capture_output=True, timeout=30, env=dict(os.environ))
+    assert after.returncode == 3, "the daemon is still running after `mttd stop`"
+
+
+def test_menu_script_with_the_real_daemon(corpus_dir, daemon, monkeypatch, capsys):
+    resolve, timeline, rec = make_resolve(corpus_dir, rate="25")
+    timeline.corpus_file = EXPORTED
+    monkeypatch.setattr(sys, "argv", ["MTT Suggest.py", "--import"])
+    runpy.run_path(str(ENTRY), init_globals={"resolve": resolve, "bmd": None}, run_name="__main__")
+    printed = capsys.readouterr().out
+    document = bridge_client.suggest_file(str(corpus_dir / EXPORTED))  # the same file, asked again
+    review = [item for seq in document["sequences"] for item in seq["review"]]
+    assert len(review) >= 2 and document["model"]["name"] == "persistence"
+    planned = logic.plan_markers(review, 25.0)
+    added = [c for c in rec.calls if c[0] == "Timeline.AddMarker"]
+    assert [(c[1], c[3], c[4]) for c in added] == [(m.frame, m.name, m.note) for m in planned]
+    assert all(c[6] == "mtt" for c in added) and len(timeline.marker_table) == len(planned) >= 1
+    summary = f"{len(review)} review suggestions as {len(planned)} markers on 'Cut 1'; imported 'Cut 1 (mtt suggestions)'"
+    assert summary in printed
+    imported = next(c for c in rec.calls if c[0] == "MediaPool.ImportTimelineFromFile")
+    assert imported[1].endswith("/Cut 1.mtt.xml") and "(mtt suggestions)</name>" in imported[3]
