@@ -10,6 +10,9 @@ For other commands:
   An unreadable timeline raises TimelineParseError(path, line, reason) like the reader does.
 - `try_daemon_features(path, step=None, sequence=None) -> dict | None`: the same for
   `mttd features --json`.
+- `client_for_cli() -> DaemonClient | None`: a client of a running daemon of this version, for
+  callers that make several calls (`mttd suggest` over many files streams `suggest_batch`).
+Documents from the daemon name the file as the caller gave it, like in-process ones do.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from daemon import paths as paths_mod
 from daemon import process
@@ -28,7 +31,9 @@ HEALTH_TIMEOUT = 2.0
 INFO_TIMEOUT = 5.0
 SUGGEST_TIMEOUT = 120.0
 SHUTDOWN_TIMEOUT = 10.0
+WATCH_TIMEOUT = 10.0
 EXIT_TIMEOUT = 10.0  # for the process to exit after Shutdown, then after SIGTERM
+MANAGED_GRACE = 2.0  # after the service manager's stop returned, for its daemon to be reaped
 NOT_A_DAEMON_ANSWER = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED", "UNIMPLEMENTED", "UNAUTHENTICATED")
 
 
@@ -113,8 +118,32 @@ class DaemonClient:
     def features(self, request: Any, timeout: float = SUGGEST_TIMEOUT) -> Any:
         return self._call("GetFeatures", request, timeout)
 
+    def suggest_batch(self, paths: list[str], options: Any = None, recursive: bool = False,
+                      timeout: float | None = None) -> Iterator[Any]:
+        """SuggestBatch: one reply per file (index, total, path, and reply or error) as each
+        finishes. The deadline covers the whole stream (default SUGGEST_TIMEOUT per path)."""
+        request = self.pb.SuggestBatchRequest(paths=list(paths), recursive=recursive, options=options)
+        deadline = SUGGEST_TIMEOUT * max(1, len(paths)) if timeout is None else timeout
+        stream = self._stub.SuggestBatch(request, timeout=deadline, metadata=self._metadata)
+        try:
+            yield from stream
+        except self._grpc.RpcError as err:
+            raise _daemon_error(err) from None
+        finally:
+            stream.cancel()  # a caller that stops early frees the daemon's engine
+
     def predict(self, request: Any, timeout: float = SUGGEST_TIMEOUT) -> Any:
         return self._call("Predict", request, timeout)
+
+    def watch(self, path: str, poll: bool = False, timeout: float = WATCH_TIMEOUT) -> Any:
+        """Watch a folder; the reply's `watch` is its mtt.v1.WatchState."""
+        return self._call("Watch", self.pb.WatchRequest(path=path, poll=poll), timeout)
+
+    def unwatch(self, path: str, timeout: float = WATCH_TIMEOUT) -> bool:
+        return self._call("Unwatch", self.pb.UnwatchRequest(path=path), timeout).removed
+
+    def list_watches(self, timeout: float = WATCH_TIMEOUT) -> list[Any]:
+        return list(self._call("ListWatches", self.pb.ListWatchesRequest(), timeout).watches)
 
     def shutdown(self, reason: str, timeout: float = SHUTDOWN_TIMEOUT) -> Any:
         return self._call("Shutdown", self.pb.ShutdownRequest(reason=reason), timeout)
@@ -147,8 +176,7 @@ def ensure_daemon(paths: paths_mod.Paths, config: Config, timeout: float | None 
     timeout = config.start_timeout if timeout is None else timeout
     record = process.find_daemon(paths)
     if record is None:
-        proc = process.spawn_serve(paths)  # before grpc is imported in the common case
-        return Running(wait_until_serving(paths, proc, timeout), "started")
+        return _launch(paths, timeout, "started")
     record = wait_until_serving(paths, None, timeout)
     mismatch = version_mismatch(record)
     if mismatch is None:
@@ -162,8 +190,26 @@ def ensure_daemon(paths: paths_mod.Paths, config: Config, timeout: float | None 
     if status.queue.depth or status.watch_queue:
         raise DaemonError("VERSION", f"{mismatch}, and it is busy; run `mttd restart` when it is idle")
     stop_daemon(paths)
-    proc = process.spawn_serve(paths)
-    return Running(wait_until_serving(paths, proc, timeout), f"restarted ({mismatch})")
+    return _launch(paths, timeout, f"restarted ({mismatch})")
+
+
+def _launch(paths: paths_mod.Paths, timeout: float, how: str) -> Running:
+    """Start `serve`: through the service manager when its installed unit runs this mttd (so the
+    two never fight over the daemon), else as a fresh process of our own."""
+    from daemon import service
+
+    try:
+        managed = service.managed_start()
+    except service.ServiceError as err:
+        raise DaemonError("START_FAILED", f"the service manager did not start mttd: {err}") from None
+    if not managed:
+        proc = process.spawn_serve(paths)  # before grpc is imported in the common case
+        return Running(wait_until_serving(paths, proc, timeout), how)
+    try:
+        record = wait_until_serving(paths, None, timeout)
+    except DaemonError as err:
+        raise DaemonError(err.code, f"{err.message} (started through the service manager: check its status too)") from None
+    return Running(record, f"{how} through the service manager")
 
 
 def version_mismatch(record: process.DaemonRecord) -> str | None:
@@ -216,10 +262,15 @@ def _last_words(paths: paths_mod.Paths) -> str:
 
 
 def stop_daemon(paths: paths_mod.Paths, timeout: float = EXIT_TIMEOUT) -> str:
-    """Shutdown call, then SIGTERM, then SIGKILL, each with a timeout. Returns what happened."""
+    """Through the service manager when its unit runs this mttd (so it stays stopped), then, for a
+    daemon still alive (one not started by the manager): Shutdown call, SIGTERM, SIGKILL, each
+    with a timeout. Returns what happened."""
     record = process.find_daemon(paths)
+    # The manager's stop returns once its unit's process is gone; one still alive is not its own.
+    if _managed_stop() and (record is None or process.wait_gone(record.pid, record.start_time, MANAGED_GRACE)):
+        return "stopped through the service manager" if record else "not running"
     if record is None:
-            return "not running"
+        return "not running"
     try:
         with DaemonClient.for_record(record, paths) as client:
             client.shutdown("mttd stop")
@@ -230,27 +281,56 @@ def stop_daemon(paths: paths_mod.Paths, timeout: float = EXIT_TIMEOUT) -> str:
     return process.terminate(record.pid, record.start_time, timeout)
 
 
+def _managed_stop() -> bool:
+    """True when the service manager owns this mttd and stopped its unit (even with none running:
+    a unit waiting to restart a crashed daemon must stay stopped too)."""
+    from daemon import service
+
+    try:
+        return service.managed_stop()
+    except service.ServiceError:
+        return False  # the manager refused: stop the daemon directly
+
+
 # -- helpers for `mttd suggest` and `mttd features` -------------------------------------------
 
 
 def try_daemon_suggest(path: str | Path, options: Any = None, model: str | None = None) -> dict | None:
     """The suggestions document from the running daemon, or None to work in-process."""
-    request_options = _proto_options(options, model)
+    request_options = proto_options(options, model)
     if request_options is None:
         return None
-    return _try_document(
+    doc = _try_document(
         lambda client: client.suggest(client.pb.SuggestRequest(path=_absolute(path), options=request_options(client.pb))),
         path,
     )
+    if doc is not None:
+        doc["source"]["path"] = str(path)
+    return doc
 
 
 def try_daemon_features(path: str | Path, step: Any = None, sequence: str | None = None) -> dict | None:
     """The features document from the running daemon, or None to work in-process."""
     step_text = "" if step is None else str(step)
-    return _try_document(
+    doc = _try_document(
         lambda client: client.features(client.pb.FeaturesRequest(path=_absolute(path), step=step_text, sequence=sequence or "")),
         path,
     )
+    if doc is not None:
+        doc["file"] = str(path)
+    return doc
+
+
+def client_for_cli(paths: paths_mod.Paths | None = None) -> DaemonClient | None:
+    """A client of the running daemon when it is of this version, else None (work in-process)."""
+    paths = paths or paths_mod.resolve()
+    record = process.find_daemon(paths)
+    if record is None or version_mismatch(record) is not None:
+        return None
+    try:
+        return DaemonClient.for_record(record, paths)
+    except DaemonError:
+        return None
 
 
 def _try_document(call: Any, path: str | Path) -> dict | None:
@@ -258,12 +338,11 @@ def _try_document(call: Any, path: str | Path) -> dict | None:
 
     from model.errors import TimelineParseError
 
-    paths = paths_mod.resolve()
-    record = process.find_daemon(paths)
-    if record is None or version_mismatch(record) is not None:
+    client = client_for_cli()
+    if client is None:
         return None
     try:
-        with DaemonClient.for_record(record, paths) as client:
+        with client:
             reply = call(client)
     except DaemonError as err:
         if err.code in ("INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED"):
@@ -272,8 +351,11 @@ def _try_document(call: Any, path: str | Path) -> dict | None:
     return json.loads(reply.document_json)
 
 
-def _proto_options(options: Any, model: str | None) -> Any:
-    """A builder of pb.SuggestOptions, or None when the options hold what the daemon does not take."""
+def proto_options(options: Any, model: str | None) -> Any:
+    """A builder of pb.SuggestOptions, or None when the options hold what the daemon does not take.
+
+    A model given as a path is sent absolute: the daemon does not share the caller's directory.
+    """
     from model.suggest import SuggestOptions
 
     options = options or SuggestOptions()
@@ -281,8 +363,11 @@ def _proto_options(options: Any, model: str | None) -> Any:
     for name in ("after_s", "max_review", "min_segment_s", "min_gap_s", "step"):
         if getattr(options, name, None) != getattr(defaults, name, None):
             return None
+    spec = model or ""
+    if spec and spec != "persistence":
+        spec = _absolute(spec)
     return lambda pb: pb.SuggestOptions(
-        kinds=list(options.kinds), horizon_s=options.horizon_s, sequence=options.sequence or "", model=model or ""
+        kinds=list(options.kinds), horizon_s=options.horizon_s, sequence=options.sequence or "", model=spec
     )
 
 

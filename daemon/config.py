@@ -1,7 +1,9 @@
 """Daemon settings: built-in defaults, then the TOML config file, then `MTTD_<NAME>` variables.
 
 Each effective value remembers where it came from, which `mttd config show` prints. Top-level
-keys are settings; tables (for example `[watch]`) are left to the parts of mttd that own them.
+keys are settings; tables (for example `[watch]`) belong to the parts of mttd that own them, and
+are checked here through their owners' validators, so a bad table is refused at load time (by
+`mttd config show` and by `mttd serve`, which then does not start) rather than ignored later.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def load(paths: Paths, environ: dict[str, str] | None = None) -> Config:
             values[setting.name] = _coerce(setting, env[setting.env], setting.env, from_text=True)
             sources[setting.name] = f"env {setting.env}"
     _validate(values, sources)
+    _validate_tables(tables, paths.config_file)
     return Config(values, sources, tables)
 
 
@@ -132,6 +135,15 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise bad("keep_alive", "seconds >= 0, or -1 for never")
     if values["log_level"].lower() not in LOG_LEVELS:
         raise bad("log_level", f"one of {', '.join(LOG_LEVELS)}")
+
+
+def _validate_tables(tables: dict[str, Any], path: Path) -> None:
+    from daemon.watches import WatchError, watch_settings
+
+    try:
+        watch_settings(tables, str(path))
+    except WatchError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _kind_name(kind: type) -> str:

@@ -95,9 +95,11 @@ def serve() -> int:
     try:
         lock.acquire()
     except process.AlreadyRunning as err:
+        # Not an error: the one daemon the user wants runs. Exit 0, so a supervisor that
+        # restarts on failure (systemd, launchd) does not retry against the lock.
         log.info("not starting: %s", err)
-        print(f"mttd: {err}", file=sys.stderr)
-        return 1
+        print(f"mttd: already running ({err}); not starting another", file=sys.stderr)
+        return 0
     try:
         token = paths_mod.ensure_token(paths)
         return Daemon(paths, config, token).run()

@@ -95,13 +95,13 @@ def test_token_is_created_once_with_mode_0600(tmp_path: Path) -> None:
 def test_config_defaults_file_and_env_with_provenance(tmp_path: Path) -> None:
     p = _paths(tmp_path)
     p.config_dir.mkdir(parents=True)
-    p.config_file.write_text('keep_alive = 60\nqueue_size = 3\n[watch]\nfolders = ["/x"]\n')
+    p.config_file.write_text('keep_alive = 60\nqueue_size = 3\n[watch]\nsettle_ms = 200\n')
     cfg = config_mod.load(p, {"MTTD_QUEUE_SIZE": "5", "MTTD_MODEL": "persistence"})
     assert (cfg.keep_alive, cfg.sources["keep_alive"]) == (60.0, f"file {p.config_file}")
     assert (cfg.queue_size, cfg.sources["queue_size"]) == (5, "env MTTD_QUEUE_SIZE")
     assert (cfg.model, cfg.sources["model"]) == ("persistence", "env MTTD_MODEL")
     assert (cfg.threads, cfg.sources["threads"]) == (1, "default")
-    assert cfg.tables == {"watch": {"folders": ["/x"]}}
+    assert cfg.tables == {"watch": {"settle_ms": 200}}
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,11 @@
-"""`mttd features FILE`: the feature grid of DESIGN.md as JSON (`--json`) or a short summary."""
+"""`mttd features FILE`: the feature grid of DESIGN.md as JSON (`--json`) or a short summary.
+
+`--json` at the default step comes from the running daemon when one serves (its result cache
+answers repeated calls), else from this process; `--no-daemon` forces this process. The document
+is the same either way; a file the daemon refuses is read again here, for the same message. The
+summary shows the reader's notes and format, which the document does not carry, so it is always
+made here (reading needs no model).
+"""
 
 from __future__ import annotations
 
@@ -24,18 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sequence", metavar="NAME", help="only the top-level sequence of this name")
     parser.add_argument("--step", metavar="SECONDS", default="0.1", help="step length in seconds (default 0.1)")
     parser.add_argument("--json", action="store_true", help="print the JSON document instead of a summary")
+    parser.add_argument("--no-daemon", action="store_true", help="work in this process even when the daemon runs")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from model.errors import TimelineParseError
-    from model.features import as_step, featurize_timeline, features_document
+    from model.features import DEFAULT_STEP, as_step, featurize_timeline, features_document
     from model.formats import read_timeline
 
     try:
         step = as_step(Fraction(args.step))
     except (ValueError, ZeroDivisionError):
         return fail(f"--step must be a positive number of seconds, not {args.step!r}")
+    if args.json and not args.no_daemon and step == DEFAULT_STEP:
+        doc = _from_daemon(args.file, args.sequence)
+        if doc is not None:
+            _print_json(doc)
+            return 0
     try:
         timeline = read_timeline(args.file)
     except TimelineParseError as err:
@@ -46,16 +59,27 @@ def run(args: argparse.Namespace) -> int:
     too_long = _too_many_steps(timeline, step, args.sequence)
     if too_long:
         return fail(f"{args.file}: {too_long}")
-    try:
-        if args.json:
-            json.dump(features_document(timeline, step, args.sequence), sys.stdout)
-            sys.stdout.write("\n")
-        else:
-            _print_summary(timeline, featurize_timeline(timeline, step, args.sequence))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (`| head`); nothing left to say
+    if args.json:
+        _print_json(features_document(timeline, step, args.sequence))
+    else:
+        _print_summary(timeline, featurize_timeline(timeline, step, args.sequence))
     return 0
+
+
+def _from_daemon(path: str, sequence: str | None) -> dict | None:
+    """The daemon's document at the default step, or None: no daemon, or a file it refuses."""
+    from daemon.client import try_daemon_features
+    from model.errors import TimelineParseError
+
+    try:
+        return try_daemon_features(path, None, sequence)
+    except TimelineParseError:
+        return None
+
+
+def _print_json(doc: dict) -> None:
+    json.dump(doc, sys.stdout)
+    sys.stdout.write("\n")
 
 
 def _too_many_steps(timeline, step: Fraction, only: str | None) -> str:

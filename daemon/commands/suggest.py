@@ -1,8 +1,17 @@
-"""`mttd suggest FILE`: review, next and fill suggestions for one timeline, in this process.
+"""`mttd suggest FILE...`: review, next and fill suggestions for timelines.
 
-Human output by default; `--json` prints exactly the `NAME.mtt.json` document (the error
-document for a file that cannot be read); `--out DIR` writes both sidecars there atomically.
-Exit codes: 0 done, 1 the file could not be read (or the named sequence does not exist), 2 usage.
+One file: human output by default; `--json` prints exactly the `NAME.mtt.json` document (the
+error document for a file that cannot be read); `--out DIR` writes both sidecars there atomically.
+Several files or folders (batch): the model is loaded once, one line per file (`--json`: one
+document per line), sidecars into `--out DIR` (a folder's sub-folders mirrored there) or beside
+each file with `--in-place`, unreadable files counted and passed over, a summary at the end and a
+progress bar on stderr when it is a terminal.
+
+A running daemon (of this version) answers when nothing is written to disk, so the model is not
+loaded here; `--no-daemon` forces in-process work. Sidecars are always made here: the suggested
+XML is built from the in-process results, which the daemon's reply does not carry. Output is the
+same either way: a file the daemon cannot read is done again here, for the same error.
+Exit codes: 0 done, 1 a file could not be read (or the named sequence does not exist), 2 usage.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from daemon.commands import fail
 
@@ -17,11 +27,15 @@ KIND_NAMES = ("review", "next", "fill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("suggest", help="suggest review, next and fill edits for a timeline file")
-    p.add_argument("file", help="a timeline file (FCP7 XML, or another format the reader takes)")
-    p.add_argument("--json", action="store_true", help="print the NAME.mtt.json document")
-    p.add_argument("--out", metavar="DIR", help="write NAME.mtt.json and NAME.mtt.xml into DIR")
-    p.add_argument("--model", metavar="M", help="a .safetensors file, a training run folder, or `persistence` (default: the bundled model)")
+    p = subparsers.add_parser("suggest", help="suggest review, next and fill edits for timeline files")
+    p.add_argument("paths", nargs="+", metavar="FILE", help="timeline files (FCP7 XML, or another format the reader takes), or folders of them")
+    p.add_argument("--json", action="store_true", help="print the NAME.mtt.json document (several files: one per line)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="DIR", help="write NAME.mtt.json and NAME.mtt.xml into DIR")
+    where.add_argument("--in-place", action="store_true", help="write NAME.mtt.json and NAME.mtt.xml beside each file")
+    p.add_argument("-r", "--recursive", action="store_true", help="look into the sub-folders of folders")
+    p.add_argument("--no-daemon", action="store_true", help="work in this process even when the daemon runs")
+    p.add_argument("--model", metavar="M", help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
     p.add_argument("--kinds", type=_kinds, default=KIND_NAMES, metavar="K[,K]", help="any of review,next,fill (default: all)")
     p.add_argument("--horizon", type=_positive, default=10.0, metavar="S", help="seconds `next` continues the edit (default 10)")
     p.add_argument("--after", type=_non_negative, metavar="S", help="start `next` here instead of at the end of the sequence")
@@ -65,17 +79,82 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.suggest import load_predictor
+    from daemon.config import ConfigError
 
     try:
-        predictor = load_predictor(args.model)
+        model = Model(args.model, args.model or _configured_model())
+    except ConfigError as err:
+        return fail(str(err))
+    options = options_from_args(args)
+    if len(args.paths) == 1 and not Path(args.paths[0]).is_dir():
+        return run_single(args, options, model)
+    from daemon.commands.suggest_batch import run_batch
+
+    return run_batch(args, options, model)
+
+
+def _configured_model() -> str | None:
+    """The daemon's `model` setting (config file or MTTD_MODEL), so both ways give one answer."""
+    from daemon import paths as paths_mod
+    from daemon.config import load
+
+    return load(paths_mod.resolve()).model or None
+
+
+class Model:
+    """The model of this run: what the user asked for (None: the configured one, which is the
+    daemon's own, so it is not loaded there twice) and the spec loaded here, on first use only."""
+
+    def __init__(self, requested: str | None, spec: str | None) -> None:
+        self.requested = requested
+        self.spec = spec
+        self._predictor = None
+
+    def get(self):
+        """The predictor; ValueError (or OSError) when it cannot be loaded."""
+        if self._predictor is None:
+            from model.suggest import load_predictor
+
+            self._predictor = load_predictor(self.spec)
+        return self._predictor
+
+
+def run_single(args: argparse.Namespace, options, model: Model) -> int:
+    path = args.paths[0]
+    out_dir = args.out if not args.in_place else str(Path(path).parent)
+    if out_dir is None and not args.no_daemon:
+        doc = _from_daemon(path, options, model.requested)
+        if doc is not None:
+            print_document(doc, args.json)
+            return 0
+    try:
+        predictor = model.get()
     except (OSError, ValueError) as err:
         return fail(f"cannot load the model: {err}")
-    return suggest_one(args.file, predictor, options_from_args(args), out_dir=args.out, as_json=args.json)
+    return suggest_one(path, predictor, options, out_dir=out_dir, as_json=args.json)
+
+
+def _from_daemon(path: str, options, model: str | None) -> dict | None:
+    """The daemon's document, or None: no daemon, or a file it cannot read (redone here)."""
+    from daemon.client import try_daemon_suggest
+    from model.errors import TimelineParseError
+
+    try:
+        return try_daemon_suggest(path, options, model)
+    except TimelineParseError:
+        return None
+
+
+def print_document(doc: dict, as_json: bool) -> None:
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(human_report(doc))
 
 
 def suggest_one(path: str, predictor, options, *, out_dir: str | None, as_json: bool) -> int:
-    """Suggest for one file, print it, and write the sidecars when asked: the unit of batch mode."""
+    """Suggest for one file in this process, print it, and write the sidecars when asked."""
     from model.sidecar import run_file, stem_of, write_sidecars
 
     result = run_file(path, predictor, options)
@@ -85,18 +164,21 @@ def suggest_one(path: str, predictor, options, *, out_dir: str | None, as_json: 
             written = write_sidecars(doc, result.xml_bytes(), out_dir, stem_of(path))
         except OSError as err:
             return fail(f"cannot write sidecars into {out_dir}: {err.strerror or err}")
-    if as_json:
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-    elif result.ok:
-        print(human_report(doc))
-        if out_dir is not None:
-            print("wrote " + ", ".join(str(p) for p in written))
+    if as_json or result.ok:
+        print_document(doc, as_json)
+    if result.ok and out_dir is not None and not as_json:
+        print("wrote " + ", ".join(str(p) for p in written))
     if not result.ok:
         if not as_json:
-            fail(doc["error"]["message"] if doc["error"]["code"] == "no_such_sequence" else f"cannot read {doc['error']['message']}")
+            fail(error_line(doc))
         return 1
     return 0
+
+
+def error_line(doc: dict) -> str:
+    """What `mttd suggest` says about an error document, on one line."""
+    error = doc["error"]
+    return error["message"] if error["code"] == "no_such_sequence" else f"cannot read {error['message']}"
 
 
 def human_report(doc: dict) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from daemon.commands import fail
 
-CALL_TIMEOUT = 10.0
 COLUMNS = ("seen", "processed", "skipped_unchanged", "failed")
 
 
@@ -48,7 +47,8 @@ def run_add(args: argparse.Namespace) -> int:
         paths, config = _setup()
         ensure_dirs(paths)
         record = ensure_daemon(paths, config).record
-        state = _rpc(record, paths, "Watch", path=str(folder), poll=args.poll).watch
+        with _client(record, paths) as client:
+            state = client.watch(str(folder), args.poll).watch
     except (ConfigError, UnsafeDirectory) as err:
         return fail(str(err))
     except DaemonError as err:
@@ -68,7 +68,8 @@ def run_remove(args: argparse.Namespace) -> int:
         paths, _config = _setup()
         record = _running(paths)
         if record is not None:
-            removed = _rpc(record, paths, "Unwatch", path=str(folder)).removed
+            with _client(record, paths) as client:
+                removed = client.unwatch(str(folder))
             note = ""
         else:
             removed = _remove_saved(paths, folder)
@@ -116,13 +117,11 @@ def _running(paths: Any) -> Any:
     return process.find_daemon(paths)
 
 
-def _rpc(record: Any, paths: Any, method: str, **fields: Any) -> Any:
-    """Call Watch, Unwatch, ListWatches or GetStatus on the running daemon; DaemonError on failure."""
+def _client(record: Any, paths: Any) -> Any:
+    """A client of the running daemon; its calls raise DaemonError on failure."""
     from daemon.client import DaemonClient
 
-    with DaemonClient.for_record(record, paths) as client:
-        request = getattr(client.pb, f"{method}Request")(**fields)
-        return client._call(method, request, CALL_TIMEOUT)
+    return DaemonClient.for_record(record, paths)
 
 
 def _explain(err: Any) -> str:
@@ -140,8 +139,9 @@ def _listing(paths: Any) -> dict:
         saved = _store(paths).load()
         return {"running": False, "queue": None,
                 "watches": [{"path": w.path, "poll": w.poll, "missing": not Path(w.path).is_dir()} for w in saved]}
-    watches = _rpc(record, paths, "ListWatches").watches
-    queue = _rpc(record, paths, "GetStatus").watch_queue
+    with _client(record, paths) as client:
+        watches = client.list_watches()
+        queue = client.status().watch_queue
     as_dict = [json_format.MessageToDict(w, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
                for w in watches]
     for w in as_dict:
