@@ -500,7 +500,7 @@ def _active_candidates(segs: list[Segment], on: list[Segment], active_anywhere: 
             return 0, 1, f"clip '{seg.item.name or seg.item.source.name}' is disabled among {len(on)} enabled clips on {where}"
         density = min(1.0, active_steps / max(1, span - (seg.end - seg.start)))
         frames = seg.end_frame - seg.start_frame
-        return 0, 1, f"{where} is empty here ({frames} frames) in a stretch it otherwise covers {density:.0%} of"
+        return 0, 1, f"{where} is empty here ({frames} frames) while it covers {density:.0%} of the stretch around it"
 
     return CandidateSet("active", np.asarray(rows, np.float64), off, ["active"] * len(off), explain)
 

@@ -1,0 +1,97 @@
+"""`mttd viz FILE`: a PNG of the timeline with what the model thinks of it.
+
+One lane per used video track on a timecode axis; clips coloured by source, with a mini frame
+showing the visible part of scaled, moved or cropped clips; under each lane the model's guess for
+every step (and where it disagrees); review suggestions boxed and listed with their reasons; next
+and fill segments dashed after the end and in the gaps.
+
+The picture goes to `--out PNG`, by default `NAME.mtt.png` in the current folder: never beside
+the user's file unless they ask for it (`--out` with that path). One sequence per picture: the
+`--sequence` named, else the first with video. The model is `--model`, else the `model` setting,
+else the bundled model; `--model persistence` draws the copy-previous-step baseline.
+Exit codes: 0 written, 1 the file, sequence, model or output cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from daemon.commands import fail, parse_error
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "viz",
+        help="draw a timeline and the model's view of it as a PNG",
+        description="Draw a timeline as a PNG: tracks over timecode, clips by source, the model's "
+        "guess per step against the edit, review suggestions with reasons, next and fill segments.",
+    )
+    p.add_argument("file", metavar="FILE", help="a timeline file (FCP7 XML, or another format the reader takes)")
+    p.add_argument("--out", metavar="PNG", help="where to write the picture (default: NAME.mtt.png in the current folder)")
+    p.add_argument("--sequence", metavar="NAME", help="the sequence to draw (default: the first with video)")
+    p.add_argument("--model", metavar="M", help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
+    p.set_defaults(run=run)
+
+
+def default_out(path: str) -> Path:
+    from model.sidecar import stem_of
+    from model.viz import PNG_SUFFIX
+
+    return Path.cwd() / f"{stem_of(path)}{PNG_SUFFIX}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from model.errors import TimelineParseError
+    from model.formats import read_timeline
+    from model.viz import pick_sequence
+
+    out = Path(args.out) if args.out else default_out(args.file)
+    try:
+        timeline = read_timeline(args.file)
+    except TimelineParseError as err:
+        return parse_error(err)
+    if not timeline.sequences:
+        return fail(f"cannot read {args.file}: no sequence in the file")
+    try:
+        seq = pick_sequence(timeline, args.sequence)
+    except KeyError:
+        names = ", ".join(repr(s.name) for s in timeline.sequences)
+        return fail(f"{args.file}: no sequence named {args.sequence!r} (sequences: {names})")
+    if not out.parent.is_dir():
+        return fail(f"cannot write {out}: no folder {out.parent}")
+    try:
+        predictor = _load_model(args.model)
+    except (OSError, ValueError) as err:
+        return fail(f"cannot load the model: {err}")
+    return _render(timeline, seq.name, predictor, out)
+
+
+def _load_model(requested: str | None):
+    from daemon import paths as paths_mod
+    from daemon.config import ConfigError, load
+    from model.suggest import load_predictor
+
+    spec = requested
+    if spec is None:
+        try:
+            spec = load(paths_mod.resolve()).model or None
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+    return load_predictor(spec)
+
+
+def _render(timeline, sequence: str, predictor, out: Path) -> int:
+    from model.viz import draw_geometry, geometry_for
+
+    geom = geometry_for(timeline, sequence, predictor)
+    try:
+        written = draw_geometry(geom, out)
+    except OSError as err:
+        return fail(f"cannot write {out}: {err.strerror or err}")
+    counts = {kind: len(geom.of_kind(kind)) for kind in ("clip", "review", "next", "fill")}
+    print(
+        f"wrote {written}  (sequence {sequence!r}, {len(geom.lanes)} tracks, {counts['clip']} clips, "
+        f"{counts['review']} review, {counts['next']} next, {counts['fill']} fill)"
+    )
+    return 0
