@@ -192,10 +192,12 @@ def make_processor(predictor_provider: Callable[[], Predictor], options: Suggest
     return process
 
 
-def make_engine_processor(engine: Engine, options: SuggestOptions | None = None, timeout_s: float = 120.0) -> Processor:
+def make_engine_processor(engine: Engine, options: SuggestOptions | None = None, timeout_s: float = 120.0,
+                          picture: bool = False) -> Processor:
     """`process(path)` for the daemon: reading and inference run on the engine thread, behind the
     interactive calls' admission (a full queue makes the watcher wait, never the user), and the
-    sidecars are written from the watcher's thread."""
+    sidecars are written from the watcher's thread. With `picture`, NAME.mtt.png is drawn on the
+    engine thread too (it needs the predictor) from the run's own suggestions."""
     from daemon.engine import QueueFull
 
     def process(path: Path) -> ProcessResult:
@@ -211,11 +213,26 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(ENGINE_RETRY_S)
+        def job(predictor: Predictor) -> SuggestionRun:
+            run = run_file(path, predictor, opts)
+            if picture:
+                draw_picture(path, run, predictor)
+            return run
+
         with ticket:
-            run = engine.run(ticket, lambda predictor: run_file(path, predictor, opts), "", timeout_s)
+            run = engine.run(ticket, job, "", timeout_s)
         return write_run(path, run)
 
     return process
+
+
+def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
+    """NAME.mtt.png beside the timeline, from the run's suggestions; nothing for an unreadable file."""
+    from model.viz import PNG_SUFFIX, render_timeline_png
+
+    if run.ok and run.timeline is not None:
+        render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SUFFIX),
+                            suggestions=run.results)
 
 
 def write_run(path: Path, run: SuggestionRun) -> ProcessResult:

@@ -466,7 +466,8 @@ def create_watcher(engine: Engine, config: Config, paths: Paths) -> WatchRegistr
         settings = WatchSettings()
     from model.suggest import SuggestOptions
 
-    process = watch_files.make_engine_processor(engine, SuggestOptions(kinds=settings.kinds), config.request_timeout)
+    process = watch_files.make_engine_processor(engine, SuggestOptions(kinds=settings.kinds), config.request_timeout,
+                                                picture=settings.picture)
     watcher = Watcher(
         process,
         settle_s=settings.settle_ms / 1000.0,

@@ -46,6 +46,7 @@ class WatchSettings:
     poll_interval_s: float = 2.0  # for folders watched with --poll (network drives)
     queue_max: int = 1024  # files waiting at once; beyond it a later scan picks them up
     kinds: tuple[str, ...] = ("review", "next", "fill")  # the suggestions written to sidecars
+    picture: bool = False  # also draw NAME.mtt.png (`mttd viz`); off by default: it costs a forward pass
 
 
 def watch_settings(tables: dict, where: str = "config.toml") -> WatchSettings:
@@ -66,6 +67,10 @@ def _setting_value(key: str, raw: object, default: object, where: str) -> object
         if not isinstance(raw, list) or not raw or not set(raw) <= set(default):
             raise WatchError(f"{where}: [watch] kinds must be a list of {', '.join(default)}, got {raw!r}")
         return tuple(raw)
+    if isinstance(default, bool):
+        if not isinstance(raw, bool):
+            raise WatchError(f"{where}: [watch] {key} must be true or false, got {raw!r}")
+        return raw
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
         raise WatchError(f"{where}: [watch] {key} must be a positive number, got {raw!r}")
     return type(default)(raw)

@@ -118,3 +118,22 @@ def test_a_drop_of_500_timelines_is_processed_while_health_keeps_answering(home,
     assert max(seconds for _, seconds in answers) < 1.0
     assert listing()["watches"][0]["processed"] == 500
     assert rss_after - rss_before < 150, f"resident memory grew {rss_after - rss_before:.0f} MB"
+
+
+def test_the_picture_switch_draws_a_png_beside_the_sidecars(home, tmp_path):
+    (home / "config" / "config.toml").write_text(CONFIG + "picture = true\n")
+    edits = tmp_path / "edits"
+    edits.mkdir()
+    mttd("watch", "add", str(edits))
+    save_atomically(edits / "cut.xml", synthetic_xmeml(1))
+    picture = edits / "cut.mtt.png"
+    assert wait_for(lambda: (edits / "cut.mtt.xml").exists() and picture.exists(), timeout=60)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (edits / "cut.xml").read_text(encoding="utf-8") == synthetic_xmeml(1)  # the export is never touched
+
+
+def test_a_picture_setting_that_is_not_a_boolean_is_refused(mttd_home):
+    (mttd_home / "config").mkdir()
+    (mttd_home / "config" / "config.toml").write_text('[watch]\npicture = "yes"\n')
+    shown = mttd("config", "show", check=False)
+    assert shown.returncode != 0 and "[watch] picture must be true or false" in shown.stderr
