@@ -32,7 +32,8 @@ class Persistence(PersistencePredictor):
         recency = np.zeros(grid.shape[:2] + (N_RECENCY,), np.float32)
         recency[..., 1] = 1.0  # the track's most recent source is the one it shows
         return Forecast(p_cut=np.zeros(grid.shape[:2], np.float32), p_active_cut=active.astype(np.float32),
-                        slot_probs=slots, recency_probs=recency)
+                        slot_probs=slots, recency_probs=recency, p_active_change=active.astype(np.float32),
+                        values_change=grid[..., 2:].copy())
 
     def rollout(self, feats: SequenceFeatures, start: int, n_steps: int, *, seed: int = 0, sample: bool = True) -> Rollout:
         """Repeat the last step (seed and sample exist for a common signature; nothing is random)."""
@@ -122,8 +123,14 @@ class Markov:
         dest /= dest.sum(-1, keepdims=True)
         slot_probs = dest[..., 1:] / np.maximum(dest[..., 1:].sum(-1, keepdims=True), 1e-12)
         recency = np.einsum("tis,tsr->tir", slot_probs, p_rec[rows[:, 0]])
-        fc = Forecast(p_cut=p_cut[rows, s], p_active_cut=1.0 - dest[..., 0], slot_probs=slot_probs, recency_probs=recency)
-        return fc, values[rows[:, 0]]
+        # The chain models states, not values: given a change an empty track switches on with the
+        # mean values seen after cuts, and a track in use keeps its values.
+        cut_values = values[rows[:, 0]]  # (T, 7)
+        on = (s > 0)[..., None]
+        fc = Forecast(p_cut=p_cut[rows, s], p_active_cut=1.0 - dest[..., 0], slot_probs=slot_probs, recency_probs=recency,
+                      p_active_change=np.ones(s.shape, np.float32),
+                      values_change=np.where(on, feats.grid[..., 2:], cut_values[:, None, :]))
+        return fc, cut_values
 
     def predict(self, feats: SequenceFeatures) -> Predictions:
         fc, cut_values = self._forecast_and_values(feats)
@@ -133,7 +140,7 @@ class Markov:
         current = np.eye(N_SLOTS)[grid[..., 1].astype(np.int64).clip(0, MAX_SLOT)]
         mixed = ((1 - fc.p_cut) * active)[..., None] * current + p_on[..., None] * fc.slot_probs
         asset = np.where(active[..., None], mixed / np.maximum(mixed.sum(-1, keepdims=True), 1e-12), fc.slot_probs)
-        keep = (active & (fc.p_cut < 0.5))[..., None]
+        keep = (active & (fc.p_cut <= 0.5))[..., None]  # a chain that has seen nothing (1/2) expects nothing
         values = np.where(keep, grid[..., 2:], cut_values[:, None, :])
         return Predictions(
             p_active=((1 - fc.p_cut) * active + p_on).astype(np.float32),

@@ -12,11 +12,14 @@ Per sequence, on rows t = 0..T-2 (row t is the prediction for step t+1):
   to the next cut (when the survival under the per-step cut hazard reaches 1/2) against
   the true time, capped at the end of the sequence;
 - `mae_changed`: mean absolute error in physical units (scale %, position in xmeml units of
-  the frame, crop %) on cells active before and after a true change;
+  the frame, crop %) on cells active before and after a true change, of the values the system
+  expects *given* that the track changes (its forecast, like `next_asset_acc`: the timing of a
+  change is scored by `change_f1` and `mase`; persistence's error here is the size of the jump);
   `mase`: the model's summed absolute error over all cells active at t and t+1 divided by
   persistence's on the same cells (< 1 beats persistence; pooled over sequences);
 - `iou_all` / `iou_changed`: IoU of the visible rectangle (scale, position, crop, clipped to the
-  frame) over true active cells / those that change; predicted off (p_active <= 0.5) is empty;
+  frame) over true active cells, of the step-ahead prediction / over those that change, of the
+  forecast given the change (as `mae_changed`); predicted off (p <= 0.5) is empty;
 - `active_f1`: per-track F1 of p_active > 0.5, macro over the tracks in use;
 - `changes_per_min` / `flicker_per_min`: of free-running rollouts (see evaluate.py), changes
   summed over tracks; a flicker is an (active, source) state A -> B -> A with B lasting 1-2 steps.
@@ -45,6 +48,8 @@ class Forecast:
     p_active_cut: np.ndarray  # P(active at t+1 | cut)
     slot_probs: np.ndarray  # (T, 20, 10) P(slot | cut, active)
     recency_probs: np.ndarray  # (T, 20, 8) P(recency class | cut, active)
+    p_active_change: np.ndarray  # (T, 20) P(active at t+1 | the track changes at t+1)
+    values_change: np.ndarray  # (T, 20, 7) values at t+1 if the track changes (physical units)
 
 
 # ---------------------------------------------------------------- geometry
@@ -204,15 +209,16 @@ def sequence_metrics(
     moved = both & change
     err_model = np.abs(values - nxt[..., 2:])
     err_persist = np.abs(now[..., 2:] - nxt[..., 2:])
-    out["mae_changed"] = {g: _mean(err_model[..., idx].mean(-1), moved) for g, idx in GROUPS.items()}
+    err_given_change = np.abs(fc.values_change[rows] - nxt[..., 2:])
+    out["mae_changed"] = {g: _mean(err_given_change[..., idx].mean(-1), moved) for g, idx in GROUPS.items()}
     out["abs_err"] = {g: float(err_model[..., idx][both].sum()) for g, idx in GROUPS.items()}
     out["abs_err_persistence"] = {g: float(err_persist[..., idx][both].sum()) for g, idx in GROUPS.items()}
 
     true_rect = rectangles(nxt[..., 2:])
     pred_rect = np.where((p_active > 0.5)[..., None], rectangles(values), 0.0)
-    scores = iou(pred_rect, true_rect)
-    out["iou_all"] = _mean(scores, on_next)
-    out["iou_changed"] = _mean(scores, on_next & change)
+    out["iou_all"] = _mean(iou(pred_rect, true_rect), on_next)
+    given_change = np.where((fc.p_active_change[rows] > 0.5)[..., None], rectangles(fc.values_change[rows]), 0.0)
+    out["iou_changed"] = _mean(iou(given_change, true_rect), on_next & change)
     out["active_f1"] = _active_f1(p_active > 0.5, on_next)
     return out
 

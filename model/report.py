@@ -102,10 +102,10 @@ def _component_table(history: list[dict]) -> list[str]:
         gain = (a - b) / a * 100 if a else 0.0
         rows.append(f"| {c} | {a:.4f} ({ta:.4f}) | {b:.4f} ({tb:.4f}) | {gain:+.1f} % |")
     rows.append("")
-    rows.append("event: nothing / values move / cut at t+1 (cross-entropy; tracks on at t or t+1 weigh as much as all "
+    rows.append("event: nothing / values move / cut at t+1 (cross-entropy; tracks on at t weigh as much as all "
                 "empty ones); active, asset, recency: "
-                "what a cut leads to (cross-entropy at cuts); values: values after a cut, delta: motion inside a shot "
-                "(Huber in normalised units).")
+                "what a cut leads to (cross-entropy at cuts); values: values after a cut, delta: a shot's motion at the "
+                "steps where it moves (Huber in normalised units).")
     return rows
 
 

@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -301,7 +301,9 @@ def setup_model(args, manifest: dict, train: SplitData) -> tuple[MultiTrackTrans
         return MultiTrackTransformer(cfg), norm, cfg, None
     ckpt = load(DEFAULT_WEIGHTS if args.init == "default" else args.init)
     model, norm = model_from_checkpoint(ckpt)
-    return model, norm, model.cfg, str(ckpt.path)
+    # The delta head is (re)trained on moves, in the signed-log units that keeps punch-ins from
+    # swamping the loss; a checkpoint from before that had an all-steps head that learned ~0.
+    return model, replace(norm, delta_log=True), model.cfg, str(ckpt.path)
 
 
 def run(args: argparse.Namespace) -> Path:

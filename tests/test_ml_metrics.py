@@ -45,7 +45,8 @@ class Oracle:
         cut = np.concatenate([hist.cut[1:], np.zeros((1, 20), bool)])
         rec = np.concatenate([np.maximum(hist.recency[1:], 0), np.zeros((1, 20), int)])
         return metrics.Forecast(p_cut=cut.astype(float), p_active_cut=nxt[..., 0],
-                                slot_probs=np.eye(N_SLOTS)[nxt[..., 1].astype(int)], recency_probs=np.eye(N_RECENCY)[rec])
+                                slot_probs=np.eye(N_SLOTS)[nxt[..., 1].astype(int)], recency_probs=np.eye(N_RECENCY)[rec],
+                                p_active_change=nxt[..., 0], values_change=nxt[..., 2:])
 
     def rollout(self, f, start, n, *, seed=0, sample=True):
         return Rollout(grid=f.grid[start : start + n], source_index=f.source_index[start : start + n],
@@ -79,6 +80,26 @@ def test_the_oracle_scores_perfectly():
     assert m["abs_err"]["scale"] == 0.0 and m["abs_err_persistence"]["scale"] > 0
     assert m["mae_changed"]["scale"] == 0.0
     assert m["active_f1"] == 1.0
+
+
+class KnowsWhatNotWhen(Oracle):
+    """Never expects a change (its step-ahead prediction is persistence) but knows what a change brings."""
+
+    def predict(self, f):
+        return baselines.Persistence().predict(f)
+
+
+def test_changed_metrics_score_the_forecast_given_the_change_and_mase_the_timing():
+    f = hand_feats()
+    m, p = run_metrics(KnowsWhatNotWhen(), f), run_metrics(baselines.Persistence(), f)
+    # Persistence's error at changes is the size of the jumps: at 20 (100 -> 120) and 45 (134 -> 100)
+    # and the push-in's 1-step moves of 1 %.
+    jumps = [20.0, 34.0] + [1.0] * 14
+    assert p["mae_changed"]["scale"] == pytest.approx(np.mean(jumps), rel=1e-5)
+    assert m["mae_changed"]["scale"] == 0.0 and m["iou_changed"] == pytest.approx(1.0)
+    assert p["iou_changed"] < 0.95  # V2 switching on at 50 is an empty rectangle for persistence
+    # Only the step-ahead prediction counts for MASE and iou_all: this system is persistence there.
+    assert m["abs_err"] == p["abs_err"] and m["iou_all"] == p["iou_all"]
 
 
 def test_markov_learns_the_return_to_the_first_source():

@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from model.history import History, feed, history_arrays
-from model.network import HEADS, MultiTrackTransformer, NetConfig, NetworkPredictor, Norm, encode_inputs, to_torch
+from model.network import (
+    HEADS,
+    MultiTrackTransformer,
+    NetConfig,
+    NetworkPredictor,
+    Norm,
+    encode_inputs,
+    encode_targets,
+    to_torch,
+)
 from model.synth import synthesize
 from model.features import featurize
 from tests.helpers_ml import TINY, features, hand_grid
@@ -107,6 +116,36 @@ def test_predictions_are_probabilities_in_physical_units(feats):
     assert p.p_active.shape == (T, 20) and p.asset_probs.shape == (T, 20, 10) and p.values.shape == (T, 20, 7)
     assert np.all((p.p_active >= 0) & (p.p_active <= 1)) and np.all((p.p_change >= 0) & (p.p_change <= 1))
     np.testing.assert_allclose(p.asset_probs.sum(-1), 1.0, atol=1e-4)
+
+
+def test_delta_head_learns_moves_only_in_signed_log_units():
+    grid, src = hand_grid([(0, 10, 0)], 10)
+    grid[5:, 0, 2] = [100.0, 102.0, 104.0, 106.0, 180.0]  # a slow push-in, then a punch-in
+    norm = Norm(delta=[2.0] * 7, delta_log=True)
+    tgt = encode_targets(grid, history_arrays(grid, src), np.ones(9, bool), norm)
+    assert np.flatnonzero(tgt["moving"][:, 0]).tolist() == [5, 6, 7, 8]  # rows whose next step moves
+    assert tgt["delta"][5, 0, 0] == pytest.approx(np.log(2.0)) and tgt["delta"][8, 0, 0] == pytest.approx(np.log(38.0))
+    change = np.array([0.0, -3.0, 0.5, 74.0, 0.0, 0.0, 0.0], np.float32)
+    np.testing.assert_allclose(norm.delta_change(norm.delta_target(change)), change, rtol=1e-5, atol=1e-6)
+    snapped = norm.delta_change(norm.delta_target(change), snap=True)  # under half a typical change (2): none
+    np.testing.assert_allclose(snapped, [0.0, -3.0, 0.0, 74.0, 0.0, 0.0, 0.0], rtol=1e-5, atol=1e-6)
+
+
+def test_values_change_only_when_a_change_is_likelier_than_not():
+    """Absolute error wants the median: a 40 % move beside 35 % "nothing" keeps the values."""
+    grid, src = hand_grid([(0, 6, 0)], 6)
+    f = features(grid, src)
+    out = {name: np.zeros((6, 20, n), np.float32) for name, n in HEADS}
+    out["delta"][..., 0] = np.log1p(10.0)  # the delta head: +10 scale units (delta 1) if it moves
+    out["delta"][..., 3] = np.log1p(0.2)  # and a crop change too small to call
+    pred = NetworkPredictor(tiny(), Norm(delta_log=True), Fraction(1, 10), "t", "")
+    out["event"][2, 0] = np.log([0.35, 0.40, 0.25])
+    out["event"][3, 0] = np.log([0.20, 0.70, 0.10])
+    values = pred.marginal(f, out).values[:, 0]
+    assert values[2, 0] == pytest.approx(100.0) and values[3, 0] == pytest.approx(110.0, rel=1e-4)
+    assert values[3, 3] == 0.0
+    fc = pred.forecast(f, out)  # given a change, a move is likelier than a cut at both rows
+    assert fc.values_change[2, 0, 0] == pytest.approx(110.0, rel=1e-4) and fc.p_active_change[2, 0] == 1.0
 
 
 def test_rollout_is_seeded_and_maps_sources(feats):
