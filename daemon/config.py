@@ -35,6 +35,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("model", "", str, "model file or run folder; empty = the bundled default; 'persistence' = the copy-previous baseline"),
+    Setting("backend", "auto", str, "torch, onnx, onnx-int8 or auto (the fastest export whose metrics stay within 1 point of torch)"),
     Setting("keep_alive", 900.0, float, "idle seconds before the model is unloaded (reloaded on the next call); -1 never, 0 after every call"),
     Setting("queue_size", 8, int, "inference calls waiting or running before new ones get RESOURCE_EXHAUSTED"),
     Setting("cache_entries", 128, int, "results kept by content hash and options"),
@@ -50,6 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 LOG_LEVELS = ("debug", "info", "warning", "error")
+BACKENDS = ("torch", "onnx", "onnx-int8", "auto")  # as model.onnx_backend.BACKENDS
 
 
 @dataclass
@@ -133,6 +135,8 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> None:
             raise bad(name, "must not be negative")
     if values["keep_alive"] < 0 and values["keep_alive"] != -1:
         raise bad("keep_alive", "seconds >= 0, or -1 for never")
+    if values["backend"] not in BACKENDS:
+        raise bad("backend", f"one of {', '.join(BACKENDS)}")
     if values["log_level"].lower() not in LOG_LEVELS:
         raise bad("log_level", f"one of {', '.join(LOG_LEVELS)}")
 

@@ -80,19 +80,19 @@ class ModelState:
     loads: int = 0
 
 
-def load_predictor(spec: str, fall_back: bool) -> tuple[Any, str, str]:
+def load_predictor(spec: str, fall_back: bool, backend: str = "torch", threads: int | None = None) -> tuple[Any, str, str]:
     """(predictor, path, backend) for a model spec: "" = the bundled default, "persistence", or a path.
 
-    With `fall_back`, a model file that cannot be loaded is logged in one line and the bundled
-    default is used instead (a broken config must not leave the user without suggestions).
+    `backend` is torch, onnx, onnx-int8 or auto (model.onnx_backend; the ONNX ones never import
+    torch). With `fall_back`, a model file that cannot be loaded is logged in one line and the
+    bundled default is used instead (a broken config must not leave the user without suggestions).
     """
     if spec == PERSISTENCE:
         from model.predictor import PersistencePredictor
 
         return PersistencePredictor(), "", "baseline"
     try:
-        from model.network import ModelLoadError
-        from model.network import load_predictor as load_network
+        from model.onnx_backend import load_predictor_with_backend, model_errors
     except ImportError:
         if spec:
             raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec}: this install has no network") from None
@@ -100,13 +100,18 @@ def load_predictor(spec: str, fall_back: bool) -> tuple[Any, str, str]:
         from model.predictor import PersistencePredictor
 
         return PersistencePredictor(), "", "baseline"
+    from daemon.paths import resolve
+
+    cache = resolve().data_dir / "onnx"
     try:
-        return load_network(spec or None), spec, "torch"
-    except ModelLoadError as err:
+        predictor, running = load_predictor_with_backend(spec or None, backend, cache, threads)
+        return predictor, spec, running
+    except model_errors() as err:
         if not (spec and fall_back):
             raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec or 'default'}: {err}") from None
         log.error("cannot load model %s (%s); using the bundled default", spec, err)
-        return load_network(None), "", "torch"
+        predictor, running = load_predictor_with_backend(None, backend, cache, threads)
+        return predictor, "", running
 
 
 @dataclass
@@ -286,7 +291,9 @@ class Engine:
         started = time.monotonic()
         if self.config.debug_load_delay:
             time.sleep(self.config.debug_load_delay)
-        predictor, path, backend = load_predictor(self.config.model if configured else spec, fall_back=configured)
+        predictor, path, backend = load_predictor(
+            self.config.model if configured else spec, fall_back=configured, backend=self.config.backend, threads=self.config.threads
+        )
         _limit_threads(self.config.threads)
         loaded = LoadedModel(spec, predictor, path, backend, time.time())
         with self._lock:
