@@ -18,6 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -134,14 +135,21 @@ def source_json(source: Source | None, slot: int) -> dict:
     return {"slot": slot, "name": source.name, "path": source.path}
 
 
-def load_predictor(spec: str | None) -> Predictor:
+def load_predictor(spec: str | None, backend: str = "torch", cache_dir: Path | None = None) -> Predictor:
     """`persistence` (the copy-previous-step baseline), else the network from `spec` (a
-    .safetensors file or a run folder), else the bundled default model. ValueError when the
-    model cannot be loaded."""
+    .safetensors file or a run folder), else the bundled default model, on `backend` (torch,
+    onnx, onnx-int8 or auto: see model.onnx_backend). ValueError when it cannot be loaded."""
     if spec == "persistence":
         from model.predictor import PersistencePredictor
 
         return PersistencePredictor()
+    if backend != "torch":
+        from model.onnx_backend import load_predictor_with_backend, model_errors
+
+        try:
+            return load_predictor_with_backend(spec, backend, cache_dir=cache_dir)[0]
+        except model_errors() as err:
+            raise ValueError(str(err)) from None
     from model.checkpoint import ModelLoadError
     from model.network import load_predictor as load
 

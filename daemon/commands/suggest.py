@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-r", "--recursive", action="store_true", help="look into the sub-folders of folders")
     p.add_argument("--no-daemon", action="store_true", help="work in this process even when the daemon runs")
     p.add_argument("--model", metavar="M", help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
+    p.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
+                   help="how the network runs in this process (default auto: the fastest export that passed its check)")
     p.add_argument("--kinds", type=_kinds, default=KIND_NAMES, metavar="K[,K]", help="any of review,next,fill (default: all)")
     p.add_argument("--horizon", type=_positive, default=10.0, metavar="S", help="seconds `next` continues the edit (default 10)")
     p.add_argument("--after", type=_non_negative, metavar="S", help="start `next` here instead of at the end of the sequence")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from daemon.config import ConfigError
 
     try:
-        model = Model(args.model, args.model or _configured_model())
+        model = Model(args.model, args.model or _configured_model(), args.backend)
     except ConfigError as err:
         return fail(str(err))
     options = options_from_args(args)
@@ -105,17 +107,20 @@ class Model:
     """The model of this run: what the user asked for (None: the configured one, which is the
     daemon's own, so it is not loaded there twice) and the spec loaded here, on first use only."""
 
-    def __init__(self, requested: str | None, spec: str | None) -> None:
+    def __init__(self, requested: str | None, spec: str | None, backend: str = "auto") -> None:
         self.requested = requested
         self.spec = spec
+        self.backend = backend
         self._predictor = None
 
     def get(self):
         """The predictor; ValueError (or OSError) when it cannot be loaded."""
         if self._predictor is None:
+            from daemon import paths as paths_mod
             from model.suggest import load_predictor
 
-            self._predictor = load_predictor(self.spec)
+            cache = paths_mod.resolve().data_dir / "onnx"  # where the daemon keeps exports too
+            self._predictor = load_predictor(self.spec, self.backend, cache)
         return self._predictor
 
 
