@@ -2,11 +2,9 @@
 alone and all three together, beside the same engine on the persistence baseline (what the
 engine itself costs) and the bare model forward pass.
 
-    python tests/bench/bench_suggest.py [--model M] [--repeat N]
+    python tests/bench/bench_suggest.py [--model M] [--backend auto|torch|onnx|onnx-int8] [--repeat N]
 
 Goal (issue 5): all three kinds for 10 minutes under 1 s; next alone under 300 ms.
-Without bundled weights the network is randomly initialised at the default size: its timing is
-the same, its suggestions are not.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import argparse
 import statistics
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -67,26 +64,16 @@ def median_ms(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def load(spec: str | None):
-    from model.network import DEFAULT_WEIGHTS, NetConfig, NetworkPredictor, Norm, MultiTrackTransformer, load_predictor
-
-    if spec is not None or DEFAULT_WEIGHTS.exists():
-        return load_predictor(spec), "loaded"
-    import torch
-
-    torch.manual_seed(0)
-    return NetworkPredictor(MultiTrackTransformer(NetConfig()), Norm(), Fraction(1, 10), "random", ""), "random init"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
+    ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
+                    help="how the network runs (default auto, as the daemon and `mttd suggest`)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    import torch
+    from model.suggest import load_predictor
 
-    print(f"torch threads: {torch.get_num_threads()}")
-    network, how = load(args.model)
+    network, how = load_predictor(args.model, args.backend), f"backend {args.backend}"
     baseline = PersistencePredictor()
     print(f"model: {network.name} {network.version} ({how}); baseline: persistence (engine cost alone)")
     print(f"{'timeline':>10} {'kind':>7} {'model ms':>10} {'persistence ms':>15}")

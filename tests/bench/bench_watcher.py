@@ -30,20 +30,6 @@ from tests.helpers_watcher import synthetic_xmeml, wait_for  # noqa: E402
 TRACKS = 20
 
 
-def load_predictor(spec: str):
-    from model.predictor import PersistencePredictor
-
-    if spec == "persistence":
-        return PersistencePredictor()
-    from model.network import load_predictor as load_network
-
-    try:
-        return load_network(spec or None)
-    except Exception as err:  # no bundled weights yet: say so and measure the pipeline anyway
-        print(f"(no network model: {err}; using the persistence baseline)")
-        return PersistencePredictor()
-
-
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -126,12 +112,14 @@ def main() -> int:
     parser.add_argument("--saves", type=int, default=20)
     parser.add_argument("--settle-ms", type=int, default=500)
     parser.add_argument("--model", default="", help="persistence, a model file, or empty for the bundled default")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx", "onnx-int8"),
+                        help="how the network runs (default auto, as in the daemon)")
     parser.add_argument("--kinds", default="review,next,fill", help="the suggestions the sidecars hold")
     parser.add_argument("--drop", type=int, default=500)
     args = parser.parse_args()
-    from model.suggest import SuggestOptions
+    from model.suggest import SuggestOptions, load_predictor
 
-    predictor = load_predictor(args.model)
+    predictor = load_predictor(args.model or None, args.backend)
     process = make_processor(lambda: predictor, SuggestOptions(kinds=tuple(args.kinds.split(","))))
     settle = args.settle_ms / 1000.0
     print(f"predictor {predictor.name} {predictor.version}; kinds {args.kinds}; settle {args.settle_ms} ms; "
