@@ -38,3 +38,16 @@ def test_model_never_imports_grpc_protos_or_daemon():
 def test_bridge_never_imports_torch_or_model():
     bad = {(p, m) for p, m in _imported_roots(REPO / "plugin_bridge") if m in {"torch", "model", "daemon"}}
     assert not bad, bad
+
+
+def test_every_listed_command_module_exists_and_registers():
+    """daemon/cli.py skips a missing module quietly (a partial checkout still runs): check here."""
+    import argparse
+    import importlib
+
+    from daemon.cli import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"daemon.commands.{name}").register(sub)
+        assert sub.choices, f"daemon/commands/{name}.py registers no command"
