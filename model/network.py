@@ -17,8 +17,8 @@ so a model can be sure nothing happens and still say precisely what comes after 
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,31 +28,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.checkpoint import Checkpoint, ModelLoadError, load
-from model.features import MAX_SLOT, N_TRACKS, SequenceFeatures
-from model.history import (
-    N_AGE,
-    N_RECENCY,
-    N_SEEN,
-    History,
-    HistoryArrays,
-    feed,
-    history_arrays,
-    score_candidates,
-    single_step,
+from model.decoding import (  # noqa: F401 - Norm, encode_inputs and the event classes are part of this module's interface
+    CUT,
+    HEADS,
+    MOVE,
+    MOVE_START,
+    N_VALUES,
+    NONE,
+    STAT_OF_FIELD,
+    Decoder,
+    Norm,
+    encode_inputs,
+    velocity,
 )
-from model.metrics import Forecast
-from model.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
-from model.timeline import SOURCE_KINDS
+from model.features import N_TRACKS
+from model.history import N_AGE, N_RECENCY, N_SEEN, HistoryArrays
+from model.predictor import N_SLOTS
 
 N_KINDS = 6  # 0 inactive + the five source kinds
-N_VALUES = len(VALUE_FIELDS)
-HEADS = (("event", 3), ("active", 2), ("asset", N_SLOTS), ("recency", N_RECENCY), ("values", N_VALUES), ("delta", N_VALUES))
-NONE, MOVE, CUT = 0, 1, 2  # event classes
-MOVE_START = 0.2  # rollouts: the least P(move) that lets a still shot start moving
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 FORMAT = 3  # the input features and heads; a checkpoint of another format cannot be used
-# Which manifest statistic normalises each value field (per parameter type, active cells only: F3).
-STAT_OF_FIELD = ("scale", "pos_x", "pos_y", "crop", "crop", "crop", "crop")
 
 
 @dataclass
@@ -67,83 +62,7 @@ class NetConfig:
     dropout: float = 0.0  # the corpus is large next to what a CPU budget can read; attention dropout forces a slow path
 
 
-@dataclass
-class Norm:
-    """Per-parameter-type statistics over active cells; in-shot changes in units of their median size.
-
-    `delta_log`: the delta head works on a signed log of those units, since the moves it learns
-    range from a slow zoom (1 unit) to a punch-in (100): on a linear scale the punch-ins' Huber
-    loss would swamp every other component. Checkpoints from before it have a linear delta head.
-    """
-
-    mean: list[float] = field(default_factory=lambda: [100.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    std: list[float] = field(default_factory=lambda: [1.0] * N_VALUES)
-    delta: list[float] = field(default_factory=lambda: [1.0] * N_VALUES)
-    delta_log: bool = False
-
-    @classmethod
-    def from_manifest(cls, stats: dict, delta: list[float]) -> Norm:
-        mean = [float(stats[k]["mean"]) for k in STAT_OF_FIELD]
-        std = [max(float(stats[k]["std"]), 1e-3) for k in STAT_OF_FIELD]
-        return cls(mean=mean, std=std, delta=delta, delta_log=True)
-
-    def delta_target(self, change: np.ndarray) -> np.ndarray:
-        """The delta head's target for per-step value changes (..., 7) in physical units."""
-        x = change / np.asarray(self.delta, np.float32)
-        return np.sign(x) * np.log1p(np.abs(x)) if self.delta_log else x
-
-    def delta_change(self, head: np.ndarray, snap: bool = False) -> np.ndarray:
-        """Physical per-step value changes from the delta head's output (the inverse of delta_target).
-
-        `snap`: changes under half a typical change become 0. In a move most fields stay put (a
-        punch-in leaves the crop alone) and a regression never says exactly 0; as a point forecast
-        under absolute error, "this field does not move" is the better call for such small values.
-        """
-        x = np.sign(head) * np.expm1(np.abs(head)) if self.delta_log else head
-        if snap:
-            x = np.where(np.abs(x) < 0.5, 0.0, x)
-        return x * np.asarray(self.delta, np.float32)
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32), np.asarray(self.delta, np.float32))
-
-
-# ---------------------------------------------------------------- numpy side: inputs and targets
-
-
-def encode_inputs(
-    grid: np.ndarray, kind: np.ndarray, hist: HistoryArrays, norm: Norm, prev: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """Model inputs of steps (..., T, 20, 9) with their history features; leading dims are kept.
-
-    `prev` (..., 20, 9) is the step before the first one (None: the sequence starts here), for the
-    per-step motion of values inside a shot (too small to see in the normalised values): a flag
-    per track and a signed log of each value's change in units of its typical change.
-    """
-    mean, std, dscale = norm.arrays()
-    active = grid[..., 0] > 0.5
-    values = np.where(active[..., None], np.clip((grid[..., 2:] - mean) / std, -10, 10), 0.0)
-    step = velocity(grid, hist.cut, prev) / dscale
-    motion = np.concatenate([np.any(step != 0, axis=-1, keepdims=True), np.sign(step) * np.log1p(np.abs(step))], axis=-1)
-    return {
-        "active": active.astype(np.float32),
-        "values": values.astype(np.float32),
-        "motion": motion.astype(np.float32),
-        "slot": np.where(active, grid[..., 1].astype(np.int64) + 1, 0),
-        "kind": kind.astype(np.int64),
-        "recency": hist.recency.astype(np.int64) + 1,
-        "seen": hist.seen.astype(np.int64),
-        "age": hist.age.astype(np.int64),
-        "age_any": hist.age_any.astype(np.int64),
-    }
-
-
-def velocity(grid: np.ndarray, cut: np.ndarray, prev: np.ndarray | None = None) -> np.ndarray:
-    """Per-step change of the 7 values inside a shot (..., T, 20, 7); 0 at cuts and when off."""
-    before = np.zeros_like(grid[..., :1, :, :]) if prev is None else prev[..., None, :, :]
-    previous = np.concatenate([before, grid[..., :-1, :, :]], axis=-3)
-    inside = ((grid[..., 0] > 0.5) & (previous[..., 0] > 0.5) & ~cut)[..., None]
-    return np.where(inside, grid[..., 2:] - previous[..., 2:], 0.0)
+# ---------------------------------------------------------------- numpy side: targets
 
 
 def encode_targets(grid: np.ndarray, hist: HistoryArrays, valid: np.ndarray, norm: Norm) -> dict[str, np.ndarray]:
@@ -287,7 +206,7 @@ class MultiTrackTransformer(nn.Module):
         `past` holds the cache of earlier steps (positions start - len .. start - 1).
         """
         tok = self.embed_tracks(x)
-        B, T = tok.shape[:2]
+        T = tok.shape[1]
         h = self.drop(self.in_proj(tok.flatten(2)) + self.age_any_emb(x["age_any"]))  # (B, T, d)
         n_past = 0 if past is None else past[0][0].shape[2]
         pos = torch.arange(start, start + T, device=h.device)
@@ -357,208 +276,33 @@ def to_torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 # ---------------------------------------------------------------- the Predictor
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-class NetworkPredictor:
-    """The network behind the `Predictor` protocol: numpy in, physical units out."""
-
-    name = "mtt"
+class NetworkPredictor(Decoder):
+    """The torch network behind the `Predictor` protocol (the decoding is `model.decoding.Decoder`)."""
 
     def __init__(
         self, model: MultiTrackTransformer, norm: Norm, step_seconds: Fraction, version: str, sha256: str, event_shift: float = 0.0
     ) -> None:
         self.model = model.eval()
         self.norm = norm
-        self.event_shift = event_shift  # see calibrate()
+        self.event_shift = event_shift  # see Decoder.calibrate
         self.step_seconds = Fraction(step_seconds)
+        self.context = model.cfg.context
         self.version = version
         self.sha256 = sha256
 
-    # -- teacher-forced outputs
+    def run(self, x: dict[str, np.ndarray], start: int, cache: list | None):
+        out, cache = self.model(to_torch(x), past=cache, start=start)
+        return {k: v.numpy() for k, v in out.items()}, cache
 
-    def outputs(self, feats: SequenceFeatures) -> dict[str, np.ndarray]:
-        """Head outputs (T, 20, n) for every step; long sequences go in chunks with the cache."""
-        self._check_step(feats)
-        hist = history_arrays(feats.grid, feats.source_index)
-        x = encode_inputs(feats.grid[None], feats.source_kind[None], _batch(hist), self.norm)
-        chunk = self.model.cfg.context
-        parts: list[dict[str, np.ndarray]] = []
-        cache = None
-        with torch.inference_mode():
-            for a in range(0, feats.steps, chunk):
-                xs = to_torch({k: v[:, a : a + chunk] for k, v in x.items()})
-                out, cache = self.model(xs, past=cache, start=a)
-                cache = self.model.trim(cache)
-                parts.append({k: v[0].numpy() for k, v in out.items()})
-        if not parts:
-            return {name: np.zeros((0, N_TRACKS, n), np.float32) for name, n in HEADS}
-        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return self.calibrate(out, feats.grid[..., 0] > 0.5)
+    def trim(self, cache: list) -> list:
+        return self.model.trim(cache)
 
-    def calibrate(self, out: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
-        """Undo a known prior shift of the cut logit of empty tracks (logit adjustment).
-
-        A checkpoint trained with empty-track cells split by their state at t+1 (format 3 before
-        the split moved to the state at t) weighted "an empty track switches on" by about
-        N_idle / N_live; `event_prior_shift` in its JSON is log of that ratio on its training
-        data, 0 for checkpoints trained since.
-        """
-        if self.event_shift:
-            event = out["event"].copy()
-            event[..., CUT] -= self.event_shift * ~active
-            out = {**out, "event": event}
-        return out
-
-    def predict(self, feats: SequenceFeatures) -> Predictions:
-        return self.marginal(feats, self.outputs(feats))
-
-    def marginal(self, feats: SequenceFeatures, out: dict[str, np.ndarray]) -> Predictions:
-        """Mix "nothing changes" (the current state) with "after a cut" by the event head."""
-        mean, std, _ = self.norm.arrays()
-        grid = feats.grid
-        event = softmax(out["event"])
-        p_cut = event[..., CUT]
-        active_now = grid[..., 0] > 0.5
-        p_on_after_cut = softmax(out["active"])[..., 1]
-        p_active = p_cut * p_on_after_cut + (1 - p_cut) * active_now
-        after_cut = softmax(out["asset"])
-        current = np.eye(N_SLOTS, dtype=np.float32)[grid[..., 1].astype(np.int64).clip(0, MAX_SLOT)]
-        stay = ((1 - p_cut) * active_now)[..., None]
-        mixed = stay * current + (p_cut * p_on_after_cut)[..., None] * after_cut
-        asset = np.where(active_now[..., None], mixed / np.maximum(mixed.sum(-1, keepdims=True), 1e-9), after_cut)
-        # Values as a decision: under absolute error the best point forecast is the median, which
-        # stays at the current values unless one kind of change is likelier than not. So: the
-        # cut's values if P(cut) >= 1/2; the shot's current velocity (keyframes are linear between
-        # keys) or, when it starts to move, the delta head if P(move) > 1/2; else the current values.
-        # (The most likely of the three events is not enough: a move at 40 % against "nothing" at
-        # 35 % is still a jump that does not happen 60 % of the time.)
-        cut_values = out["values"] * std + mean
-        moving = (event[..., MOVE] > 0.5)[..., None]
-        speed = velocity(grid, history_arrays(grid, feats.source_index).cut)
-        kept_values = grid[..., 2:] + np.where(moving, _motion(speed, out["delta"], self.norm, snap=True), 0.0)
-        keep = (active_now & (p_cut < 0.5))[..., None]
-        return Predictions(
-            p_active=p_active.astype(np.float32),
-            asset_probs=asset.astype(np.float32),
-            values=np.where(keep, kept_values, cut_values).astype(np.float32),
-            p_change=(1 - event[..., NONE]).astype(np.float32),
-        )
-
-    def forecast(self, feats: SequenceFeatures, out: dict[str, np.ndarray] | None = None) -> Forecast:
-        """What the network expects at a cut (for the evaluation's 'after the change' metrics)."""
-        out = self.outputs(feats) if out is None else out
-        mean, std, _ = self.norm.arrays()
-        grid = feats.grid
-        event = softmax(out["event"])
-        p_active_cut = softmax(out["active"])[..., 1]
-        # Given that the track changes: a cut if the event head finds it likelier than a move
-        # (an empty track can only cut, i.e. switch on), else the shot's motion.
-        active_now = grid[..., 0] > 0.5
-        cut = ~active_now | (event[..., CUT] >= event[..., MOVE])
-        speed = velocity(grid, history_arrays(grid, feats.source_index).cut)
-        moved = grid[..., 2:] + _motion(speed, out["delta"], self.norm)
-        return Forecast(
-            p_cut=event[..., CUT],
-            p_active_cut=p_active_cut,
-            slot_probs=softmax(out["asset"]),
-            recency_probs=softmax(out["recency"]),
-            p_active_change=np.where(cut, np.where(active_now, p_active_cut, 1.0), 1.0).astype(np.float32),
-            values_change=np.where(cut[..., None], out["values"] * std + mean, moved).astype(np.float32),
-        )
-
-    # -- generation
-
-    def rollout(self, feats: SequenceFeatures, start: int, n_steps: int, *, seed: int = 0, sample: bool = True) -> Rollout:
-        """Continue the edit after steps 0..start-1, one step at a time through the key/value cache.
-
-        Each track draws its event (nothing / values move / cut) and, at a cut, whether it shows
-        something and which concrete source (slot x recency over the sources the past offers);
-        `sample=False` takes the most likely choice instead. Deterministic for a given seed.
-        """
-        self._check_step(feats)
-        if not 0 <= start <= feats.steps:
-            raise ValueError(f"rollout start {start} outside 0..{feats.steps}")
-        rng = np.random.default_rng(seed)
-        hist = History()
-        grid, src, kind = feats.grid[:start], feats.source_index[:start], feats.source_kind[:start]
-        if start == 0:  # nothing before: start from an empty step
-            grid, src, kind = np.zeros((1, N_TRACKS, 9), np.float32), np.full((1, N_TRACKS), -1), np.zeros((1, N_TRACKS), np.int8)
-        arrays = feed(hist, grid, src)
-        keep = min(len(grid), self.model.cfg.context)
-        prev = grid[None, -keep - 1] if len(grid) > keep else None
-        x = encode_inputs(grid[None, -keep:], kind[None, -keep:], _batch(arrays, -keep), self.norm, prev)
-        out_grid = np.zeros((n_steps, N_TRACKS, 9), np.float32)
-        out_src = np.full((n_steps, N_TRACKS), -1, np.int32)
-        conf = np.zeros((n_steps, N_TRACKS), np.float32)
-        pos = len(grid) - keep
-        speed = velocity(grid[-2:], arrays.cut[-2:])[-1]
-        with torch.inference_mode(), _one_thread():
-            out, cache = self.model(to_torch(x), start=pos)
-            pos += keep
-            for n in range(n_steps):
-                last = self.calibrate({k: v[0, -1].numpy() for k, v in out.items()}, hist.active)
-                row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed)
-                out_grid[n] = row
-                out_src[n] = np.where(srow < len(feats.sources), srow, -1)
-                if n == n_steps - 1:
-                    break
-                last = np.concatenate([hist.active[:, None], np.zeros((N_TRACKS, 1)), hist.values], axis=1)
-                st = hist.step(row[:, 0] > 0.5, srow, row[:, 2:])
-                speed = velocity(row[None], st.cut[None], last)[0]
-                x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, last[None])
-                out, cache = self.model(to_torch(x), past=self.model.trim(cache), start=pos)
-                pos += 1
-        return Rollout(grid=out_grid, source_index=out_src, confidence=conf)
-
-    def _choose(self, out, hist: History, feats: SequenceFeatures, rng, sample: bool, speed: np.ndarray):
-        """One generated step: grid row (20, 9), source indices, kinds and confidences.
-
-        Events are drawn for all tracks at once; only tracks that cut visit Python one by one.
-        """
-        mean, std, _ = self.norm.arrays()
-        was_on = hist.active
-        event = softmax(out["event"]) * np.where(was_on[:, None], 1.0, [1.0, 0.0, 1.0])  # an empty track cannot move
-        # A still shot starts to move only when that is a real option: a moving shot keeps moving
-        # (the network learned that), so one unlikely draw would otherwise drift for the whole rollout.
-        still = ~np.any(speed != 0, axis=-1)
-        event[still & (event[:, MOVE] < MOVE_START), MOVE] = 0.0
-        event /= event.sum(-1, keepdims=True)
-        ev = _draw(event, rng, sample)
-        conf = event[np.arange(N_TRACKS), ev].astype(np.float32)
-        keep = was_on & (ev != CUT)
-        row = np.zeros((N_TRACKS, 9), np.float32)
-        srow = np.where(keep, hist.src, -1)
-        row[keep, 0], row[keep, 1] = 1.0, np.minimum(srow[keep], MAX_SLOT)
-        row[keep, 2:] = hist.values[keep] + np.where((ev == MOVE)[keep, None], _motion(speed, out["delta"], self.norm)[keep], 0.0)
-        on, slots, recency = softmax(out["active"])[:, 1], softmax(out["asset"]), softmax(out["recency"])
-        for i in np.flatnonzero(ev == CUT):
-            p_on = np.array([1 - on[i], on[i]]) if was_on[i] else np.array([0.0, 1.0])
-            show = int(_draw(p_on[None], rng, sample)[0])
-            conf[i] *= p_on[show]
-            if not show:
-                continue
-            cands = [c for c in hist.candidates(i) if c[0] != hist.src[i]]
-            scores = score_candidates(cands, slots[i], recency[i])
-            scores = scores / max(scores.sum(), 1e-12)
-            c = int(_draw(scores[None], rng, sample)[0])
-            conf[i] *= scores[c]
-            srow[i] = cands[c][0]
-            row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), out["values"][i] * std + mean
-        krow = np.array([_kind_code(feats, int(s)) if s >= 0 else 0 for s in srow])
-        return row, srow, krow, conf
-
-    def _check_step(self, feats: SequenceFeatures) -> None:
-        if Fraction(feats.step_seconds) != self.step_seconds:
-            raise ValueError(f"the model works on {self.step_seconds} s steps, the features have {feats.step_seconds} s")
-
-
-def _motion(speed: np.ndarray, delta: np.ndarray, norm: Norm, snap: bool = False) -> np.ndarray:
-    """The next step's change of a moving shot: its velocity, or the delta head's when it was still."""
-    moving = np.any(speed != 0, axis=-1, keepdims=True)
-    return np.where(moving, speed, norm.delta_change(delta, snap))
+    def scope(self, single_steps: bool) -> AbstractContextManager:
+        stack = ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if single_steps:
+            stack.enter_context(_one_thread())
+        return stack
 
 
 @contextmanager
@@ -570,27 +314,6 @@ def _one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def _draw(p: np.ndarray, rng: np.random.Generator, sample: bool) -> np.ndarray:
-    """One index per row of probabilities (n, k): sampled, or the most likely."""
-    if not sample:
-        return np.argmax(p, axis=-1)
-    u = rng.random(p.shape[0])[:, None]
-    return np.minimum((np.cumsum(p, axis=-1) < u * p.sum(-1, keepdims=True)).sum(-1), p.shape[-1] - 1)
-
-
-def _kind_code(feats: SequenceFeatures, index: int) -> int:
-    """Kind code of a source; a source the timeline does not know yet counts as a file."""
-    if 0 <= index < len(feats.sources):
-        return 1 + SOURCE_KINDS.index(feats.sources[index].kind)
-    return 1
-
-
-def _batch(hist: HistoryArrays, tail: int | None = None) -> HistoryArrays:
-    """(T, ...) history arrays as a batch of one, optionally only the last -tail steps."""
-    sl = slice(tail, None)
-    return HistoryArrays(**{k: getattr(hist, k)[sl][None] for k in ("cut", "change", "recency", "seen", "age", "age_any")})
 
 
 # ---------------------------------------------------------------- loading

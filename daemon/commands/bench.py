@@ -116,29 +116,20 @@ def _long_features(ckpt, steps: int):
 
 def _forward(pred, feats, steps: int):
     """A callable running the network over the first `steps` steps as `predict` does, inputs encoded."""
+    from model.decoding import batch_of_one, encode_inputs
     from model.history import history_arrays
-    from model.onnx_backend import OnnxPredictor, _batch, encode_inputs
 
     grid, src, kind = feats.grid[:steps], feats.source_index[:steps], feats.source_kind[:steps]
-    x = encode_inputs(grid[None], kind[None], _batch(history_arrays(grid, src)), pred.norm)
-    if isinstance(pred, OnnxPredictor):
-        return lambda: _chunks(pred.run, pred.trim, x, steps, pred.context)
-    import torch
+    x = encode_inputs(grid[None], kind[None], batch_of_one(history_arrays(grid, src)), pred.norm)
 
-    from model.network import to_torch
+    def chunks() -> None:
+        cache = None
+        with pred.scope(single_steps=False):
+            for a in range(0, steps, pred.context):
+                _, cache = pred.run({k: v[:, a : a + pred.context] for k, v in x.items()}, a, cache)
+                cache = pred.trim(cache)
 
-    def torch_run(chunk, start, cache):
-        with torch.inference_mode():
-            return pred.model(to_torch(chunk), past=cache, start=start)
-
-    return lambda: _chunks(torch_run, pred.model.trim, x, steps, pred.model.cfg.context)
-
-
-def _chunks(run, trim, x, steps: int, context: int) -> None:
-    cache = None
-    for a in range(0, steps, context):
-        _, cache = run({k: v[:, a : a + context] for k, v in x.items()}, a, cache)
-        cache = trim(cache)
+    return chunks
 
 
 def _best_median(fn, repeats: int) -> float:
