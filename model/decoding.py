@@ -21,7 +21,7 @@ from model.history import (
     N_RECENCY,
     History,
     HistoryArrays,
-    feed,
+    framing_arrays,
     history_arrays,
     score_candidates,
     single_step,
@@ -152,7 +152,33 @@ def draw(p: np.ndarray, rng: np.random.Generator, sample: bool) -> np.ndarray:
     return np.minimum((np.cumsum(p, axis=-1) < u * p.sum(-1, keepdims=True)).sum(-1), p.shape[-1] - 1)
 
 
+def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, active_now: np.ndarray) -> np.ndarray:
+    """The values a track shows after a cut: a track switching back on takes up the framing it
+    last had; otherwise (a cut between shots, a track's first shot) the values head decides.
+
+    Editors give a track one framing (a full frame, a picture-in-picture corner) and keep it
+    across the shots they put there, and the network cannot see the framing of a track that is
+    off (its inputs are zero there). On the held-out set this lifts the IoU at changes from
+    0.769 to 0.809 (at switch-ons alone from 0.80 to 0.93). At cuts between shots the head stays:
+    it has the lower absolute error there, and keeping the framing gains almost no IoU.
+    """
+    return np.where((framed & ~active_now)[..., None], framing, head_values)
+
+
 # ---------------------------------------------------------------- the predictor around a network
+
+
+@dataclass
+class Primed:
+    """Where a rollout starts: the heads' row about step `start`, the cache of the steps before
+    it, the History after them and the shots' velocity there. A rollout consumes it (the
+    History steps on)."""
+
+    start: int
+    last: dict[str, np.ndarray]
+    cache: Any
+    hist: History
+    speed: np.ndarray
 
 
 class Decoder:
@@ -173,9 +199,13 @@ class Decoder:
         """Head outputs {name: (1, T, 20, n)} of T new steps at positions start.. and the new cache."""
         raise NotImplementedError
 
+    def window(self, cache: Any, lo: int | None, hi: int | None) -> Any:
+        """The cache's entries lo:hi along its step axis (Python slice semantics)."""
+        raise NotImplementedError
+
     def trim(self, cache: Any) -> Any:
         """The cache cut to the last context-1 steps (the next step looks back `context` steps with itself)."""
-        raise NotImplementedError
+        return self.window(cache, -(self.context - 1), None)
 
     def scope(self, single_steps: bool) -> AbstractContextManager:
         """Where a batch of `run` calls happens (torch: inference mode, one thread for single steps)."""
@@ -183,22 +213,46 @@ class Decoder:
 
     # -- teacher-forced outputs
 
-    def outputs(self, feats: SequenceFeatures) -> dict[str, np.ndarray]:
-        """Head outputs (T, 20, n) for every step; long sequences go in chunks through the cache."""
+    def outputs(self, feats: SequenceFeatures, starts: tuple[int, ...] = (), arrays: HistoryArrays | None = None):
+        """Head outputs (T, 20, n) for every step; long sequences go in chunks through the cache.
+
+        With `starts`, also returns {start: cache of the steps before it} from the same pass, so
+        rollouts from there need not encode their context again (see `predict_primed`).
+        """
         self._check_step(feats)
-        hist = history_arrays(feats.grid, feats.source_index)
-        x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(hist), self.norm)
+        arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
+        x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(arrays), self.norm)
         parts: list[dict[str, np.ndarray]] = []
+        caches: dict[int, Any] = {}
         cache = None
         with self.scope(single_steps=False):
             for a in range(0, feats.steps, self.context):
                 out, cache = self.run({k: v[:, a : a + self.context] for k, v in x.items()}, a, cache)
+                first = a - min(a, self.context - 1)  # the step the returned cache begins at
+                for s in (s for s in starts if a < s <= a + self.context):
+                    caches[s] = self.window(cache, max(s - (self.context - 1), 0) - first, s - first)
                 cache = self.trim(cache)
                 parts.append({k: v[0] for k, v in out.items()})
         if not parts:
-            return {name: np.zeros((0, N_TRACKS, n), np.float32) for name, n in self.heads}
-        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return self.calibrate(out, feats.grid[..., 0] > 0.5)
+            out = {name: np.zeros((0, N_TRACKS, n), np.float32) for name, n in self.heads}
+        else:
+            out = self.calibrate({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, feats.grid[..., 0] > 0.5)
+        return (out, caches) if starts else out
+
+    def predict_primed(self, feats: SequenceFeatures, starts: tuple[int, ...]) -> tuple[Predictions, dict[int, Primed]]:
+        """`predict` and, from the same pass, rollouts primed at each start in 1..T (review, next
+        and fill together read the network over the sequence once)."""
+        arrays = history_arrays(feats.grid, feats.source_index)
+        starts = tuple(s for s in set(starts) if 0 < s <= feats.steps)
+        out, caches = self.outputs(feats, starts, arrays) if starts else (self.outputs(feats, arrays=arrays), {})
+        primed = {}
+        for s, cache in caches.items():
+            grid, src = feats.grid[:s], feats.source_index[:s]
+            head = arrays.rows(slice(0, s))
+            hist = History.after(grid, src, head)
+            speed = velocity(grid[-2:], head.cut[-2:])[-1]
+            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, hist, speed)
+        return self.marginal(feats, out, arrays), primed
 
     def calibrate(self, out: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
         """Undo a known prior shift of the cut logit of empty tracks (logit adjustment).
@@ -215,9 +269,9 @@ class Decoder:
         return out
 
     def predict(self, feats: SequenceFeatures) -> Predictions:
-        return self.marginal(feats, self.outputs(feats))
+        return self.predict_primed(feats, ())[0]
 
-    def marginal(self, feats: SequenceFeatures, out: dict[str, np.ndarray]) -> Predictions:
+    def marginal(self, feats: SequenceFeatures, out: dict[str, np.ndarray], arrays: HistoryArrays | None = None) -> Predictions:
         """Mix "nothing changes" (the current state) with "after a cut" by the event head."""
         mean, std, _ = self.norm.arrays()
         grid = feats.grid
@@ -226,20 +280,21 @@ class Decoder:
         active_now = grid[..., 0] > 0.5
         p_on_after_cut = softmax(out["active"])[..., 1]
         p_active = p_cut * p_on_after_cut + (1 - p_cut) * active_now
-        after_cut = softmax(out["asset"])
+        asset_after_cut = softmax(out["asset"])
         current = np.eye(N_SLOTS, dtype=np.float32)[grid[..., 1].astype(np.int64).clip(0, MAX_SLOT)]
         stay = ((1 - p_cut) * active_now)[..., None]
-        mixed = stay * current + (p_cut * p_on_after_cut)[..., None] * after_cut
-        asset = np.where(active_now[..., None], mixed / np.maximum(mixed.sum(-1, keepdims=True), 1e-9), after_cut)
+        mixed = stay * current + (p_cut * p_on_after_cut)[..., None] * asset_after_cut
+        asset = np.where(active_now[..., None], mixed / np.maximum(mixed.sum(-1, keepdims=True), 1e-9), asset_after_cut)
         # Values as a decision: under absolute error the best point forecast is the median, which
         # stays at the current values unless one kind of change is likelier than not. So: the
         # cut's values if P(cut) >= 1/2; the shot's current velocity (keyframes are linear between
         # keys) or, when it starts to move, the delta head if P(move) > 1/2; else the current values.
         # (The most likely of the three events is not enough: a move at 40 % against "nothing" at
         # 35 % is still a jump that does not happen 60 % of the time.)
-        cut_values = out["values"] * std + mean
+        cut_values = after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now)
         moving = (event[..., MOVE] > 0.5)[..., None]
-        speed = velocity(grid, history_arrays(grid, feats.source_index).cut)
+        arrays = history_arrays(grid, feats.source_index) if arrays is None else arrays
+        speed = velocity(grid, arrays.cut)
         kept_values = grid[..., 2:] + np.where(moving, motion(speed, out["delta"], self.norm, snap=True), 0.0)
         keep = (active_now & (p_cut < 0.5))[..., None]
         return Predictions(
@@ -268,52 +323,61 @@ class Decoder:
             slot_probs=softmax(out["asset"]),
             recency_probs=softmax(out["recency"]),
             p_active_change=np.where(cut, np.where(active_now, p_active_cut, 1.0), 1.0).astype(np.float32),
-            values_change=np.where(cut[..., None], out["values"] * std + mean, moved).astype(np.float32),
+            values_change=np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now), moved).astype(np.float32),
         )
 
     # -- generation
 
-    def rollout(self, feats: SequenceFeatures, start: int, n_steps: int, *, seed: int = 0, sample: bool = True) -> Rollout:
+    def rollout(
+        self, feats: SequenceFeatures, start: int, n_steps: int, *, seed: int = 0, sample: bool = True, primed: Primed | None = None
+    ) -> Rollout:
         """Continue the edit after steps 0..start-1, one step at a time through the key/value cache.
 
         Each track draws its event (nothing / values move / cut) and, at a cut, whether it shows
         something and which concrete source (slot x recency over the sources the past offers);
         `sample=False` takes the most likely choice instead. Deterministic for a given seed.
+        `primed` (from `predict_primed`, used once) skips encoding the context again.
         """
         self._check_step(feats)
         if not 0 <= start <= feats.steps:
             raise ValueError(f"rollout start {start} outside 0..{feats.steps}")
+        if primed is not None and primed.start != start:
+            raise ValueError(f"rollout start {start}, but primed at {primed.start}")
         rng = np.random.default_rng(seed)
-        hist = History()
-        grid, src, kind = feats.grid[:start], feats.source_index[:start], feats.source_kind[:start]
-        if start == 0:  # nothing before: start from an empty step
-            grid, src, kind = np.zeros((1, N_TRACKS, 9), np.float32), np.full((1, N_TRACKS), -1), np.zeros((1, N_TRACKS), np.int8)
-        arrays = feed(hist, grid, src)
-        keep = min(len(grid), self.context)
-        prev = grid[None, -keep - 1] if len(grid) > keep else None
-        x = encode_inputs(grid[None, -keep:], kind[None, -keep:], batch_of_one(arrays, -keep), self.norm, prev)
         out_grid = np.zeros((n_steps, N_TRACKS, 9), np.float32)
         out_src = np.full((n_steps, N_TRACKS), -1, np.int32)
         conf = np.zeros((n_steps, N_TRACKS), np.float32)
-        pos = len(grid) - keep
-        speed = velocity(grid[-2:], arrays.cut[-2:])[-1]
         with self.scope(single_steps=True):
-            out, cache = self.run(x, pos, None)
-            pos += keep
+            p = self._prime(feats, start) if primed is None else primed
+            last, cache, hist, speed, pos = p.last, p.cache, p.hist, p.speed, max(start, 1)
             for n in range(n_steps):
-                last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
                 row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed)
                 out_grid[n] = row
                 out_src[n] = np.where(srow < len(feats.sources), srow, -1)
                 if n == n_steps - 1:
                     break
-                last = np.concatenate([hist.active[:, None], np.zeros((N_TRACKS, 1)), hist.values], axis=1)
+                before = np.concatenate([hist.active[:, None], np.zeros((N_TRACKS, 1)), hist.values], axis=1)
                 st = hist.step(row[:, 0] > 0.5, srow, row[:, 2:])
-                speed = velocity(row[None], st.cut[None], last)[0]
-                x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, last[None])
+                speed = velocity(row[None], st.cut[None], before)[0]
+                x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
                 out, cache = self.run(x, pos, self.trim(cache))
+                last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
                 pos += 1
         return Rollout(grid=out_grid, source_index=out_src, confidence=conf)
+
+    def _prime(self, feats: SequenceFeatures, start: int) -> Primed:
+        """Encode the last `context` steps before `start` on their own (an empty step when start is 0)."""
+        grid, src, kind = feats.grid[:start], feats.source_index[:start], feats.source_kind[:start]
+        if start == 0:
+            grid, src, kind = np.zeros((1, N_TRACKS, 9), np.float32), np.full((1, N_TRACKS), -1), np.zeros((1, N_TRACKS), np.int8)
+        arrays = history_arrays(grid, src)
+        hist = History.after(grid, src, arrays)
+        keep = min(len(grid), self.context)
+        prev = grid[None, -keep - 1] if len(grid) > keep else None
+        x = encode_inputs(grid[None, -keep:], kind[None, -keep:], batch_of_one(arrays, -keep), self.norm, prev)
+        out, cache = self.run(x, len(grid) - keep, None)
+        last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
+        return Primed(start, last, cache, hist, velocity(grid[-2:], arrays.cut[-2:])[-1])
 
     def _choose(self, out, hist: History, feats: SequenceFeatures, rng, sample: bool, speed: np.ndarray):
         """One generated step: grid row (20, 9), source indices, kinds and confidences.
@@ -348,7 +412,8 @@ class Decoder:
             c = int(draw(scores[None], rng, sample)[0])
             conf[i] *= scores[c]
             srow[i] = cands[c][0]
-            row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), out["values"][i] * std + mean
+            values = after_cut(out["values"][i] * std + mean, hist.framing[i], hist.framed[i], was_on[i])
+            row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), values
         krow = np.array([kind_code(feats, int(s)) if s >= 0 else 0 for s in srow])
         return row, srow, krow, conf
 

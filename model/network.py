@@ -294,8 +294,8 @@ class NetworkPredictor(Decoder):
         out, cache = self.model(to_torch(x), past=cache, start=start)
         return {k: v.numpy() for k, v in out.items()}, cache
 
-    def trim(self, cache: list) -> list:
-        return self.model.trim(cache)
+    def window(self, cache: list, lo: int | None, hi: int | None) -> list:
+        return [(k[:, :, lo:hi], v[:, :, lo:hi]) for k, v in cache]
 
     def scope(self, single_steps: bool) -> AbstractContextManager:
         stack = ExitStack()

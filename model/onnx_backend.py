@@ -97,9 +97,8 @@ class OnnxPredictor(Decoder):
         bounds = np.cumsum([n for _, n in self.heads])[:-1]
         return dict(zip((n for n, _ in self.heads), np.split(heads, bounds, axis=-1))), (keys, values)
 
-    def trim(self, cache):
-        keep = self.context - 1
-        return cache[0][:, :, :, -keep:], cache[1][:, :, :, -keep:]
+    def window(self, cache, lo: int | None, hi: int | None):
+        return cache[0][:, :, :, lo:hi], cache[1][:, :, :, lo:hi]
 
 
 def read_meta(path: Path) -> dict:

@@ -8,6 +8,8 @@ uses the `Predictor` protocol of `model.predictor`.
 - next: the predictor's rollout after the end of the sequence (or a given time), for a horizon.
 - fill: for every stretch inside the sequence where no track is active, the rollout from the
   gap's start, cut to the gap.
+A network predictor reads the sequence once for all three: its review pass also primes the
+rollouts of next and fill (`predict_primed`).
 Rollouts become clip segments of at least `min_segment_s` (shorter runs are merged into a
 neighbour) whose sources are the timeline's own media.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from model.features import DEFAULT_STEP, MAX_SLOT, N_TRACKS, SequenceFeatures, as_step, featurize
-from model.predictor import VALUE_FIELDS, Predictor, Rollout
+from model.predictor import VALUE_FIELDS, Predictions, Predictor, Rollout
 from model.timecode import frames_to_timecode
 from model.timeline import Sequence, Source, Timeline
 
@@ -179,19 +181,28 @@ def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOption
     feats = featurize(seq, step)
     clock.lap("features")
     out = SequenceSuggestions(sequence=seq, step_seconds=step, steps=feats.steps)
+    windows = {kind: rollout_windows(kind, seq, feats, options) for kind in ("next", "fill") if kind in options.kinds}
+    primed: dict[int, object] = {}
     if "review" in options.kinds and feats.steps > 1:
-        preds = predictor.predict(feats)
+        starts = tuple(w[0] for ws in windows.values() for w in ws)
+        preds, primed = predict_primed(predictor, feats, starts)
         clock.lap("predict")
         out.review = review_sequence(seq, feats, preds, predictor, options.max_review)
         clock.lap("review")
-    if "next" in options.kinds:
-        out.next = next_clips(seq, feats, predictor, options)
-        clock.lap("next")
-    if "fill" in options.kinds:
-        out.fill = fill_clips(seq, feats, predictor, options)
-        clock.lap("fill")
+    for kind, ws in windows.items():
+        clips = [c for w in ws for c in continuation(seq, feats, predictor, *w, options.min_segment_s, primed.pop(w[0], None))]
+        setattr(out, kind, clips)
+        clock.lap(kind)
     out.elapsed_ms = clock.laps
     return out
+
+
+def predict_primed(predictor: Predictor, feats: SequenceFeatures, starts: tuple[int, ...]) -> tuple[Predictions, dict]:
+    """The predictions and, where the predictor can, rollouts primed at `starts` by the same pass
+    over the sequence (the network reads a 10-minute timeline once instead of once per kind)."""
+    if hasattr(predictor, "predict_primed"):
+        return predictor.predict_primed(feats, starts)
+    return predictor.predict(feats), {}
 
 
 class _Clock:
@@ -216,23 +227,15 @@ def first_step_at_or_after(feats: SequenceFeatures, frame: int) -> int:
     return max(0, k)
 
 
-def next_clips(seq: Sequence, feats: SequenceFeatures, predictor: Predictor, options: SuggestOptions) -> list[ClipSuggestion]:
-    fps = seq.rate.fps
-    if options.after_s is None:
-        start_frame = seq.duration
-    else:
-        start_frame = max(0, round(Fraction(str(options.after_s)) * fps))
-    start_step = min(first_step_at_or_after(feats, start_frame), feats.steps)
-    end_frame = start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps)
-    return continuation(seq, feats, predictor, start_step, start_frame, end_frame, options.min_segment_s)
-
-
-def fill_clips(seq: Sequence, feats: SequenceFeatures, predictor: Predictor, options: SuggestOptions) -> list[ClipSuggestion]:
-    out: list[ClipSuggestion] = []
-    for gap_start, gap_end in empty_stretches(seq, options.min_gap_s):
-        start_step = first_step_at_or_after(feats, gap_start)
-        out += continuation(seq, feats, predictor, start_step, gap_start, gap_end, options.min_segment_s)
-    return out
+def rollout_windows(kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions) -> list[tuple[int, int, int]]:
+    """(start step, start frame, end frame) of each rollout a kind needs: `next` one after the
+    end (or `after_s`), `fill` one per empty stretch."""
+    if kind == "next":
+        fps = seq.rate.fps
+        start_frame = seq.duration if options.after_s is None else max(0, round(Fraction(str(options.after_s)) * fps))
+        start_step = min(first_step_at_or_after(feats, start_frame), feats.steps)
+        return [(start_step, start_frame, start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps))]
+    return [(first_step_at_or_after(feats, a), a, b) for a, b in empty_stretches(seq, options.min_gap_s)]
 
 
 def empty_stretches(seq: Sequence, min_gap_s: float) -> list[tuple[int, int]]:
@@ -265,6 +268,7 @@ def continuation(
     start_frame: int,
     end_frame: int,
     min_segment_s: float,
+    primed: object | None = None,
 ) -> list[ClipSuggestion]:
     """The predictor's rollout from `start_step`, laid out on frames [start_frame, end_frame).
 
@@ -276,7 +280,10 @@ def continuation(
     n_steps = math.ceil(span / per_step)
     if n_steps <= 0:
         return []
-    roll = predictor.rollout(feats, start_step, n_steps)
+    if primed is None:
+        roll = predictor.rollout(feats, start_step, n_steps)
+    else:  # a network's rollout primed by the review's pass (see predict_primed)
+        roll = predictor.rollout(feats, start_step, n_steps, primed=primed)  # type: ignore[call-arg]
     whole = max(1, math.floor(span / per_step))
     min_steps = max(1, min(whole, math.ceil(Fraction(str(min_segment_s)) / feats.step_seconds)))
     clips: list[ClipSuggestion] = []

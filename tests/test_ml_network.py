@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.history import History, feed, history_arrays
+from model.history import History, feed, framing_arrays, history_arrays
 from model.network import (
+    CUT,
     HEADS,
     MultiTrackTransformer,
     NetConfig,
@@ -163,12 +164,82 @@ def test_rollout_is_seeded_and_maps_sources(feats):
     assert empty.grid.shape == (5, 20, 9)
 
 
+def test_primed_caches_continue_the_teacher_forced_pass(feats):
+    """The cache handed to a rollout at step s, fed step s, gives the full pass's row s: the
+    window holds exactly the steps before s, at chunk boundaries too."""
+    from model.decoding import batch_of_one
+
+    pred = NetworkPredictor(tiny(context=64), Norm(), Fraction(1, 10), "t", "")
+    starts = (1, 63, 64, 65, 100, 150)
+    out, caches = pred.outputs(feats, starts)
+    assert sorted(caches) == list(starts)
+    arrays = history_arrays(feats.grid, feats.source_index)
+    x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(arrays), pred.norm, None)
+    with pred.scope(single_steps=True):
+        for s in starts:
+            one = {k: v[:, s : s + 1] for k, v in x.items()}
+            step, _ = pred.run(one, s, caches[s])
+            np.testing.assert_allclose(step["event"][0, 0], out["event"][s], atol=1e-4, err_msg=f"start {s}")
+
+
+def test_primed_rollout_equals_a_fresh_one_within_the_context():
+    """Within one attention span both ways see the same steps, so they draw the same edit."""
+    f = featurize(synthesize("podcast", 4, 0, (0.08, 0.09)).sequences[0])
+    pred = NetworkPredictor(tiny(context=256), Norm(), Fraction(1, 10), "t", "")
+    start = f.steps - 5
+    preds, primed = pred.predict_primed(f, (start, f.steps, 0))
+    assert set(primed) == {start, f.steps}  # 0 has no steps before it to prime
+    np.testing.assert_allclose(preds.p_active, pred.predict(f).p_active, atol=1e-6)
+    for s in (start, f.steps):
+        a = pred.rollout(f, s, 20, seed=3, primed=primed[s])
+        b = pred.rollout(f, s, 20, seed=3)
+        np.testing.assert_allclose(a.grid, b.grid, atol=1e-3)
+        np.testing.assert_array_equal(a.source_index, b.source_index)
+    with pytest.raises(ValueError, match="primed at"):
+        pred.rollout(f, 3, 5, primed=pred.predict_primed(f, (4,))[1][4])
+
+
 def test_history_vectorised_equals_incremental():
     for k, style in enumerate(("documentary", "slideshow", "splitscreen")):
         f = featurize(synthesize(style, 5, k, (0.3, 0.5)).sequences[0])
         a, b = history_arrays(f.grid, f.source_index), feed(History(), f.grid, f.source_index)
         for name in a.__dataclass_fields__:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        framing, framed = framing_arrays(f.grid)
+        hist = History()
+        for t in (0, f.steps // 2, f.steps - 1):
+            feed(hist, f.grid[hist.t + 1 : t + 1], f.source_index[hist.t + 1 : t + 1])
+            np.testing.assert_array_equal(framed[t], hist.framed)
+            np.testing.assert_array_equal(framing[t], hist.framing)
+            after = History.after(f.grid[: t + 1], f.source_index[: t + 1])
+            for name in vars(hist):
+                a_, b_ = getattr(after, name), getattr(hist, name)
+                if isinstance(b_, np.ndarray):
+                    np.testing.assert_array_equal(a_, b_, err_msg=f"{name} at {t}")
+                    assert a_.dtype == b_.dtype, name
+                else:
+                    assert a_ == b_ and list(a_ if isinstance(a_, dict) else []) == list(b_ if isinstance(b_, dict) else []), name
+
+
+def test_a_track_switching_back_on_takes_up_its_last_framing():
+    """Shot at scale 60 on V1, a gap, then a cut back on: the forecast and the rollout reuse 60;
+    a track never used before, or a cut between two shots, gets the values head's (100 here)."""
+    grid, src = hand_grid([(0, 5, 0)], 12, scale=[60.0])
+    f = features(grid, src)
+    out = {name: np.zeros((12, 20, n), np.float32) for name, n in HEADS}
+    out["event"][..., CUT] = 5.0  # a cut is near certain everywhere
+    out["active"][..., 1] = 5.0  # and shows something
+    pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")  # values head 0 -> mean scale 100
+    fc = pred.forecast(f, out)
+    assert fc.values_change[8, 0, 0] == pytest.approx(60.0) and fc.values_change[8, 1, 0] == pytest.approx(100.0)
+    assert pred.marginal(f, out).values[8, 0, 0] == pytest.approx(60.0)
+    assert fc.values_change[2, 0, 0] == pytest.approx(100.0)  # V1 still on at row 2: a cut to another shot
+    hist = History()
+    feed(hist, grid[:8], src[:8])
+    pred.norm = Norm()
+    last = {k: v[8] for k, v in out.items()}
+    row, srow, _, _ = pred._choose(last, hist, f, np.random.default_rng(0), False, np.zeros((20, 7)))
+    assert row[0, 0] == 1.0 and row[0, 2] == pytest.approx(60.0) and row[1, 2] == pytest.approx(100.0)
 
 
 def test_recency_class_names_the_shot_a_source_returns_from():
