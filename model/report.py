@@ -1,8 +1,9 @@
 """RUN/REPORT.md and its plots (loss components, learning rate) for a training run.
 
 Reads the run's best.json / final.json (which carry the whole history), evaluates the best
-checkpoint against the baselines on the held-out split, and writes REPORT.md, eval.json,
-losses.png and lr.png beside the checkpoints.
+checkpoint against the baselines on the held-out split, draws a few held-out timelines as
+`mttd viz` does, and writes REPORT.md, eval.json, losses.png, lr.png and val-STYLE.png beside
+the checkpoints.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from model.train import COMPONENTS, MIN_LR, Plan, lr_at
 
 MILESTONE_EVERY = 10
+PICTURE_STYLES = ("documentary", "splitscreen", "slideshow")  # preferred; any style otherwise
 
 
 def write_report(run: Path, eval_timelines: int = 60, threads: int = 2) -> Path:
@@ -24,7 +26,8 @@ def write_report(run: Path, eval_timelines: int = 60, threads: int = 2) -> Path:
     history = final["history"]
     plot_losses(history, run / "losses.png")
     plot_lr(final, run / "lr.png")
-    evaluation = _evaluate(run, final, eval_timelines, threads)
+    evaluation, model = _evaluate(run, final, eval_timelines, threads)
+    pictures = validation_pictures(run, model, Path(final["data"])) if model is not None else ["(skipped: --eval-timelines 0)"]
     text = "\n".join(
         [
             f"# Training report: {run.name}",
@@ -58,6 +61,10 @@ def write_report(run: Path, eval_timelines: int = 60, threads: int = 2) -> Path:
             "## Evaluation against baselines (best checkpoint, held-out split)",
             "",
             evaluation,
+            "",
+            "## Held-out timelines as the model sees them",
+            "",
+            *pictures,
         ]
     )
     path = run / "REPORT.md"
@@ -151,9 +158,10 @@ def _checkpoints(run: Path) -> list[str]:
     return rows
 
 
-def _evaluate(run: Path, final: dict, limit: int, threads: int) -> str:
+def _evaluate(run: Path, final: dict, limit: int, threads: int):
+    """(markdown, the best checkpoint's predictor), or a note and None when skipped."""
     if limit <= 0:
-        return "(skipped: --eval-timelines 0)"
+        return "(skipped: --eval-timelines 0)", None
     import torch
 
     from model import evaluate
@@ -165,7 +173,31 @@ def _evaluate(run: Path, final: dict, limit: int, threads: int) -> str:
     evalset = evaluate.from_dataset(Path(final["data"]), limit)
     doc = evaluate.evaluate(model, evalset)
     (run / "eval.json").write_text(json.dumps(evaluate.to_json(doc), indent=1))
-    return evaluate.markdown(doc) + f"\n(evaluation took {time.time() - t0:.0f} s; `eval.json` holds the numbers and intervals.)"
+    return evaluate.markdown(doc) + f"\n(evaluation took {time.time() - t0:.0f} s; `eval.json` holds the numbers and intervals.)", model
+
+
+def validation_pictures(folder: Path, predictor, data: Path, count: int = 3) -> list[str]:
+    """`mttd viz` pictures of the shortest held-out timeline of a few styles, written into
+    `folder` as val-STYLE.png; the markdown lines that show them."""
+    from model.formats import read_timeline
+    from model.viz import render_timeline_png
+
+    held_out = [t for t in json.loads((Path(data) / "manifest.json").read_text())["timelines"] if t["split"] == "val"]
+    by_style: dict[str, dict] = {}
+    for t in sorted(held_out, key=lambda t: t["steps"]):
+        by_style.setdefault(t["style"], t)
+    styles = [s for s in PICTURE_STYLES if s in by_style] + sorted(set(by_style) - set(PICTURE_STYLES))
+    lines = [("Lanes per track coloured by source, frame diagrams for scale/position/crop, the model's "
+              "guess per step under each lane, review suggestions boxed, next and fill hatched."), ""]
+    for style in styles[:count]:
+        t = by_style[style]
+        path = Path(t["path"])
+        if not path.is_file():
+            lines += [f"- {style}: {path} is not on this machine, no picture", ""]
+            continue
+        out = render_timeline_png(read_timeline(path), t["sequence"], predictor, Path(folder) / f"val-{style}.png")
+        lines += [f"### {style}: `{path.name}` ({t['steps']} steps)", "", f"![{style}]({out.name})", ""]
+    return lines
 
 
 def plot_losses(history: list[dict], path: Path) -> None:
@@ -208,5 +240,24 @@ def plot_lr(final: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def main(argv: list[str]) -> None:
+    """`python -m model.report RUN` rewrites a run's report; `python -m model.report --pictures
+    FOLDER --model M --data DATA` only draws the held-out pictures (the bundled model's folder
+    holds no run) and prints their markdown."""
+    if argv[:1] != ["--pictures"]:
+        print(write_report(Path(argv[0])))
+        return
+    import argparse
+
+    from model.network import load_predictor
+
+    parser = argparse.ArgumentParser(prog="python -m model.report --pictures")
+    parser.add_argument("--pictures", type=Path, required=True)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--data", type=Path, required=True)
+    args = parser.parse_args(argv)
+    print("\n".join(validation_pictures(args.pictures, load_predictor(args.model), args.data)))
+
+
 if __name__ == "__main__":
-    print(write_report(Path(sys.argv[1])))
+    main(sys.argv[1:])

@@ -89,6 +89,8 @@ class SequenceSuggestions:
     next: list[ClipSuggestion] = field(default_factory=list)
     fill: list[ClipSuggestion] = field(default_factory=list)
     elapsed_ms: dict[str, float] = field(default_factory=dict)
+    # The review's teacher-forced predictions (not part of the document; a picture reuses them).
+    predictions: Predictions | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         """The per-sequence part of the `NAME.mtt.json` document (DESIGN.md)."""
@@ -186,6 +188,7 @@ def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOption
     if "review" in options.kinds and feats.steps > 1:
         starts = tuple(w[0] for ws in windows.values() for w in ws)
         preds, primed = predict_primed(predictor, feats, starts)
+        out.predictions = preds
         clock.lap("predict")
         out.review = review_sequence(seq, feats, preds, predictor, options.max_review)
         clock.lap("review")

@@ -39,15 +39,18 @@ def geometry_for(
     predictor: Predictor,
     suggestions: SequenceSuggestions | list[SequenceSuggestions] | None = None,
 ) -> Geometry:
-    """Featurize, predict (teacher-forced) and, unless given, suggest; then lay it all out."""
+    """Featurize and, unless given, suggest; then lay it all out with the review's predictions
+    (predicted here only when the suggestions came without them)."""
     seq = pick_sequence(timeline, sequence_name)
     options = SuggestOptions(sequence=seq.name)
     step = predictor_step(predictor, options)
     feats = featurize(seq, step)
-    predictions = predictor.predict(feats) if feats.steps > 1 else None
     found = _matching(suggestions, seq)
     if found is None:
         found = suggest_sequence(seq, predictor, options, step)
+    predictions = found.predictions
+    if predictions is None and feats.steps > 1:
+        predictions = predictor.predict(feats)
     title = f"{Path(timeline.path).name}  —  sequence {seq.name!r}" if timeline.path else f"sequence {seq.name!r}"
     model_name = " ".join(p for p in (predictor.name, predictor.version) if p)
     return timeline_geometry(seq, feats, predictions, found, title=title, model_name=model_name)

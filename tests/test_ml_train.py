@@ -118,9 +118,11 @@ def test_mttd_train_and_eval_from_the_command_line(data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = (out / "REPORT.md").read_text()
     for heading in ("## Loss components", "## Milestones", "## Learning-rate schedule", "## Architecture", "## Checkpoints",
-                    "## Evaluation against baselines", "| next asset acc (at cuts) |"):
+                    "## Evaluation against baselines", "| next asset acc (at cuts) |", "## Held-out timelines as the model sees them"):
         assert heading in report
     assert (out / "losses.png").stat().st_size > 1000 and (out / "lr.png").stat().st_size > 1000
+    pictures = sorted(out.glob("val-*.png"))
+    assert pictures and all(p.stat().st_size > 1000 and f"]({p.name})" in report for p in pictures)
     proc = subprocess.run([sys.executable, "-m", "daemon.cli", "eval", "--model", str(out), "--data", str(data), "--json",
                            "--limit", "2"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr

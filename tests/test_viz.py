@@ -175,6 +175,21 @@ def test_prediction_strip_splits_where_the_model_is_less_sure():
     assert v1 == [(0.1, 3.1, 0.7), (3.1, 8.0, 1.0)]
 
 
+def test_the_picture_reuses_the_review_predictions():
+    """Drawing after suggesting runs the predictor over the sequence once, not twice."""
+
+    class Counting(PersistencePredictor):
+        calls = 0
+
+        def predict(self, feats):
+            Counting.calls += 1
+            return super().predict(feats)
+
+    timeline = Timeline("cut.xml", (hand_sequence(),))
+    geom = geometry_for(timeline, None, Counting())
+    assert Counting.calls == 1 and geom.lanes
+
+
 def test_ticks_are_round_timecodes():
     geom = persistence_geometry(hand_sequence(timecode_start=3600 * FPS))
     assert geom.ticks[0] == (0.0, "01:00:00:00")
