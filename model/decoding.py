@@ -177,6 +177,7 @@ class Primed:
     start: int
     last: dict[str, np.ndarray]
     cache: Any
+    cached: int  # steps the cache holds
     hist: History
     speed: np.ndarray
 
@@ -194,6 +195,7 @@ class Decoder:
     step_seconds: Fraction
     context: int
     heads: tuple[tuple[str, int], ...] = HEADS
+    trim_slack = 0  # steps a rollout's cache may grow past context-1 before it is cut back
 
     def run(self, x: dict[str, np.ndarray], start: int, cache: Any) -> tuple[dict[str, np.ndarray], Any]:
         """Head outputs {name: (1, T, 20, n)} of T new steps at positions start.. and the new cache."""
@@ -251,7 +253,7 @@ class Decoder:
             head = arrays.rows(slice(0, s))
             hist = History.after(grid, src, head)
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
-            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, hist, speed)
+            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed)
         return self.marginal(feats, out, arrays), primed
 
     def calibrate(self, out: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
@@ -349,7 +351,7 @@ class Decoder:
         conf = np.zeros((n_steps, N_TRACKS), np.float32)
         with self.scope(single_steps=True):
             p = self._prime(feats, start) if primed is None else primed
-            last, cache, hist, speed, pos = p.last, p.cache, p.hist, p.speed, max(start, 1)
+            last, cache, cached, hist, speed, pos = p.last, p.cache, p.cached, p.hist, p.speed, max(start, 1)
             for n in range(n_steps):
                 row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed)
                 out_grid[n] = row
@@ -360,9 +362,11 @@ class Decoder:
                 st = hist.step(row[:, 0] > 0.5, srow, row[:, 2:])
                 speed = velocity(row[None], st.cut[None], before)[0]
                 x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
-                out, cache = self.run(x, pos, self.trim(cache))
+                if cached >= self.context - 1 + self.trim_slack:  # the attention mask bounds the span either way
+                    cache, cached = self.trim(cache), self.context - 1
+                out, cache = self.run(x, pos, cache)
                 last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
-                pos += 1
+                cached, pos = cached + 1, pos + 1
         return Rollout(grid=out_grid, source_index=out_src, confidence=conf)
 
     def _prime(self, feats: SequenceFeatures, start: int) -> Primed:
@@ -377,7 +381,7 @@ class Decoder:
         x = encode_inputs(grid[None, -keep:], kind[None, -keep:], batch_of_one(arrays, -keep), self.norm, prev)
         out, cache = self.run(x, len(grid) - keep, None)
         last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
-        return Primed(start, last, cache, hist, velocity(grid[-2:], arrays.cut[-2:])[-1])
+        return Primed(start, last, cache, keep, hist, velocity(grid[-2:], arrays.cut[-2:])[-1])
 
     def _choose(self, out, hist: History, feats: SequenceFeatures, rng, sample: bool, speed: np.ndarray):
         """One generated step: grid row (20, 9), source indices, kinds and confidences.

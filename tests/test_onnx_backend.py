@@ -63,6 +63,22 @@ def test_rollout_agrees_with_torch(model_dir, feats, sample):
     np.testing.assert_allclose(b.confidence, a.confidence, atol=1e-4)
 
 
+def test_primed_rollouts_agree_with_torch(model_dir, feats):
+    """The review's pass primes the rollouts the same way on both backends (chunk boundaries
+    included), and the ONNX cache cut back only every few steps changes nothing."""
+    torch_pred = predictor_from_checkpoint(checkpoint.load(model_dir / "tiny.safetensors"))
+    onnx_pred = OnnxPredictor(model_dir / "tiny.onnx")
+    starts = (CONTEXT, feats.steps // 2, feats.steps)
+    pa, primed_a = torch_pred.predict_primed(feats, starts)
+    pb, primed_b = onnx_pred.predict_primed(feats, starts)
+    np.testing.assert_allclose(pb.p_active, pa.p_active, atol=1e-4)
+    for s in starts:
+        a = torch_pred.rollout(feats, s, 50, seed=2, primed=primed_a[s])
+        b = onnx_pred.rollout(feats, s, 50, seed=2, primed=primed_b[s])
+        np.testing.assert_array_equal(b.source_index, a.source_index, err_msg=f"start {s}")
+        np.testing.assert_allclose(b.grid, a.grid, atol=1e-3, rtol=1e-4)
+
+
 def test_onnx_predictor_never_imports_torch(model_dir, corpus_dir):
     code = f"""
 import sys
