@@ -76,7 +76,13 @@ class Norm:
         return x * np.asarray(self.delta, np.float32)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32), np.asarray(self.delta, np.float32))
+        """mean, std and delta as float32 arrays (made once: a rollout asks twice a step)."""
+        key = (tuple(self.mean), tuple(self.std), tuple(self.delta))
+        cached = self.__dict__.get("_arrays")
+        if cached is None or cached[0] != key:
+            cached = (key, tuple(np.asarray(v, np.float32) for v in key))
+            self.__dict__["_arrays"] = cached
+        return cached[1]
 
 
 # ---------------------------------------------------------------- inputs
@@ -123,11 +129,9 @@ def batch_of_one(hist: HistoryArrays, tail: int | None = None) -> HistoryArrays:
     return HistoryArrays(**{k: getattr(hist, k)[sl][None] for k in ("cut", "change", "recency", "seen", "age", "age_any")})
 
 
-def kind_code(feats: SequenceFeatures, index: int) -> int:
-    """Kind code of a source; a source the timeline does not know yet counts as a file."""
-    if 0 <= index < len(feats.sources):
-        return 1 + SOURCE_KINDS.index(feats.sources[index].kind)
-    return 1
+def kind_codes(feats: SequenceFeatures) -> np.ndarray:
+    """Kind code of each source of the sequence, then 1 for a source it does not know yet (a file)."""
+    return np.array([1 + SOURCE_KINDS.index(s.kind) for s in feats.sources] + [1], np.int64)
 
 
 # ---------------------------------------------------------------- heads
@@ -402,9 +406,14 @@ class Decoder:
         row = np.zeros((N_TRACKS, 9), np.float32)
         srow = np.where(keep, hist.src, -1)
         row[keep, 0], row[keep, 1] = 1.0, np.minimum(srow[keep], MAX_SLOT)
-        row[keep, 2:] = hist.values[keep] + np.where((ev == MOVE)[keep, None], motion(speed, out["delta"], self.norm)[keep], 0.0)
-        on, slots, recency = softmax(out["active"])[:, 1], softmax(out["asset"]), softmax(out["recency"])
-        for i in np.flatnonzero(ev == CUT):
+        row[keep, 2:] = hist.values[keep]
+        moves = keep & (ev == MOVE)
+        if moves.any():
+            row[moves, 2:] += motion(speed, out["delta"], self.norm)[moves]
+        cuts = np.flatnonzero(ev == CUT)
+        if len(cuts):
+            on, slots, recency = softmax(out["active"])[:, 1], softmax(out["asset"]), softmax(out["recency"])
+        for i in cuts:
             p_on = np.array([1 - on[i], on[i]]) if was_on[i] else np.array([0.0, 1.0])
             show = int(draw(p_on[None], rng, sample)[0])
             conf[i] *= p_on[show]
@@ -418,7 +427,7 @@ class Decoder:
             srow[i] = cands[c][0]
             values = after_cut(out["values"][i] * std + mean, hist.framing[i], hist.framed[i], was_on[i])
             row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), values
-        krow = np.array([kind_code(feats, int(s)) if s >= 0 else 0 for s in srow])
+        krow = np.where(srow >= 0, kind_codes(feats)[np.clip(srow, 0, len(feats.sources))], 0)
         return row, srow, krow, conf
 
     def _check_step(self, feats: SequenceFeatures) -> None:

@@ -151,7 +151,9 @@ def _snap_empty_segments(segs: list[Segment]) -> None:
 # --- model evidence ------------------------------------------------------------------------
 
 
-def _surprise(p: np.ndarray) -> np.ndarray:
+def _surprise(p: np.ndarray | float) -> np.ndarray | float:
+    if isinstance(p, float):  # np.float64 is a float too
+        return -math.log(min(max(p, math.exp(-SURPRISE_CAP)), 1.0))
     return -np.log(np.clip(p, math.exp(-SURPRISE_CAP), 1.0))
 
 
@@ -259,6 +261,8 @@ def candidates(seq: Sequence, feats: SequenceFeatures, preds: Predictions, *, ci
 
 
 def _log1p(x: np.ndarray | float) -> np.ndarray | float:
+    if isinstance(x, (int, float)):  # per-clip scalars: numpy's call overhead is most of their cost
+        return math.log1p(min(max(x, 0.0), 1e6))
     return np.log1p(np.clip(x, 0.0, 1e6))
 
 
