@@ -156,6 +156,17 @@ def draw(p: np.ndarray, rng: np.random.Generator, sample: bool) -> np.ndarray:
     return np.minimum((np.cumsum(p, axis=-1) < u * p.sum(-1, keepdims=True)).sum(-1), p.shape[-1] - 1)
 
 
+# The values an editor can set: scale >= 0 %, crops 0-100 %, positions anywhere.
+VALUE_LOW = np.array([0.0, -np.inf, -np.inf, 0.0, 0.0, 0.0, 0.0], np.float32)
+VALUE_HIGH = np.array([np.inf, np.inf, np.inf, 100.0, 100.0, 100.0, 100.0], np.float32)
+
+
+def in_range(values: np.ndarray) -> np.ndarray:
+    """Values (..., 7) clipped to what an editor can set: a regression head or a zoom carried on
+    by its velocity can overshoot (a crop of -0.15 % is no suggestion to make)."""
+    return np.clip(values, VALUE_LOW, VALUE_HIGH)
+
+
 def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, active_now: np.ndarray) -> np.ndarray:
     """The values a track shows after a cut: a track switching back on takes up the framing it
     last had; otherwise (a cut between shots, a track's first shot) the values head decides.
@@ -306,7 +317,7 @@ class Decoder:
         return Predictions(
             p_active=p_active.astype(np.float32),
             asset_probs=asset.astype(np.float32),
-            values=np.where(keep, kept_values, cut_values).astype(np.float32),
+            values=in_range(np.where(keep, kept_values, cut_values)).astype(np.float32),
             p_change=(1 - event[..., NONE]).astype(np.float32),
         )
 
@@ -329,7 +340,7 @@ class Decoder:
             slot_probs=softmax(out["asset"]),
             recency_probs=softmax(out["recency"]),
             p_active_change=np.where(cut, np.where(active_now, p_active_cut, 1.0), 1.0).astype(np.float32),
-            values_change=np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now), moved).astype(np.float32),
+            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now), moved)).astype(np.float32),
         )
 
     # -- generation
@@ -427,6 +438,7 @@ class Decoder:
             srow[i] = cands[c][0]
             values = after_cut(out["values"][i] * std + mean, hist.framing[i], hist.framed[i], was_on[i])
             row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), values
+        row[:, 2:] = in_range(row[:, 2:])
         krow = np.where(srow >= 0, kind_codes(feats)[np.clip(srow, 0, len(feats.sources))], 0)
         return row, srow, krow, conf
 

@@ -164,6 +164,26 @@ def test_rollout_is_seeded_and_maps_sources(feats):
     assert empty.grid.shape == (5, 20, 9)
 
 
+def test_values_stay_within_what_an_editor_can_set():
+    """A head that overshoots (crop -5 %, scale -20 %, crop 130 %) is clipped everywhere it speaks."""
+    grid, src = hand_grid([(0, 4, 0)], 8)
+    f = features(grid, src)
+    out = {name: np.zeros((8, 20, n), np.float32) for name, n in HEADS}
+    out["event"][..., CUT] = 5.0
+    out["active"][..., 1] = 5.0
+    out["values"][..., 0] = -120.0  # Norm(): mean 100, std 1 -> scale -20
+    out["values"][..., 3] = -5.0
+    out["values"][..., 4] = 130.0
+    pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
+    for values in (pred.marginal(f, out).values, pred.forecast(f, out).values_change):
+        assert values[..., 0].min() >= 0.0 and values[..., 3:].min() >= 0.0 and values[..., 3:].max() <= 100.0
+    hist = History()
+    feed(hist, grid[:6], src[:6])
+    row, _, _, _ = pred._choose({k: v[6] for k, v in out.items()}, hist, f, np.random.default_rng(0), False, np.zeros((20, 7)))
+    on = row[:, 0] > 0.5
+    assert on.any() and row[on, 2].min() == 0.0 and row[on, 5].min() == 0.0 and row[on, 6].max() == 100.0
+
+
 def test_primed_caches_continue_the_teacher_forced_pass(feats):
     """The cache handed to a rollout at step s, fed step s, gives the full pass's row s: the
     window holds exactly the steps before s, at chunk boundaries too."""
