@@ -167,17 +167,40 @@ def in_range(values: np.ndarray) -> np.ndarray:
     return np.clip(values, VALUE_LOW, VALUE_HIGH)
 
 
-def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, active_now: np.ndarray) -> np.ndarray:
-    """The values a track shows after a cut: a track switching back on takes up the framing it
-    last had; otherwise (a cut between shots, a track's first shot) the values head decides.
+FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
+SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
-    Editors give a track one framing (a full frame, a picture-in-picture corner) and keep it
-    across the shots they put there, and the network cannot see the framing of a track that is
-    off (its inputs are zero there). On the held-out set this lifts the IoU at changes from
-    0.769 to 0.809 (at switch-ons alone from 0.80 to 0.93). At cuts between shots the head stays:
-    it has the lower absolute error there, and keeping the framing gains almost no IoU.
+
+def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, active_now: np.ndarray,
+              std: np.ndarray) -> np.ndarray:
+    """The values a track shows after a cut, over (..., 20 tracks, 7 values).
+
+    - A track switching back on takes up the framing it last had: editors give a track one
+      framing (a full frame, a picture-in-picture corner) and keep it across the shots they put
+      there, and the network cannot see the framing of a track that is off (its inputs are zero
+      there). Held-out IoU at switch-ons 0.80 -> 0.93.
+    - A track's first shot takes the framing in use (on any track so far, or the full frame)
+      nearest to the values head's guess, in units of each field's spread: the head's guess is
+      a mean between framings (scale 80.7 between 100 and 50), which no editor would set.
+      Held-out IoU at those switch-ons 0.77 -> 0.85.
+    - At a cut between two shots the head decides: it has the lower absolute error there, and
+      keeping the framing gains almost no IoU.
     """
-    return np.where((framed & ~active_now)[..., None], framing, head_values)
+    out = np.where((framed & ~active_now)[..., None], framing, head_values)
+    first = ~framed
+    if not first.any():
+        return out
+    # Candidates per cell: the 20 tracks' framings at that step (full frame where none) + full frame.
+    cands = np.concatenate([np.where(framed[..., None], framing, FULL_FRAME), np.broadcast_to(FULL_FRAME, framing[..., :1, :].shape)], axis=-2)
+    lead = first.shape[:-1]
+    cells = np.argwhere(first)  # (n, ndim): leading index..., track
+    for lo in range(0, len(cells), SNAP_BLOCK):
+        block = cells[lo : lo + SNAP_BLOCK]
+        where = tuple(block.T)
+        rows = cands[where[:-1]] if lead else np.broadcast_to(cands, (len(block),) + cands.shape)  # (n, 21, 7)
+        dist = np.abs((head_values[where][:, None, :] - rows) / std).sum(-1)
+        out[where] = rows[np.arange(len(block)), dist.argmin(-1)]
+    return out
 
 
 # ---------------------------------------------------------------- the predictor around a network
@@ -308,7 +331,7 @@ class Decoder:
         # keys) or, when it starts to move, the delta head if P(move) > 1/2; else the current values.
         # (The most likely of the three events is not enough: a move at 40 % against "nothing" at
         # 35 % is still a jump that does not happen 60 % of the time.)
-        cut_values = after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now)
+        cut_values = after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std)
         moving = (event[..., MOVE] > 0.5)[..., None]
         arrays = history_arrays(grid, feats.source_index) if arrays is None else arrays
         speed = velocity(grid, arrays.cut)
@@ -340,7 +363,7 @@ class Decoder:
             slot_probs=softmax(out["asset"]),
             recency_probs=softmax(out["recency"]),
             p_active_change=np.where(cut, np.where(active_now, p_active_cut, 1.0), 1.0).astype(np.float32),
-            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now), moved)).astype(np.float32),
+            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std), moved)).astype(np.float32),
         )
 
     # -- generation
@@ -424,6 +447,7 @@ class Decoder:
         cuts = np.flatnonzero(ev == CUT)
         if len(cuts):
             on, slots, recency = softmax(out["active"])[:, 1], softmax(out["asset"]), softmax(out["recency"])
+            cut_values = after_cut(out["values"] * std + mean, hist.framing, hist.framed, was_on, std)
         for i in cuts:
             p_on = np.array([1 - on[i], on[i]]) if was_on[i] else np.array([0.0, 1.0])
             show = int(draw(p_on[None], rng, sample)[0])
@@ -436,8 +460,7 @@ class Decoder:
             c = int(draw(scores[None], rng, sample)[0])
             conf[i] *= scores[c]
             srow[i] = cands[c][0]
-            values = after_cut(out["values"][i] * std + mean, hist.framing[i], hist.framed[i], was_on[i])
-            row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), values
+            row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), cut_values[i]
         row[:, 2:] = in_range(row[:, 2:])
         krow = np.where(srow >= 0, kind_codes(feats)[np.clip(srow, 0, len(feats.sources))], 0)
         return row, srow, krow, conf

@@ -165,8 +165,9 @@ def test_rollout_is_seeded_and_maps_sources(feats):
 
 
 def test_values_stay_within_what_an_editor_can_set():
-    """A head that overshoots (crop -5 %, scale -20 %, crop 130 %) is clipped everywhere it speaks."""
-    grid, src = hand_grid([(0, 4, 0)], 8)
+    """A head that overshoots (scale -20 %, crop -5 %, crop 130 %) at a cut between two shots,
+    where the head decides, is clipped everywhere it speaks."""
+    grid, src = hand_grid([(0, 8, 0)], 8)
     f = features(grid, src)
     out = {name: np.zeros((8, 20, n), np.float32) for name, n in HEADS}
     out["event"][..., CUT] = 5.0
@@ -175,13 +176,31 @@ def test_values_stay_within_what_an_editor_can_set():
     out["values"][..., 3] = -5.0
     out["values"][..., 4] = 130.0
     pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
-    for values in (pred.marginal(f, out).values, pred.forecast(f, out).values_change):
-        assert values[..., 0].min() >= 0.0 and values[..., 3:].min() >= 0.0 and values[..., 3:].max() <= 100.0
+    for values in (pred.marginal(f, out).values[:, 0], pred.forecast(f, out).values_change[:, 0]):
+        np.testing.assert_array_equal(values[:, [0, 3, 4]], np.tile([0.0, 0.0, 100.0], (8, 1)))
     hist = History()
     feed(hist, grid[:6], src[:6])
     row, _, _, _ = pred._choose({k: v[6] for k, v in out.items()}, hist, f, np.random.default_rng(0), False, np.zeros((20, 7)))
-    on = row[:, 0] > 0.5
-    assert on.any() and row[on, 2].min() == 0.0 and row[on, 5].min() == 0.0 and row[on, 6].max() == 100.0
+    assert row[0, 0] == 1.0 and row[0, 2] == 0.0 and row[0, 5] == 0.0 and row[0, 6] == 100.0
+
+
+def test_a_first_shot_on_a_track_takes_the_nearest_framing_in_use():
+    """V1 runs at scale 60; the head guesses 70 for an empty track: 60 is nearer than full frame."""
+    grid, src = hand_grid([(0, 8, 0)], 8, scale=[60.0])
+    f = features(grid, src)
+    out = {name: np.zeros((8, 20, n), np.float32) for name, n in HEADS}
+    out["event"][..., CUT] = 5.0
+    out["active"][..., 1] = 5.0
+    out["values"][..., 0] = -30.0  # scale 70
+    pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
+    assert pred.forecast(f, out).values_change[4, 5, 0] == pytest.approx(60.0)
+    out["values"][..., 0] = -5.0  # scale 95: full frame is nearer
+    assert pred.forecast(f, out).values_change[4, 5, 0] == pytest.approx(100.0)
+    hist = History()
+    feed(hist, grid[:6], src[:6])
+    out["values"][..., 0] = -30.0
+    row, _, _, _ = pred._choose({k: v[6] for k, v in out.items()}, hist, f, np.random.default_rng(0), False, np.zeros((20, 7)))
+    assert row[5, 0] == 1.0 and row[5, 2] == pytest.approx(60.0)
 
 
 def test_primed_caches_continue_the_teacher_forced_pass(feats):
@@ -243,7 +262,8 @@ def test_history_vectorised_equals_incremental():
 
 def test_a_track_switching_back_on_takes_up_its_last_framing():
     """Shot at scale 60 on V1, a gap, then a cut back on: the forecast and the rollout reuse 60;
-    a track never used before, or a cut between two shots, gets the values head's (100 here)."""
+    a cut between two shots gets the values head's (100 here), and so does a track never used
+    before (full frame being the framing in use nearest to the head's 100)."""
     grid, src = hand_grid([(0, 5, 0)], 12, scale=[60.0])
     f = features(grid, src)
     out = {name: np.zeros((12, 20, n), np.float32) for name, n in HEADS}
