@@ -433,6 +433,10 @@ class Decoder:
         # (the network learned that), so one unlikely draw would otherwise drift for the whole rollout.
         still = ~np.any(speed != 0, axis=-1)
         event[still & (event[:, MOVE] < MOVE_START), MOVE] = 0.0
+        # New tracks open bottom-up: of the tracks never used, only the lowest above those in use
+        # may switch on (a first clip on V11 with V5-V10 empty is sampling noise, not a layout).
+        used = np.flatnonzero(hist.framed)
+        event[~hist.framed & (np.arange(N_TRACKS) != (used[-1] + 1 if len(used) else 0)), CUT] = 0.0
         event /= event.sum(-1, keepdims=True)
         ev = draw(event, rng, sample)
         conf = event[np.arange(N_TRACKS), ev].astype(np.float32)

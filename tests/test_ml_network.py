@@ -193,14 +193,15 @@ def test_a_first_shot_on_a_track_takes_the_nearest_framing_in_use():
     out["active"][..., 1] = 5.0
     out["values"][..., 0] = -30.0  # scale 70
     pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
-    assert pred.forecast(f, out).values_change[4, 5, 0] == pytest.approx(60.0)
+    assert pred.forecast(f, out).values_change[4, 1, 0] == pytest.approx(60.0)
     out["values"][..., 0] = -5.0  # scale 95: full frame is nearer
-    assert pred.forecast(f, out).values_change[4, 5, 0] == pytest.approx(100.0)
+    assert pred.forecast(f, out).values_change[4, 1, 0] == pytest.approx(100.0)
     hist = History()
     feed(hist, grid[:6], src[:6])
     out["values"][..., 0] = -30.0
     row, _, _, _ = pred._choose({k: v[6] for k, v in out.items()}, hist, f, np.random.default_rng(0), False, np.zeros((20, 7)))
-    assert row[5, 0] == 1.0 and row[5, 2] == pytest.approx(60.0)
+    assert row[1, 0] == 1.0 and row[1, 2] == pytest.approx(60.0)
+    assert not row[2:, 0].any()  # new tracks open bottom-up: V2 may, V3 and above may not
 
 
 def test_primed_caches_continue_the_teacher_forced_pass(feats):
