@@ -253,12 +253,15 @@ class Decoder:
 
     # -- teacher-forced outputs
 
-    def outputs(self, feats: SequenceFeatures, starts: tuple[int, ...] = (), arrays: HistoryArrays | None = None):
-        """Head outputs (T, 20, n) for every step; long sequences go in chunks through the cache.
+    def outputs(self, feats: SequenceFeatures) -> dict[str, np.ndarray]:
+        """Head outputs (T, 20, n) for every step; long sequences go in chunks through the cache."""
+        return self.outputs_and_caches(feats, ())[0]
 
-        With `starts`, also returns {start: cache of the steps before it} from the same pass, so
-        rollouts from there need not encode their context again (see `predict_primed`).
-        """
+    def outputs_and_caches(
+        self, feats: SequenceFeatures, starts: tuple[int, ...], arrays: HistoryArrays | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[int, Any]]:
+        """`outputs` and, from the same pass, {start: cache of the steps before it} for each start,
+        so rollouts from there need not encode their context again (see `predict_primed`)."""
         self._check_step(feats)
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
         x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(arrays), self.norm)
@@ -277,14 +280,14 @@ class Decoder:
             out = {name: np.zeros((0, N_TRACKS, n), np.float32) for name, n in self.heads}
         else:
             out = self.calibrate({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, feats.grid[..., 0] > 0.5)
-        return (out, caches) if starts else out
+        return out, caches
 
     def predict_primed(self, feats: SequenceFeatures, starts: tuple[int, ...]) -> tuple[Predictions, dict[int, Primed]]:
         """`predict` and, from the same pass, rollouts primed at each start in 1..T (review, next
         and fill together read the network over the sequence once)."""
         arrays = history_arrays(feats.grid, feats.source_index)
         starts = tuple(s for s in set(starts) if 0 < s <= feats.steps)
-        out, caches = self.outputs(feats, starts, arrays) if starts else (self.outputs(feats, arrays=arrays), {})
+        out, caches = self.outputs_and_caches(feats, starts, arrays)
         primed = {}
         for s, cache in caches.items():
             grid, src = feats.grid[:s], feats.source_index[:s]

@@ -211,7 +211,7 @@ def test_primed_caches_continue_the_teacher_forced_pass(feats):
 
     pred = NetworkPredictor(tiny(context=64), Norm(), Fraction(1, 10), "t", "")
     starts = (1, 63, 64, 65, 100, 150)
-    out, caches = pred.outputs(feats, starts)
+    out, caches = pred.outputs_and_caches(feats, starts)
     assert sorted(caches) == list(starts)
     arrays = history_arrays(feats.grid, feats.source_index)
     x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(arrays), pred.norm, None)
