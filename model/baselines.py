@@ -32,8 +32,7 @@ class Persistence(PersistencePredictor):
         recency = np.zeros(grid.shape[:2] + (N_RECENCY,), np.float32)
         recency[..., 1] = 1.0  # the track's most recent source is the one it shows
         return Forecast(p_cut=np.zeros(grid.shape[:2], np.float32), p_active_cut=active.astype(np.float32),
-                        slot_probs=slots, recency_probs=recency, p_active_change=active.astype(np.float32),
-                        values_change=grid[..., 2:].copy())
+                        slot_probs=slots, recency_probs=recency, values_change=grid[..., 2:].copy())
 
     def rollout(self, feats: SequenceFeatures, start: int, n_steps: int, *, seed: int = 0, sample: bool = True) -> Rollout:
         """Repeat the last step (seed and sample exist for a common signature; nothing is random)."""
@@ -128,7 +127,6 @@ class Markov:
         cut_values = values[rows[:, 0]]  # (T, 7)
         on = (s > 0)[..., None]
         fc = Forecast(p_cut=p_cut[rows, s], p_active_cut=1.0 - dest[..., 0], slot_probs=slot_probs, recency_probs=recency,
-                      p_active_change=np.ones(s.shape, np.float32),
                       values_change=np.where(on, feats.grid[..., 2:], cut_values[:, None, :]))
         return fc, cut_values
 

@@ -354,10 +354,11 @@ class Decoder:
         grid = feats.grid
         event = softmax(out["event"])
         p_active_cut = softmax(out["active"])[..., 1]
-        # Given that the track changes: a cut if the event head finds it likelier than a move
-        # (an empty track can only cut, i.e. switch on), else the shot's motion.
+        # Given that the track changes and shows something after it: a cut to a shown shot if that
+        # is likelier than a move, P(cut) P(on | cut) >= P(move) (an empty track can only cut, i.e.
+        # switch on), else the shot's motion.
         active_now = grid[..., 0] > 0.5
-        cut = ~active_now | (event[..., CUT] >= event[..., MOVE])
+        cut = ~active_now | (event[..., CUT] * p_active_cut >= event[..., MOVE])
         speed = velocity(grid, history_arrays(grid, feats.source_index).cut)
         moved = grid[..., 2:] + motion(speed, out["delta"], self.norm)
         return Forecast(
@@ -365,7 +366,6 @@ class Decoder:
             p_active_cut=p_active_cut,
             slot_probs=softmax(out["asset"]),
             recency_probs=softmax(out["recency"]),
-            p_active_change=np.where(cut, np.where(active_now, p_active_cut, 1.0), 1.0).astype(np.float32),
             values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std), moved)).astype(np.float32),
         )
 

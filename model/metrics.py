@@ -18,8 +18,10 @@ Per sequence, on rows t = 0..T-2 (row t is the prediction for step t+1):
   `mase`: the model's summed absolute error over all cells active at t and t+1 divided by
   persistence's on the same cells (< 1 beats persistence; pooled over sequences);
 - `iou_all` / `iou_changed`: IoU of the visible rectangle (scale, position, crop, clipped to the
-  frame) over true active cells, of the step-ahead prediction / over those that change, of the
-  forecast given the change (as `mae_changed`); predicted off (p <= 0.5) is empty;
+  frame) over true active cells: of the step-ahead prediction, where predicted off (p <= 0.5) is
+  empty / over those that change, of the forecast given the change and that the track shows
+  something after it (as `mae_changed`: whether it does is `next_active_acc`'s question, and
+  scoring it here again would count an active miss twice);
 - `active_f1`: per-track F1 of p_active > 0.5, macro over the tracks in use;
 - `changes_per_min` / `flicker_per_min`: of free-running rollouts (see evaluate.py), changes
   summed over tracks; a flicker is an (active, source) state A -> B -> A with B lasting 1-2 steps.
@@ -48,8 +50,7 @@ class Forecast:
     p_active_cut: np.ndarray  # P(active at t+1 | cut)
     slot_probs: np.ndarray  # (T, 20, 10) P(slot | cut, active)
     recency_probs: np.ndarray  # (T, 20, 8) P(recency class | cut, active)
-    p_active_change: np.ndarray  # (T, 20) P(active at t+1 | the track changes at t+1)
-    values_change: np.ndarray  # (T, 20, 7) values at t+1 if the track changes (physical units)
+    values_change: np.ndarray  # (T, 20, 7) values at t+1 if the track changes and shows something (physical units)
 
 
 # ---------------------------------------------------------------- geometry
@@ -217,8 +218,7 @@ def sequence_metrics(
     true_rect = rectangles(nxt[..., 2:])
     pred_rect = np.where((p_active > 0.5)[..., None], rectangles(values), 0.0)
     out["iou_all"] = _mean(iou(pred_rect, true_rect), on_next)
-    given_change = np.where((fc.p_active_change[rows] > 0.5)[..., None], rectangles(fc.values_change[rows]), 0.0)
-    out["iou_changed"] = _mean(iou(given_change, true_rect), on_next & change)
+    out["iou_changed"] = _mean(iou(rectangles(fc.values_change[rows]), true_rect), on_next & change)
     out["active_f1"] = _active_f1(p_active > 0.5, on_next)
     return out
 

@@ -46,7 +46,7 @@ class Oracle:
         rec = np.concatenate([np.maximum(hist.recency[1:], 0), np.zeros((1, 20), int)])
         return metrics.Forecast(p_cut=cut.astype(float), p_active_cut=nxt[..., 0],
                                 slot_probs=np.eye(N_SLOTS)[nxt[..., 1].astype(int)], recency_probs=np.eye(N_RECENCY)[rec],
-                                p_active_change=nxt[..., 0], values_change=nxt[..., 2:])
+                                values_change=nxt[..., 2:])
 
     def rollout(self, f, start, n, *, seed=0, sample=True):
         return Rollout(grid=f.grid[start : start + n], source_index=f.source_index[start : start + n],
