@@ -19,6 +19,7 @@ arrays per track; the words of an item (current, suggested, reason) only for the
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -120,7 +121,7 @@ def track_segments(seq: Sequence, feats: SequenceFeatures) -> list[list[Segment]
         cuts = np.flatnonzero(np.diff(ids)) + 1
         bounds = [0, *cuts.tolist(), feats.steps]
         segs = []
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             item = track.items[ids[a]] if ids[a] >= 0 else None
             active = bool(cells[a, 0] > 0.5)
             if not active:
@@ -199,22 +200,27 @@ class ModelEvidence:
         given_change = min(1.0, p / p_change) if p_change > 1e-6 else 0.5  # no view of changes: neutral
         return float(_surprise(np.float64(given_change))), inner
 
-    def asset(self, seg: Segment) -> tuple[float, float, np.ndarray | None]:
-        """Surprise at the actual slot; at the entry, given that the source changes there (the
-        previous slot left out and the rest renormalised)."""
-        slot = min(seg.source_index, MAX_SLOT)
-        rows = seg.end - 1 - seg.start
-        cum = self.slot_cum[:, seg.track, slot]
-        interior = float(cum[seg.end - 1] - cum[seg.start]) / rows if rows > 0 else 0.0
-        if seg.start == 0:
-            return 0.0, interior, None
-        entry = self.preds.asset_probs[seg.start - 1, seg.track].astype(np.float64).copy()
-        prev = self.feats.source_index[seg.start - 1, seg.track]
-        if prev >= 0 and min(prev, MAX_SLOT) != slot:
-            entry[min(prev, MAX_SLOT)] = 0.0
-        total = entry.sum()
-        entry = entry / total if total > 1e-9 else np.full(N_SLOTS, 1.0 / N_SLOTS)
-        return float(_surprise(entry[slot])), interior, entry
+    def assets(self, segs: list[Segment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per shown segment: surprise at its slot at the entry, given that the source changes
+        there (the previous slot left out and the rest renormalised; 0 at the sequence's start),
+        the mean surprise inside, and the entry's slot probabilities (NaN at the start)."""
+        track = np.array([s.track for s in segs], np.int64)
+        start = np.array([s.start for s in segs], np.int64)
+        end = np.array([s.end for s in segs], np.int64)
+        slot = np.minimum([s.source_index for s in segs], MAX_SLOT).astype(np.int64)
+        rows = end - 1 - start
+        inner = self.slot_cum[end - 1, track, slot] - self.slot_cum[start, track, slot]
+        interior = np.where(rows > 0, inner / np.maximum(rows, 1), 0.0)
+        before = np.maximum(start - 1, 0)
+        probs = self.preds.asset_probs[before, track].astype(np.float64)  # (n, 10)
+        prev = self.feats.source_index[before, track]
+        left_out = (prev >= 0) & (np.minimum(prev, MAX_SLOT) != slot)
+        probs[np.flatnonzero(left_out), np.minimum(prev, MAX_SLOT)[left_out]] = 0.0
+        total = probs.sum(axis=1, keepdims=True)
+        probs = np.where(total > 1e-9, probs / np.maximum(total, 1e-12), 1.0 / N_SLOTS)
+        entry = np.where(start > 0, _surprise(probs[np.arange(len(segs)), slot]), 0.0)
+        probs[start == 0] = np.nan
+        return entry, interior, probs
 
     def values(self, segs: list[Segment], values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per segment and value field: entry error, mean interior error (in VALUE_UNITS), and the
@@ -367,7 +373,10 @@ class SourceUses:
             for s in segs:
                 if s.active:
                     self.segments.setdefault(s.source_index, []).append(s)
-        self.offsets = {k: Counter(o for o in map(_offset, v) if o is not None) for k, v in self.segments.items()}
+        offsets = {k: Counter(o for o in map(_offset, v) if o is not None) for k, v in self.segments.items()}
+        # Each source's two most used offsets, as (uses, offset): the most used one once a clip
+        # leaves itself out is one of them.
+        self.top_offsets = {k: sorted(((c, o) for o, c in counts.items()), reverse=True)[:2] for k, counts in offsets.items()}
         self.ranges = {k: np.array([_source_range(s) for s in v], np.int64).reshape(-1, 2) for k, v in self.segments.items()}
         self.items = {k: np.array([id(s.item) for s in v]) for k, v in self.segments.items()}
 
@@ -381,10 +390,9 @@ class SourceUses:
         mine = _offset(seg)
         if mine is None:
             return 0.0
-        others = self.offsets[seg.source_index].copy()
-        others[mine] -= 1
-        common = [(c, o) for o, c in others.items() if c >= 2]
-        return float(bool(common) and abs(max(common)[1] - mine) > 1)
+        others = [(c - (o == mine), o) for c, o in self.top_offsets[seg.source_index]]
+        uses, offset = max(others)
+        return float(uses >= 2 and abs(offset - mine) > 1)
 
     def shown_before(self, seg: Segment) -> float:
         """The share of this clip's source frames that another clip of the edit shows too."""
@@ -412,11 +420,12 @@ def _asset_candidates(on: list[Segment], uses: SourceUses, feats: SequenceFeatur
         return None
     srcs = [s.source_index for s in on]
     transitions: dict[int, Counter] = {}
-    for a, b in zip(srcs[:-1], srcs[1:]):
+    for a, b in itertools.pairwise(srcs):
         transitions.setdefault(a, Counter())[b] += 1
     totals = {a: sum(c.values()) for a, c in transitions.items()}
     distinct = Counter(srcs)
     rows, segs, entries = [], [], []
+    entry_s, interior_s, entry_probs = model.assets(on[1:])
     for i, seg in enumerate(on[1:], start=1):
         prev, src = srcs[i - 1], seg.source_index
         # Leave this transition out: how does the track go on from `prev` elsewhere?
@@ -425,7 +434,8 @@ def _asset_candidates(on: list[Segment], uses: SourceUses, feats: SequenceFeatur
         reuse_all = uses.count(src) - 1
         # How repetitive the track is without this clip: a repeat on a track of one-offs stands out.
         repeats = 1.0 - (len(distinct) - (reuse_track == 0)) / max(1, len(srcs) - 1)
-        entry, interior, probs = model.asset(seg)
+        entry, interior, probs = entry_s[i - 1], interior_s[i - 1], entry_probs[i - 1]
+        probs = None if seg.start == 0 else probs
         rows.append([(same + 0.5) / (n_followers + 1.0), _log1p(n_followers), _log1p(reuse_track), _log1p(reuse_all),
                      repeats, float(reuse_all > 0) * (1.0 - repeats), uses.sync_break(seg), uses.shown_before(seg),
                      entry / SURPRISE_CAP, interior / SURPRISE_CAP])
