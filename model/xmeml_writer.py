@@ -9,28 +9,54 @@ rebuilds their keys: files from `path` (else `name`), nested sequences, generato
 clips from the id that follows the key's `sequence:`, `generator:` or `masterclip:` prefix.
 Master-clip sources become clipitems with only a `<masterclipid>`, as Premiere writes multicam
 clips; OpenTimelineIO cannot read those (xmeml.md 12), everything else it reads.
+
+Speed: a long timeline has thousands of clips but only a handful of distinct (kind, rate, Basic
+Motion, Crop). Each clip is a copy of a template built once per such value, given its own id, texts
+and source (lxml copies a subtree in C, several times faster than building it element by element
+from Python). The filters, most of a filtered clip's elements, are not elements at all: they are
+serialized once per template and spliced into the output bytes (`_FilterBlocks`). Templates never
+enter the document, and copies are deep, so no element is ever in two places.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from itertools import count
 from pathlib import Path
 
 from lxml import etree
 
-from model.timeline import Crop, Item, Marker, Motion, Param, Rate, Sequence, Source, Timeline, Track, Transition
+from model.timeline import (
+    Crop,
+    Item,
+    Marker,
+    Motion,
+    Param,
+    Rate,
+    Sequence,
+    Source,
+    Timeline,
+    Track,
+    Transition,
+)
 from model.xmeml import cut_point
 
 E = etree.SubElement
+# Premiere's prolog, double-quoted (lxml's own declaration uses single quotes). Given to `tostring` as
+# its `doctype`, a plain string written before the tree, so that the bytes are built once, not
+# concatenated afterwards (a second copy of a multi-megabyte document).
+_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>'
+_FILTERS_MARKER = re.compile(rb"<!--mtt-filters-(\d+)-->")
 
 
 def write_xmeml(timeline: Timeline) -> bytes:
     """The timeline as xmeml bytes (UTF-8, with declaration and DOCTYPE)."""
-    root = _Writer(timeline).document()
-    body = etree.tostring(root, xml_declaration=False, encoding="UTF-8", pretty_print=True)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n' + body
+    writer = _Writer(timeline)
+    root = writer.document()
+    data = etree.tostring(root, xml_declaration=False, encoding="UTF-8", pretty_print=True, doctype=_PROLOG)
+    return writer.filters.splice(data)
 
 
 def write_xmeml_file(timeline: Timeline, path: str | Path) -> None:
@@ -55,6 +81,43 @@ class _Ids:
         return ident
 
 
+class _FilterBlocks:
+    """Basic Motion and Crop filters, serialized once per clip template and spliced into the output.
+
+    Filters are most of a filtered clip's elements, and building, serializing and freeing them clip
+    by clip took most of the writer's time. A clip holds the comment `<!--mtt-filters-N-->` instead,
+    and `splice` puts block N in its place. Nothing else can write `<!--` into the output: texts and
+    attribute values always have their `<` escaped.
+    """
+
+    def __init__(self) -> None:
+        self.blocks: list[bytes] = []
+
+    def marker(self, motion: Motion | None, crop: Crop | None) -> etree._Element | None:
+        """The comment that stands for these filters; None when neither is written (absent or default)."""
+        block = _filters_block(motion, crop)
+        if not block:
+            return None
+        self.blocks.append(block)
+        return etree.Comment(f"mtt-filters-{len(self.blocks) - 1}")
+
+    def splice(self, data: bytes) -> bytes:
+        """`data` with each marker replaced by its block, every line of it indented like the marker."""
+        if not self.blocks:
+            return data
+        indented: dict[tuple[int, int], bytes] = {}
+
+        def block(marker: re.Match[bytes]) -> bytes:
+            at = marker.start()
+            indent = at - data.rfind(b"\n", 0, at) - 1  # pretty-printed: only spaces precede it on its line
+            key = (int(marker[1]), indent)
+            if key not in indented:
+                indented[key] = self.blocks[key[0]].replace(b"\n", b"\n" + b" " * indent)
+            return indented[key]
+
+        return _FILTERS_MARKER.sub(block, data)
+
+
 class _Writer:
     def __init__(self, timeline: Timeline) -> None:
         self.timeline = timeline
@@ -62,6 +125,8 @@ class _Writer:
         self.ids = _Ids({_key_id(s) for s in sources if s.kind in ("sequence", "masterclip") or _keyed_by_id(s)})
         self.file_ids: dict[str, str] = {}  # source key -> file id written
         self.nested_written: set[str] = set()
+        self.clip_templates: dict[tuple, etree._Element] = {}  # only ever copied, never put in the document
+        self.filters = _FilterBlocks()
 
     def document(self) -> etree._Element:
         root = etree.Element("xmeml", version="4")
@@ -108,20 +173,34 @@ class _Writer:
             start, in_value = "-1", item.in_frame - (item.start - head.start)
         if tail is not None and cut_point(tail) == item.end:
             end = "-1"
-        generator = item.source.kind == "generator"
-        el = E(parent, "generatoritem" if generator else "clipitem", id=self.ids.next("clipitem"))
-        _text(el, "name", item.name or item.source.name)
-        _text(el, "enabled", _bool(item.enabled))
+        file_ref = self.file_reference(item.source)
+        el = _copy(self.clip_template(item, seq.rate, file_ref is not None))
+        parent.append(el)
+        el.set("id", self.ids.next("clipitem"))
+        name, enabled, duration, _, start_el, end_el, in_el, out_el = el[:_CLIP_HEAD]
         out = item.in_frame + (item.end - item.start)
-        _text(el, "duration", item.source.duration if item.source.duration is not None else out)
-        _rate(el, seq.rate)
-        for tag, value in (("start", start), ("end", end), ("in", in_value), ("out", out)):
-            _text(el, tag, value)
-        self.source(el, item.source, seq.rate)
-        if item.motion is not None and not item.motion.is_default:
-            _motion(el, item.motion)
-        if item.crop is not None and not item.crop.is_default:
-            _crop(el, item.crop)
+        name.text = str(item.name or item.source.name)
+        enabled.text = _bool(item.enabled)
+        duration.text = str(item.source.duration if item.source.duration is not None else out)
+        start_el.text, end_el.text, in_el.text, out_el.text = str(start), str(end), str(in_value), str(out)
+        if file_ref is not None:
+            el[_CLIP_HEAD].set("id", file_ref)
+        else:
+            self.source(el, item.source, seq.rate)
+            el.insert(_CLIP_HEAD, el[-1])  # the source's one element goes after `out`, before the filters' marker
+
+    def clip_template(self, item: Item, rate: Rate, file_ref: bool) -> etree._Element:
+        """What a clip shares with others of the same kind, rate, Motion and Crop (see `_clip_template`).
+
+        A long timeline has thousands of clips but only a handful of these, so each is built once
+        per writer and copied for each clip.
+        """
+        key = (item.source.kind == "generator", rate, item.motion, item.crop, file_ref)
+        template = self.clip_templates.get(key)
+        if template is None:
+            filters = self.filters.marker(item.motion, item.crop)
+            template = self.clip_templates[key] = _clip_template(key[0], rate, file_ref, filters)
+        return template
 
     def source(self, el: etree._Element, source: Source, rate: Rate) -> None:
         if source.kind == "generator":
@@ -133,11 +212,21 @@ class _Writer:
         else:
             self.file(el, source, rate)
 
+    def file_reference(self, source: Source) -> str | None:
+        """The id of the bare `<file id/>` that stands for `source`: a file written before, or one known
+        only by id. None for other kinds and for a file still to define."""
+        if source.kind in ("generator", "sequence", "masterclip"):
+            return None
+        known = self.file_ids.get(source.key)
+        if known is None and _keyed_by_id(source):
+            return source.key
+        return known
+
     def file(self, parent: etree._Element, source: Source, rate: Rate) -> None:
         """Full definition on first use, `<file id/>` after; a file known only by id stays a bare reference."""
-        known = self.file_ids.get(source.key)
-        if known is not None or _keyed_by_id(source):
-            E(parent, "file", id=known or source.key)
+        reference = self.file_reference(source)
+        if reference is not None:
+            E(parent, "file", id=reference)
             return
         ident = self.ids.next("file")
         self.file_ids[source.key] = ident
@@ -186,7 +275,7 @@ def _keyed_by_id(source: Source) -> bool:
 
 def _key_id(source: Source) -> str:
     prefix = f"{source.kind}:"
-    return source.key[len(prefix) :] if source.key.startswith(prefix) else source.key
+    return source.key.removeprefix(prefix)
 
 
 def _generator_effect(parent: etree._Element, source: Source) -> None:
@@ -197,6 +286,49 @@ def _generator_effect(parent: etree._Element, source: Source) -> None:
     _text(effect, "effectcategory", "Matte")
     _text(effect, "effecttype", "generator")
     _text(effect, "mediatype", "video")
+
+
+def _copy(template: etree._Element) -> etree._Element:
+    """A deep copy of `template`, in no tree yet (lxml's `__copy__` is deep and runs in C; `copy.deepcopy`
+    calls the same thing with Python overhead on top)."""
+    return template.__copy__()
+
+
+_CLIP_HEAD = 8  # a clip's children before its source: name enabled duration rate start end in out
+# Stands for the id and the texts that differ per clip; `_Writer.item` overwrites every one. Writing
+# them into the template (not leaving them empty) makes each copy allocate those nodes together, in
+# document order, which `tostring` and freeing the tree walk measurably faster.
+_PLACEHOLDER = "?"
+
+
+def _clip_template(generator: bool, rate: Rate, file_ref: bool, filters: etree._Element | None) -> etree._Element:
+    """A clipitem or generatoritem as `_Writer.item` copies it: placeholders for its id and its first
+    `_CLIP_HEAD` children's texts (but the rate's); a `<file>` with a placeholder id when the source is
+    a file reference; then the filters' marker if any."""
+    el = etree.Element("generatoritem" if generator else "clipitem", id=_PLACEHOLDER)
+    for child in ("name", "enabled", "duration"):
+        _text(el, child, _PLACEHOLDER)
+    _rate(el, rate)
+    for child in ("start", "end", "in", "out"):
+        _text(el, child, _PLACEHOLDER)
+    if file_ref:
+        E(el, "file", id=_PLACEHOLDER)
+    if filters is not None:
+        el.append(filters)
+    return el
+
+
+def _filters_block(motion: Motion | None, crop: Crop | None) -> bytes:
+    """The Basic Motion and Crop filters that are not default, as `tostring` pretty-prints them at the
+    top level but without the last newline: put where a marker was, only the lines after the first
+    lack the marker's indentation. Empty when there are none."""
+    holder = etree.Element("filters")
+    if motion is not None and not motion.is_default:
+        _motion(holder, motion)
+    if crop is not None and not crop.is_default:
+        _crop(holder, crop)
+    serialized = (etree.tostring(f, xml_declaration=False, encoding="UTF-8", pretty_print=True) for f in holder)
+    return b"".join(serialized).removesuffix(b"\n")
 
 
 def _motion(parent: etree._Element, motion: Motion) -> None:
