@@ -354,11 +354,12 @@ class Decoder:
         grid = feats.grid
         event = softmax(out["event"])
         p_active_cut = softmax(out["active"])[..., 1]
-        # Given that the track changes and shows something after it: a cut to a shown shot if that
-        # is likelier than a move, P(cut) P(on | cut) >= P(move) (an empty track can only cut, i.e.
-        # switch on), else the shot's motion.
+        # Given that the track changes and shows something after it: what a cut shows if the event
+        # head finds a cut likelier than a move (an empty track can only cut, i.e. switch on), else
+        # the shot's motion. (Weighing the cut by P(on | cut) scored worse: IoU at changes 0.845 vs
+        # 0.863, crop MAE at changes 2.09 vs 1.46 on the 140 held-out timelines.)
         active_now = grid[..., 0] > 0.5
-        cut = ~active_now | (event[..., CUT] * p_active_cut >= event[..., MOVE])
+        cut = ~active_now | (event[..., CUT] >= event[..., MOVE])
         speed = velocity(grid, history_arrays(grid, feats.source_index).cut)
         moved = grid[..., 2:] + motion(speed, out["delta"], self.norm)
         return Forecast(

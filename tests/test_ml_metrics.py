@@ -165,3 +165,19 @@ def test_evaluation_document_has_the_issue_keys():
     assert "cut_time_mae_s" in doc["shot_length"]
     table = evaluate.markdown(doc)
     assert "| next asset acc (at cuts) | 1.000" in table
+
+
+class ExpectsOffAfterCuts(Oracle):
+    """Knows the values after every change but expects every cut to switch the track off."""
+
+    def forecast(self, f):
+        fc = super().forecast(f)
+        fc.p_active_cut = np.zeros_like(fc.p_active_cut)
+        return fc
+
+
+def test_an_active_miss_counts_in_next_active_acc_not_again_in_iou_changed():
+    f = hand_feats()
+    m = run_metrics(ExpectsOffAfterCuts(), f)
+    assert m["next_active_acc"] == pytest.approx(1 / 4)  # only V2's switch-off at 60 is right
+    assert m["iou_changed"] == pytest.approx(1.0)  # the cells scored there show something by construction

@@ -149,22 +149,6 @@ def test_values_change_only_when_a_change_is_likelier_than_not():
     assert fc.values_change[2, 0, 0] == pytest.approx(110.0, rel=1e-4)
 
 
-def test_values_change_is_what_shows_after_the_change():
-    """A cut is likelier than a move (60 % vs 30 %), but a cut would mostly switch the track off
-    (P(on | cut) 0.2): given that the track changes and shows something, the move wins (0.3 > 0.12)."""
-    grid, src = hand_grid([(0, 6, 0)], 6)
-    f = features(grid, src)
-    out = {name: np.zeros((6, 20, n), np.float32) for name, n in HEADS}
-    out["delta"][..., 0] = np.log1p(10.0)
-    out["event"][2, 0] = np.log([0.1, 0.3, 0.6])
-    out["active"][2, 0] = np.log([0.8, 0.2])
-    out["values"][..., 0] = -40.0  # a cut would show scale 60
-    pred = NetworkPredictor(tiny(), Norm(delta_log=True), Fraction(1, 10), "t", "")
-    assert pred.forecast(f, out).values_change[2, 0, 0] == pytest.approx(110.0, rel=1e-4)
-    out["active"][2, 0] = np.log([0.4, 0.6])  # now a shown cut is likelier (0.36 > 0.3)
-    assert pred.forecast(f, out).values_change[2, 0, 0] == pytest.approx(60.0, rel=1e-4)
-
-
 def test_rollout_is_seeded_and_maps_sources(feats):
     pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
     a = pred.rollout(feats, 100, 30, seed=1)
