@@ -7,7 +7,6 @@ holds the optimizer state flattened into tensors, with its scalar settings in th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from model.model_files import first_line, read_meta_json, sha256_file
 
 SCHEMA = "mtt.checkpoint/1"
 
@@ -30,14 +31,6 @@ class Checkpoint:
     meta: dict
     path: Path  # the .safetensors file
     sha256: str
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def meta_path(weights: Path) -> Path:
@@ -86,22 +79,9 @@ def load(path: str | Path) -> Checkpoint:
     try:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
-        raise ModelLoadError(f"{path}: not a readable safetensors file ({_first_line(err)})") from None
-    mpath = meta_path(path)
-    try:
-        meta = json.loads(mpath.read_text())
-    except FileNotFoundError:
-        raise ModelLoadError(f"{path}: its metadata {mpath.name} is missing") from None
-    except (OSError, ValueError) as err:
-        raise ModelLoadError(f"{mpath}: not valid JSON ({_first_line(err)})") from None
-    if meta.get("schema") != SCHEMA:
-        raise ModelLoadError(f"{mpath}: schema {meta.get('schema')!r}, expected {SCHEMA!r}")
+        raise ModelLoadError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
+    meta = read_meta_json(path, meta_path(path), SCHEMA, ModelLoadError)
     return Checkpoint(weights=weights, meta=meta, path=path, sha256=sha256_file(path))
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

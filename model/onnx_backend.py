@@ -17,8 +17,6 @@ point of torch fp32 on the held-out set (`mttd export --metrics`); else torch.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from fractions import Fraction
@@ -29,6 +27,7 @@ import numpy as np
 
 from model.decoding import Decoder, Norm
 from model.features import SequenceFeatures
+from model.model_files import read_meta_json, sha256_file
 
 log = logging.getLogger("mttd.onnx")
 
@@ -49,14 +48,6 @@ def meta_path(onnx_path: Path) -> Path:
 def onnx_name(weights: Path, int8: bool) -> Path:
     """Where `mttd export` puts a checkpoint's ONNX files by default: beside it."""
     return weights.with_suffix(".int8.onnx" if int8 else ".onnx")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- the predictor
@@ -117,16 +108,7 @@ def read_meta(path: Path) -> dict:
     """The JSON beside an ONNX file; OnnxModelError (one line) when it is missing or not ours."""
     if not path.is_file():
         raise OnnxModelError(f"{path}: no such ONNX file")
-    mpath = meta_path(path)
-    try:
-        meta = json.loads(mpath.read_text())
-    except FileNotFoundError:
-        raise OnnxModelError(f"{path}: its metadata {mpath.name} is missing (export it with `mttd export`)") from None
-    except (OSError, ValueError) as err:
-        raise OnnxModelError(f"{mpath}: not valid JSON ({str(err).splitlines()[0]})") from None
-    if not isinstance(meta, dict) or meta.get("schema") != META_SCHEMA:
-        raise OnnxModelError(f"{mpath}: schema {meta.get('schema') if isinstance(meta, dict) else None!r}, expected {META_SCHEMA!r}")
-    return meta
+    return read_meta_json(path, meta_path(path), META_SCHEMA, OnnxModelError, " (export it with `mttd export`)")
 
 
 def quiet_onnxruntime() -> None:

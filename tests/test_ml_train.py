@@ -102,6 +102,9 @@ def test_a_corrupt_or_missing_model_is_a_clear_one_line_error(twelve, tmp_path):
     (tmp_path / "lone.json").write_text(json.dumps({**json.loads((twelve / "best.json").read_text()), "format": 1}))
     with pytest.raises(ModelLoadError, match="network format 1"):
         load_predictor(lone)
+    (tmp_path / "lone.json").write_text("[1, 2]")  # valid JSON, but not a model's metadata
+    with pytest.raises(ModelLoadError, match="lone.json: schema None"):
+        load_predictor(lone)
     with pytest.raises(ModelLoadError, match="without best.safetensors"):
         load_predictor(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "daemon.cli", "eval", "--model", str(bad), "--data", str(tmp_path)],
