@@ -66,11 +66,20 @@ def as_step(step: Fraction | float | str) -> Fraction:
     return value
 
 
+def step_count(duration: int, per_step: Fraction) -> int:
+    """The steps whose sampled frame lies inside a sequence of `duration` frames.
+
+    DESIGN.md says T = ceil(D / (d x r)); but when D / (d x r) has a fraction of at most 1/2, the
+    last of those steps samples a frame at or past D and reads as empty: a cut to black on every
+    track that no editor made (44 % of synthetic timelines). f_k < D <=> k < D / (d x r) - 1/2.
+    """
+    return max(0, math.ceil(Fraction(duration) / per_step - Fraction(1, 2)))
+
+
 def step_frames(seq: Sequence, step: Fraction) -> np.ndarray:
-    """f_k = floor((k + 0.5) x d x r) for every step k, exactly."""
+    """f_k = floor((k + 0.5) x d x r) for every step k whose frame is inside the sequence, exactly."""
     per_step = step * seq.rate.fps
-    n = math.ceil(Fraction(seq.duration) / per_step) if seq.duration > 0 else 0
-    k = np.arange(n, dtype=np.int64)
+    k = np.arange(step_count(seq.duration, per_step), dtype=np.int64)
     return ((2 * k + 1) * per_step.numerator) // (2 * per_step.denominator)
 
 

@@ -26,9 +26,21 @@ def test_step_frames_are_exact_for_ntsc():
     # 24/TRUE: one 0.1 s step is 2400/1001 frames; f_k = floor((k + 0.5) * 2400 / 1001).
     s = seq(Track((Item(0, 96, A),)), rate=Rate(24, True))
     frames = step_frames(s, DEFAULT_STEP)
-    assert len(frames) == 41  # ceil(96 / (2400/1001)) = ceil(40.04)
-    expected = [int((Fraction(2 * k + 1, 2) * Fraction(2400, 1001)) // 1) for k in range(41)]
+    # 96 / (2400/1001) = 40.04 steps; the 41st would sample frame floor(40.5 x 2.3976) = 97, past the end.
+    assert len(frames) == 40
+    expected = [int((Fraction(2 * k + 1, 2) * Fraction(2400, 1001)) // 1) for k in range(40)]
     assert frames.tolist() == expected
+    assert frames[-1] < 96
+
+
+def test_no_step_samples_past_the_end():
+    # A partial last step whose centre falls past the end would read as an empty step: a cut to
+    # black on every track that is not in the edit. At 25 fps a step is 2.5 frames.
+    for end, steps in ((100, 40), (101, 40), (102, 41), (103, 41), (1, 0), (2, 1)):
+        s = seq(Track((Item(0, end, A),)))
+        feats = featurize(s, DEFAULT_STEP)
+        assert feats.steps == steps, end
+        assert (feats.grid[:, 0, 0] == 1).all(), end
 
 
 def test_no_video_gives_zero_steps():

@@ -27,8 +27,9 @@ def test_json_is_the_feature_document(corpus_dir):
     doc = json.loads(run.stdout)
     assert doc == json.loads(json.dumps(features_document(read_timeline(EXAMPLE))))
     seq = doc["sequences"][0]
-    assert (seq["name"], seq["rate"], seq["frame_size"], seq["steps"]) == ("sc01_sh010_layerA", {"timebase": 30, "ntsc": False}, [1280, 720], 416)
-    assert len(seq["features"]) == 416 and len(seq["features"][0]) == 20 and len(seq["features"][0][0]) == 9
+    # 1,246 frames at 30 fps: 415.3 steps of 3 frames; a 416th would sample frame 1,246, past the end.
+    assert (seq["name"], seq["rate"], seq["frame_size"], seq["steps"]) == ("sc01_sh010_layerA", {"timebase": 30, "ntsc": False}, [1280, 720], 415)
+    assert len(seq["features"]) == 415 and len(seq["features"][0]) == 20 and len(seq["features"][0][0]) == 9
     assert seq["assets"][1] == {"slot": 1, "key": "generator:Slug", "name": "test_title"}
 
 

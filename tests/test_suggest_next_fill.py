@@ -110,4 +110,5 @@ def test_steps_and_frames_agree_on_the_grid():
     seq = interview(30, rate=Rate(30, True))
     feats = featurize(seq, Fraction(1, 10))
     result = suggest(as_timeline(seq), PersistencePredictor(), SuggestOptions(kinds=("next",)))[0]
-    assert result.steps == feats.steps == math.ceil(Fraction(seq.duration) / feats.frames_per_step)
+    # The steps whose sampled frame floor((k + 0.5) x frames per step) lies inside the sequence.
+    assert result.steps == feats.steps == math.ceil(Fraction(seq.duration) / feats.frames_per_step - Fraction(1, 2))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from fractions import Fraction
 
@@ -37,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from model.errors import TimelineParseError
-    from model.features import DEFAULT_STEP, as_step, featurize_timeline, features_document
+    from model.features import (
+        DEFAULT_STEP,
+        as_step,
+        features_document,
+        featurize_timeline,
+    )
     from model.formats import read_timeline
 
     try:
@@ -83,10 +87,12 @@ def _print_json(doc: dict) -> None:
 
 
 def _too_many_steps(timeline, step: Fraction, only: str | None) -> str:
+    from model.features import step_count
+
     for seq in timeline.sequences:
         if only is not None and seq.name != only:
             continue
-        steps = math.ceil(Fraction(seq.duration) / (step * seq.rate.fps))
+        steps = step_count(seq.duration, step * seq.rate.fps)
         if steps > MAX_STEPS:
             return f"sequence {seq.name!r} would have {steps} steps of {float(step)} s (limit {MAX_STEPS})"
     return ""
