@@ -163,9 +163,6 @@ def sidecar_source_sha(path: Path) -> str | None:
     return sha if isinstance(sha, str) else None
 
 
-Processor = Callable[[Path], "ProcessResult"]
-
-
 # -- what is done with a settled timeline ------------------------------------------------------
 
 
@@ -177,30 +174,46 @@ class ProcessResult:
     error: str = ""  # one line naming the file and the problem, when not ok
 
 
-def make_processor(predictor_provider: Callable[[], Predictor], options: SuggestOptions | None = None) -> Processor:
+@dataclass(frozen=True)
+class TwoPhaseProcessor:
+    """`process(path)` in two phases: `prepare` reads and suggests (the slow part, no writes) and
+    `commit` writes the sidecars. The watcher may prepare a save while its settle time runs and
+    commits only once the file has stayed unchanged through it (see `Watcher`)."""
+
+    prepare: Callable[[Path], SuggestionRun]
+    commit: Callable[[Path, SuggestionRun], ProcessResult]
+
+    def __call__(self, path: Path) -> ProcessResult:
+        return self.commit(path, self.prepare(path))
+
+
+Processor = Callable[[Path], ProcessResult]  # a TwoPhaseProcessor, or any one-phase callable
+
+
+def make_processor(predictor_provider: Callable[[], Predictor], options: SuggestOptions | None = None) -> TwoPhaseProcessor:
     """`process(path)` for the watcher, in this thread: read, suggest, write both sidecars.
 
     An unreadable timeline gets only the error document (NAME.mtt.json with `error`); anything
     else that goes wrong raises, so the watcher counts it and a later reconcile tries again.
     """
 
-    def process(path: Path) -> ProcessResult:
+    def prepare(path: Path) -> SuggestionRun:
         from model.sidecar import run_file
 
-        return write_run(path, run_file(path, predictor_provider(), options or _default_options()))
+        return run_file(path, predictor_provider(), options or _default_options())
 
-    return process
+    return TwoPhaseProcessor(prepare, write_run)
 
 
 def make_engine_processor(engine: Engine, options: SuggestOptions | None = None, timeout_s: float = 120.0,
-                          picture: bool = False) -> Processor:
+                          picture: bool = False) -> TwoPhaseProcessor:
     """`process(path)` for the daemon: reading and inference run on the engine thread, behind the
     interactive calls' admission (a full queue makes the watcher wait, never the user), and the
     sidecars are written from the watcher's thread. With `picture`, NAME.mtt.png is drawn on the
     engine thread too (it needs the predictor) from the run's own suggestions."""
     from daemon.engine import QueueFull
 
-    def process(path: Path) -> ProcessResult:
+    def prepare(path: Path) -> SuggestionRun:
         from model.sidecar import run_file
 
         opts = options or _default_options()
@@ -213,6 +226,7 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(ENGINE_RETRY_S)
+
         def job(predictor: Predictor) -> SuggestionRun:
             run = run_file(path, predictor, opts)
             if picture:
@@ -220,10 +234,9 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
             return run
 
         with ticket:
-            run = engine.run(ticket, job, "", timeout_s)
-        return write_run(path, run)
+            return engine.run(ticket, job, "", timeout_s)
 
-    return process
+    return TwoPhaseProcessor(prepare, write_run)
 
 
 def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:

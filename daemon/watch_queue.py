@@ -2,7 +2,9 @@
 
 A burst of events for one path is one job whose due time moves back with every event (the
 debounce). A full queue turns new paths away (the caller then schedules a reconcile scan, which
-finds them again), so memory stays bounded however many files arrive at once.
+finds them again), so memory stays bounded however many files arrive at once. An idle worker may
+take a job `early`, before it is due, to prepare it while the settle time runs; a new event for
+the path files a fresher job, which `wait_quiet` reports so the early work is dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Job:
     due: float  # time.monotonic() after which the worker takes it
     stat: Stat | None  # at the last event or check; the next check must find the same
     attempts: int = 0  # readiness retries of a stable but incomplete file
+    early: bool = True  # may be taken before it is due (until an early attempt gave it back)
 
 
 class SettleQueue:
@@ -54,6 +57,7 @@ class SettleQueue:
             waiting = self._jobs.get(job.path)
             if waiting is not None:
                 waiting.due, waiting.stat, waiting.attempts = max(waiting.due, job.due), job.stat, 0
+                waiting.early = True
                 return True
             if len(self._jobs) >= self.maxsize:
                 self.overflows += 1
@@ -63,29 +67,46 @@ class SettleQueue:
             self._cond.notify()
             return True
 
-    def put_back(self, job: Job, delay: float) -> None:
-        """Return a job the worker took (may exceed maxsize by that one job); a fresher one wins."""
+    def put_back(self, job: Job, delay: float | None) -> None:
+        """Return a job the worker took (may exceed maxsize by that one job); a fresher one wins.
+        `delay` None keeps its due time and takes it back only when due."""
         with self._cond:
             if job.path in self._jobs:
                 return
-            job.due = time.monotonic() + delay
+            if delay is None:
+                job.early = False
+            else:
+                job.due = time.monotonic() + delay
             self._jobs[job.path] = job
             self._cond.notify()
 
-    def take(self) -> Job | None:
-        """Block until a job is due and return it (counted in flight until `done`); None once closed."""
+    def take(self, early: bool = False) -> Job | None:
+        """Block until a job is due and return it (counted in flight until `done`); None once closed.
+        With `early`, a job not yet due is taken at once when no job is due."""
         with self._cond:
             while not self._closed:
                 wait = None
                 if self._jobs:
                     job = min(self._jobs.values(), key=lambda j: j.due)
                     wait = job.due - time.monotonic()
-                    if wait <= 0:
+                    if wait > 0 and early:
+                        job = min((j for j in self._jobs.values() if j.early), key=lambda j: j.due, default=job)
+                    if wait <= 0 or (early and job.early):
                         del self._jobs[job.path]
                         self._in_flight += 1
                         return job
                 self._cond.wait(wait)
         return None
+
+    def wait_quiet(self, path: Path, due: float) -> bool:
+        """Wait until `due`; False as soon as a fresher job for `path` is filed or the queue closes."""
+        with self._cond:
+            while not self._closed and path not in self._jobs:
+                wait = due - time.monotonic()
+                if wait <= 0:
+                    return True
+                self._cond.wait(wait)
+        return False
 
     def done(self) -> None:
         with self._cond:

@@ -6,7 +6,10 @@ Three kinds of thread (daemon-notes pitfalls 13 and 14, section 3.6):
   job; bounded by `queue_max`);
 - one worker takes the entry whose settle time has passed, checks that size and mtime held still
   since the last event and that the file is complete (retrying a half-written one with backoff),
-  skips content its sidecar was already made from, and calls `process(path)`;
+  skips content its sidecar was already made from, and calls `process(path)`. With a two-phase
+  `process` (`watch_files.TwoPhaseProcessor`), an idle worker prepares a complete save as soon as
+  its event arrives and commits the sidecars once the settle time has passed with no new event
+  and the same size and mtime: the settle time overlaps the work instead of preceding it;
 - a supervisor restarts a dead observer, notices watched folders that vanish or come back, and
   runs the reconcile scan (at start, every `reconcile_interval_s`, after an overflow of the queue),
   which is the only way to catch events the OS dropped.
@@ -31,7 +34,7 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from daemon import watch_files
-from daemon.watch_files import ProcessResult, TimelineKind
+from daemon.watch_files import ProcessResult, TimelineKind, TwoPhaseProcessor
 from daemon.watch_queue import Job, SettleQueue, Stat
 from daemon.watches import STORE_NAME, WatchError, WatchInfo, WatchRegistry, WatchSettings, WatchStore, watch_settings
 
@@ -83,6 +86,8 @@ class WatcherStats:
     observer_restarts: int = 0
     reconciles: int = 0
     peak_queue: int = 0
+    early: int = 0  # saves prepared while their settle time ran
+    early_dropped: int = 0  # of those, dropped because the file changed again before it passed
 
 
 class _Handler(FileSystemEventHandler):
@@ -259,11 +264,15 @@ class Watcher:
     # -- the worker ----------------------------------------------------------------------------
 
     def _work(self) -> None:
-        while (job := self._queue.take()) is not None:
+        early = isinstance(self._process, TwoPhaseProcessor)
+        while (job := self._queue.take(early)) is not None:
             if self._rescan and len(self._queue) == self.queue_max // 2:
                 self._wake_supervisor.set()  # room again for an overflowed folder's scan
             try:
-                self._handle(job)
+                if job.due > time.monotonic():
+                    self._prepare_early(job)
+                else:
+                    self._handle(job)
             except Exception as err:  # a bad file must never stop the worker
                 logger.exception("watcher: %s", job.path)
                 self._count(job.root, "failed", f"{job.path}: {err}")
@@ -300,6 +309,37 @@ class Watcher:
         else:
             result = self._process(job.path)
             self._count(job.root, "processed" if result.ok else "failed", result.error)
+        self._remember(job.path, stat, timeline=True)
+
+    def _prepare_early(self, job: Job) -> None:
+        """Prepare a complete, changed save before its settle time has passed; commit the sidecars
+        only when it has, with no new event for the path and the same size and mtime. Anything
+        else goes back to the queue for the regular path at the due time."""
+        stat = _stat(job.path)
+        scan = None
+        if stat is not None and stat == job.stat and watch_files.sniff(job.path, job.kind):
+            scan = watch_files.scan_file(job.path, job.kind)
+        if (scan is None or not scan.complete or _stat(job.path) != stat
+                or watch_files.sidecar_source_sha(job.path) == scan.sha256):
+            self._queue.put_back(job, None)
+            return
+        self.stats.jobs += 1
+        self.stats.early += 1
+        run = self._process.prepare(job.path)
+        if not self._queue.wait_quiet(job.path, job.due):
+            self.stats.early_dropped += 1
+            return  # a new event filed a fresher job (or the watcher stops)
+        with self._lock:
+            watched = job.root in self._folders
+        if not watched:
+            return
+        if _stat(job.path) != stat:  # changed with no event yet: check again as usual
+            self.stats.early_dropped += 1
+            self._queue.put_back(job, None)  # due: the regular path checks it again
+            return
+        self._count(job.root, "seen")
+        result = self._process.commit(job.path, run)
+        self._count(job.root, "processed" if result.ok else "failed", result.error)
         self._remember(job.path, stat, timeline=True)
 
     def _count(self, root: Path, counter: str, error: str = "") -> None:

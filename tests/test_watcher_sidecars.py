@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from daemon.watch_files import make_engine_processor, make_processor
+from daemon.watch_files import TwoPhaseProcessor, make_engine_processor, make_processor
 from daemon.watcher import Watcher
 from model.predictor import PersistencePredictor
 from model.sidecar import SCHEMA_FILE
@@ -150,3 +150,72 @@ def test_the_engine_processor_runs_on_the_engine_and_waits_when_it_is_full(tmp_p
         assert engine.queue_state()["completed"] >= 1
     finally:
         engine.stop()
+
+
+def recording(inner: TwoPhaseProcessor, log: list) -> TwoPhaseProcessor:
+    """The real two-phase processor, with the time of every prepare and commit recorded."""
+
+    def prepare(path: Path):
+        log.append(("prepare", time.monotonic(), path.read_bytes()))
+        return inner.prepare(path)
+
+    def commit(path: Path, run):
+        log.append(("commit", time.monotonic(), run.document["source"]["sha256"]))
+        return inner.commit(path, run)
+
+    return TwoPhaseProcessor(prepare, commit)
+
+
+def recording_watcher(folder: Path, log: list, settle_s: float) -> Watcher:
+    watcher = Watcher(recording(make_processor(PersistencePredictor, OPTIONS), log), settle_s=settle_s,
+                      supervise_interval_s=0.2)
+    watcher.add(folder)
+    watcher.start()
+    time.sleep(0.3)  # the start's reconcile scan of the empty folder
+    return watcher
+
+
+def test_a_save_is_prepared_while_its_settle_time_runs_and_committed_only_after_it(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    log: list = []
+    watcher = recording_watcher(folder, log, settle_s=1.5)
+    try:
+        cut = folder / "cut.xml"
+        text = synthetic_xmeml(11, seconds=30, tracks=3)
+        saved = time.monotonic()
+        save_atomically(cut, text)
+        assert wait_for(lambda: (folder / "cut.mtt.xml").exists(), timeout=20)
+        assert wait_idle(watcher)
+    finally:
+        watcher.stop()
+    (_, prepared_at, read), (_, committed_at, sha) = log
+    assert [entry[0] for entry in log] == ["prepare", "commit"]
+    assert prepared_at - saved < 1.0  # the work began inside the settle time...
+    assert committed_at - saved >= 1.5  # ...and the sidecars waited for its end
+    assert read == text.encode() and sha == hashlib.sha256(text.encode()).hexdigest()
+    assert (watcher.stats.early, watcher.stats.early_dropped) == (1, 0)
+    assert watcher.list()[0].processed == 1
+
+
+def test_a_save_that_changes_again_inside_the_settle_time_drops_the_early_work(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    log: list = []
+    watcher = recording_watcher(folder, log, settle_s=1.0)
+    try:
+        cut = folder / "cut.xml"
+        first, second = synthetic_xmeml(12, tracks=3), synthetic_xmeml(13, tracks=3)
+        save_atomically(cut, first)
+        assert wait_for(lambda: log, timeout=10)  # the first version is being prepared
+        save_atomically(cut, second)
+        assert wait_for(lambda: any(e[0] == "commit" for e in log), timeout=20)
+        assert wait_idle(watcher)
+        time.sleep(0.5)
+    finally:
+        watcher.stop()
+    commits = [e for e in log if e[0] == "commit"]
+    assert [c[2] for c in commits] == [hashlib.sha256(second.encode()).hexdigest()]
+    assert doc_of(cut)["source"]["sha256"] == commits[0][2]
+    assert watcher.stats.early_dropped >= 1
+    assert watcher.list()[0].processed == 1
