@@ -144,14 +144,14 @@ def _segments(steps: int) -> list[tuple[int, int]]:
     return [(s, min(ROLLOUT_STEPS, steps - s)) for s in starts if steps - s >= 10]
 
 
-def _rollout_rates(system, feats: SequenceFeatures) -> dict:
+def _rollout_rates(system, feats: SequenceFeatures, seed_offset: int = 0) -> dict:
     """Changes and flickers per minute over the rollout segments (system None: the truth)."""
     changes = flick = steps = 0
     for k, (start, n) in enumerate(_segments(feats.steps)):
         if system is None:
             grid, src = feats.grid[start - 1 : start + n], feats.source_index[start - 1 : start + n]
         else:
-            r = system.rollout(feats, start, n, seed=k)
+            r = system.rollout(feats, start, n, seed=seed_offset + k)
             grid = np.concatenate([feats.grid[start - 1 : start], r.grid])
             src = np.concatenate([feats.source_index[start - 1 : start], r.source_index])
         c, f = metrics.rollout_counts(grid, src)

@@ -292,9 +292,14 @@ def write_meta(onnx_path: Path, meta: dict) -> None:
 
 FRACTION_METRICS = ("next_active_acc", "next_asset_acc", "change_f1", "iou_all", "iou_changed", "active_f1")
 TOLERANCE_POINTS = 1.0
+# Rollouts are sampled: once a backend's slightly different probability tips one draw, the rest of
+# the rollout is another sample. On 16 held-out timelines the reference's own changes per minute
+# move by -18 % to +8 % between seeds, so a rate is checked against that spread, not 1 point.
+ROLLOUT_METRICS = ("changes_per_min", "flicker_per_min")
+SPREAD_SEEDS = (1000, 2000, 3000, 4000)  # seed offsets of the reference's extra rollouts
 
 
-def evaluation_metrics(predictor, sequences: list, rollouts: bool = True) -> dict[str, float]:
+def evaluation_metrics(predictor, sequences: list, rollouts: bool = True, seed_offset: int = 0) -> dict[str, float]:
     """The `mttd eval` metrics of one predictor over the given sequences, flattened (mase.scale, ...)."""
     from model import evaluate, metrics
 
@@ -304,7 +309,7 @@ def evaluation_metrics(predictor, sequences: list, rollouts: bool = True) -> dic
         preds, fc = evaluate._predict(predictor, feats)
         m = metrics.sequence_metrics(feats.grid, feats.source_index, hist, preds, fc, float(feats.step_seconds))
         if rollouts:
-            m.update(evaluate._rollout_rates(predictor, feats))
+            m.update(evaluate._rollout_rates(predictor, feats, seed_offset))
         rows.append(m)
     means = evaluate._summary(rows)[0]
     flat = {}
@@ -331,13 +336,38 @@ def metric_delta(reference: dict[str, float], other: dict[str, float]) -> dict[s
     return out
 
 
-def within_tolerance(delta: dict[str, float]) -> bool:
-    """Every metric within 1 point (None: a metric without events in the set is not compared)."""
-    return all(abs(v) <= TOLERANCE_POINTS for v in delta.values() if v is not None)
+def rollout_spread(predictor, sequences: list, reference: dict[str, float]) -> dict[str, list[float]]:
+    """[lowest, highest] of each rollout rate over the reference run and SPREAD_SEEDS more."""
+    from model import evaluate
+
+    runs = [reference] + [
+        {k: float(np.mean([evaluate._rollout_rates(predictor, f, offset)[k] for f in sequences])) for k in ROLLOUT_METRICS}
+        for offset in SPREAD_SEEDS
+    ]
+    return {k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in ROLLOUT_METRICS}
 
 
-def metrics_check(torch_metrics: dict[str, float], predictor, sequences: list, source: str, rollouts: bool = True) -> dict:
+def within_tolerance(delta: dict[str, float], mine: dict[str, float] | None = None,
+                     spread: dict[str, list[float]] | None = None) -> bool:
+    """Every metric within 1 point (None: a metric without events in the set is not compared);
+    with a `spread`, the rollout rates within the reference's own range over seeds instead."""
+    spread = spread or {}
+    for key, v in delta.items():
+        if key in spread and mine is not None:
+            lo, hi = spread[key]
+            if not lo <= mine[key] <= hi:
+                return False
+        elif v is not None and abs(v) > TOLERANCE_POINTS:
+            return False
+    return True
+
+
+def metrics_check(torch_metrics: dict[str, float], predictor, sequences: list, source: str, rollouts: bool = True,
+                  spread: dict[str, list[float]] | None = None) -> dict:
     mine = evaluation_metrics(predictor, sequences, rollouts)
     delta = metric_delta(torch_metrics, mine)
-    return {"data": source, "sequences": len(sequences), "rollouts": rollouts, "torch": torch_metrics, "backend": mine,
-            "delta_points": delta, "within_1_point": within_tolerance(delta)}
+    doc = {"data": source, "sequences": len(sequences), "rollouts": rollouts, "torch": torch_metrics, "backend": mine,
+           "delta_points": delta, "within_1_point": within_tolerance(delta, mine, spread)}
+    if spread:
+        doc["torch_rollout_spread"] = spread
+    return doc

@@ -204,6 +204,27 @@ def test_a_first_shot_on_a_track_takes_the_nearest_framing_in_use():
     assert not row[2:, 0].any()  # new tracks open bottom-up: V2 may, V3 and above may not
 
 
+def test_a_rollout_never_cuts_a_track_again_within_min_shot_steps():
+    """Every head says "cut to another source now": V1, which cut at step 5, holds at steps 6
+    and 7 (a one- or two-step shot is a flash frame, and back to A an A -> B -> A flicker), and
+    may cut at step 8; V2, which never showed anything, may switch on at once."""
+    grid, src = hand_grid([(0, 5, 0), (5, 9, 1)], 9)
+    f = features(grid, src)
+    out = {name: np.zeros((9, 20, n), np.float32) for name, n in HEADS}
+    out["event"][..., CUT] = 9.0
+    out["active"][..., 1] = 9.0
+    pred = NetworkPredictor(tiny(), Norm(), Fraction(1, 10), "t", "")
+    decided = []
+    for last in (5, 6, 7):  # the history ends at `last`; the row is step last + 1
+        hist = History()
+        feed(hist, grid[: last + 1], src[: last + 1])
+        row, srow, _, _ = pred._choose({k: v[last] for k, v in out.items()}, hist, f, np.random.default_rng(0), False,
+                                       np.zeros((20, 7)))
+        decided.append((int(srow[0]), bool(row[1, 0])))
+    assert decided[0] == (1, True) and decided[1] == (1, True)
+    assert decided[2][0] not in (-1, 1)  # a cut, to another source
+
+
 def test_primed_caches_continue_the_teacher_forced_pass(feats):
     """The cache handed to a rollout at step s, fed step s, gives the full pass's row s: the
     window holds exactly the steps before s, at chunk boundaries too."""

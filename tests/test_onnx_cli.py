@@ -62,3 +62,21 @@ def test_a_corrupt_export_is_one_line_on_the_command_line(exported, tmp_path):
     assert run.returncode == 1
     assert run.stderr.startswith("mttd: bench: ") and run.stderr.count("\n") == 1
     assert "tiny.onnx: not a readable ONNX model" in run.stderr
+
+
+def test_rollout_rates_are_checked_against_the_references_own_spread_over_seeds():
+    """A sampled rollout's rate moves between seeds by more than 1 %: the check holds a backend's
+    rate to the reference's range over seeds, and every teacher-forced metric to 1 point."""
+    from model.onnx_export import metric_delta, within_tolerance
+
+    torch_m = {"next_active_acc": 0.95, "changes_per_min": 80.0, "flicker_per_min": 0.0}
+    spread = {"changes_per_min": [66.0, 86.0], "flicker_per_min": [0.0, 0.0]}
+    inside = {"next_active_acc": 0.955, "changes_per_min": 84.0, "flicker_per_min": 0.0}
+    assert within_tolerance(metric_delta(torch_m, inside), inside, spread)
+    assert not within_tolerance(metric_delta(torch_m, inside), inside)  # +5 % without the spread
+    outside = {**inside, "changes_per_min": 90.0}
+    assert not within_tolerance(metric_delta(torch_m, outside), outside, spread)
+    flickers = {**inside, "flicker_per_min": 0.1}
+    assert not within_tolerance(metric_delta(torch_m, flickers), flickers, spread)
+    slipped = {**inside, "next_active_acc": 0.935}
+    assert not within_tolerance(metric_delta(torch_m, slipped), slipped, spread)

@@ -59,13 +59,16 @@ def run(args: argparse.Namespace) -> int:
     if check:
         worst = max(((k, v) for k, v in check["delta_points"].items() if v is not None), key=lambda kv: abs(kv[1]))
         verdict = "within" if check["within_1_point"] else "NOT within"
-        print(f"metrics on {check['sequences']} held-out sequences: {verdict} 1 point of torch fp32 (largest: {worst[0]} {worst[1]:+.2f})")
+        print(f"metrics on {check['sequences']} held-out sequences: {verdict} 1 point of torch fp32 (largest: {worst[0]} {worst[1]:+.2f}; "
+              "rollout rates against torch's own range over 5 seeds)")
+        for key, (lo, hi) in check.get("torch_rollout_spread", {}).items():
+            print(f"  {key}: {check['backend'][key]:.2f} (torch {lo:.2f}-{hi:.2f} over 5 seeds)")
     return 0
 
 
 def _export(ckpt, out: Path, args: argparse.Namespace):
     from model.onnx_backend import OnnxPredictor, held_out_features
-    from model.onnx_export import evaluation_metrics, export, metrics_check, write_meta
+    from model.onnx_export import evaluation_metrics, export, metrics_check, rollout_spread, write_meta
 
     result = export(ckpt, out, int8=args.int8, windows=args.windows)
     if args.metrics:
@@ -76,7 +79,10 @@ def _export(ckpt, out: Path, args: argparse.Namespace):
         data = args.data or ckpt.meta.get("data")
         seqs = held_out_features(data, args.limit, Fraction(ckpt.meta["step_seconds"]))
         source = f"{data if data and Path(data).is_dir() else 'synthetic'} ({len(seqs)} sequences)"
-        reference = evaluation_metrics(predictor_from_checkpoint(ckpt), seqs)
-        result.meta["check"]["metrics"] = metrics_check(reference, OnnxPredictor(out, args.threads), seqs, source)
+        torch_predictor = predictor_from_checkpoint(ckpt)
+        reference = evaluation_metrics(torch_predictor, seqs)
+        spread = rollout_spread(torch_predictor, seqs, reference)
+        result.meta["check"]["metrics"] = metrics_check(reference, OnnxPredictor(out, args.threads), seqs, source,
+                                                        spread=spread)
         write_meta(out, result.meta)
     return result
