@@ -166,20 +166,21 @@ def recording(inner: TwoPhaseProcessor, log: list) -> TwoPhaseProcessor:
     return TwoPhaseProcessor(prepare, commit)
 
 
-def recording_watcher(folder: Path, log: list, settle_s: float) -> Watcher:
+def recording_watcher(tmp_path: Path, settle_s: float) -> tuple[Path, list, Watcher]:
+    """A watched `project` folder, the log of prepare and commit calls, and the started watcher."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    log: list = []
     watcher = Watcher(recording(make_processor(PersistencePredictor, OPTIONS), log), settle_s=settle_s,
                       supervise_interval_s=0.2)
     watcher.add(folder)
     watcher.start()
     time.sleep(0.3)  # the start's reconcile scan of the empty folder
-    return watcher
+    return folder, log, watcher
 
 
 def test_a_save_is_prepared_while_its_settle_time_runs_and_committed_only_after_it(tmp_path):
-    folder = tmp_path / "project"
-    folder.mkdir()
-    log: list = []
-    watcher = recording_watcher(folder, log, settle_s=1.5)
+    folder, log, watcher = recording_watcher(tmp_path, settle_s=1.5)
     try:
         cut = folder / "cut.xml"
         text = synthetic_xmeml(11, seconds=30, tracks=3)
@@ -199,10 +200,7 @@ def test_a_save_is_prepared_while_its_settle_time_runs_and_committed_only_after_
 
 
 def test_a_save_that_changes_again_inside_the_settle_time_drops_the_early_work(tmp_path):
-    folder = tmp_path / "project"
-    folder.mkdir()
-    log: list = []
-    watcher = recording_watcher(folder, log, settle_s=1.0)
+    folder, log, watcher = recording_watcher(tmp_path, settle_s=1.0)
     try:
         cut = folder / "cut.xml"
         first, second = synthetic_xmeml(12, tracks=3), synthetic_xmeml(13, tracks=3)
