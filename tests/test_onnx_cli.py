@@ -85,3 +85,18 @@ def test_rollout_rates_are_checked_over_seeds_and_the_rest_within_one_point():
     assert not within_tolerance(delta, rates([84.0, 70.0, 79.0, 68.0, 77.0], [0.0, 0.1, 0.0, 0.0, 0.0]))
     slipped = {**mine, "next_active_acc": 0.935}
     assert not within_tolerance(metric_delta(torch_m, slipped), rates([84.0, 70.0, 79.0, 68.0, 77.0]))
+
+
+def test_export_metrics_check_records_rollout_rates_over_five_seeds(exported):
+    folder, weights, _ = exported
+    out = folder / "checked.onnx"
+    run = mttd("export", "--format", "onnx", "--model", str(weights), "--out", str(out), "--windows", "2",
+               "--metrics", "--limit", "2", "--threads", "1", home=folder / "home", timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "rollout rates: the mean over 5 seeds" in run.stdout and "changes_per_min: mean" in run.stdout
+    check = json.loads((folder / "checked.onnx.json").read_text())["check"]["metrics"]
+    rates = check["rollout_rates_over_seeds"]
+    assert set(rates) == {"changes_per_min", "flicker_per_min"}
+    assert all(len(r["torch"]) == 5 and len(r["backend"]) == 5 for r in rates.values())
+    assert rates["changes_per_min"]["torch"][0] == check["torch"]["changes_per_min"]  # seed offset 0 is the first run
+    assert isinstance(check["within_1_point"], bool)
