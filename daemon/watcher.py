@@ -304,12 +304,8 @@ class Watcher:
             self._queue.put_back(job, self.retry_delays_s[job.attempts - 1])
             return
         self._count(job.root, "seen")
-        if watch_files.sidecar_source_sha(job.path) == scan.sha256:
-            self._count(job.root, "skipped_unchanged")
-        else:
-            result = self._process(job.path)
-            self._count(job.root, "processed" if result.ok else "failed", result.error)
-        self._remember(job.path, stat, timeline=True)
+        unchanged = watch_files.sidecar_source_sha(job.path) == scan.sha256
+        self._settled(job, stat, None if unchanged else self._process(job.path))
 
     def _prepare_early(self, job: Job) -> None:
         """Prepare a complete, changed save before its settle time has passed; commit the sidecars
@@ -338,8 +334,14 @@ class Watcher:
             self._queue.put_back(job, None)  # due: the regular path checks it again
             return
         self._count(job.root, "seen")
-        result = self._process.commit(job.path, run)
-        self._count(job.root, "processed" if result.ok else "failed", result.error)
+        self._settled(job, stat, self._process.commit(job.path, run))
+
+    def _settled(self, job: Job, stat: Stat, result: ProcessResult | None) -> None:
+        """Count what became of a seen timeline (None: skipped, its sidecars are of this content)."""
+        if result is None:
+            self._count(job.root, "skipped_unchanged")
+        else:
+            self._count(job.root, "processed" if result.ok else "failed", result.error)
         self._remember(job.path, stat, timeline=True)
 
     def _count(self, root: Path, counter: str, error: str = "") -> None:
