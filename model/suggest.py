@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.features import DEFAULT_STEP, MAX_SLOT, N_TRACKS, SequenceFeatures, as_step, featurize
+from model.features import DEFAULT_STEP, MAX_SLOT, N_TRACKS, SequenceFeatures, as_step, featurize, step_count
 from model.predictor import VALUE_FIELDS, Predictions, Predictor, Rollout
 from model.timecode import frames_to_timecode
 from model.timeline import Sequence, Source, Timeline
@@ -223,11 +223,9 @@ class _Clock:
 
 
 def first_step_at_or_after(feats: SequenceFeatures, frame: int) -> int:
-    """The first step whose sampled frame is >= frame (steps before it see only earlier frames)."""
-    per_step = feats.frames_per_step
-    # f_k = floor((k + 0.5) * per_step) >= frame  <=>  (k + 0.5) * per_step >= frame
-    k = math.ceil(Fraction(frame) / per_step - Fraction(1, 2))
-    return max(0, k)
+    """The first step whose sampled frame is >= frame (steps before it see only earlier frames):
+    the number of steps sampling a frame before it."""
+    return step_count(frame, feats.frames_per_step)
 
 
 def rollout_windows(kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions) -> list[tuple[int, int, int]]:
