@@ -336,7 +336,7 @@ def client_for_cli(paths: paths_mod.Paths | None = None) -> DaemonClient | None:
 def _try_document(call: Any, path: str | Path) -> dict | None:
     import json
 
-    from model.errors import TimelineParseError
+    from model.timeline.errors import TimelineParseError
 
     client = client_for_cli()
     if client is None:
@@ -356,7 +356,7 @@ def proto_options(options: Any, model: str | None) -> Any:
 
     A model given as a path is sent absolute: the daemon does not share the caller's directory.
     """
-    from model.suggest import SuggestOptions
+    from model.suggest.items import SuggestOptions
 
     options = options or SuggestOptions()
     defaults = SuggestOptions()

@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 LOG_LEVELS = ("debug", "info", "warning", "error")
-BACKENDS = ("torch", "onnx", "onnx-int8", "auto")  # as model.onnx_backend.BACKENDS
+BACKENDS = ("torch", "onnx", "onnx-int8", "auto")  # as model.inference.onnx_backend.BACKENDS
 
 
 @dataclass

@@ -83,21 +83,21 @@ class ModelState:
 def load_predictor(spec: str, fall_back: bool, backend: str = "torch", threads: int | None = None) -> tuple[Any, str, str]:
     """(predictor, path, backend) for a model spec: "" = the bundled default, "persistence", or a path.
 
-    `backend` is torch, onnx, onnx-int8 or auto (model.onnx_backend; the ONNX ones never import
+    `backend` is torch, onnx, onnx-int8 or auto (model.inference.onnx_backend; the ONNX ones never import
     torch). With `fall_back`, a model file that cannot be loaded is logged in one line and the
     bundled default is used instead (a broken config must not leave the user without suggestions).
     """
     if spec == PERSISTENCE:
-        from model.predictor import PersistencePredictor
+        from model.inference.predictor import PersistencePredictor
 
         return PersistencePredictor(), "", "baseline"
     try:
-        from model.onnx_backend import load_predictor_with_backend, model_errors
+        from model.inference.onnx_backend import load_predictor_with_backend, model_errors
     except ImportError:
         if spec:
             raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec}: this install has no network") from None
         log.warning("no network module in this install: serving the persistence baseline")
-        from model.predictor import PersistencePredictor
+        from model.inference.predictor import PersistencePredictor
 
         return PersistencePredictor(), "", "baseline"
     from daemon.paths import resolve
@@ -393,7 +393,7 @@ def rss_mb() -> float:
 
 # -- what a call reads ------------------------------------------------------------------------
 
-# Extensions the daemon opens when given a path (the formats model.formats reads), and the
+# Extensions the daemon opens when given a path (the formats model.timeline.formats reads), and the
 # first byte their content must start with; anything else is refused before it is read.
 TIMELINE_SUFFIXES = {".xml": b"<", ".fcpxml": b"<", ".kdenlive": b"<", ".otio": b"{"}
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -420,14 +420,14 @@ class TimelineInput:
 
     def parse(self) -> Any:
         """The Timeline; RequestError INVALID_ARGUMENT naming the file and line when unreadable."""
-        from model.errors import TimelineParseError
+        from model.timeline.errors import TimelineParseError
 
         try:
             if self.kind == "timeline":
-                from model.timeline_json import timeline_from_dict
+                from model.timeline.timeline_json import timeline_from_dict
 
                 return timeline_from_dict(self.json_data, self.label)
-            from model.sidecar import read_timeline_bytes
+            from model.suggest.document import read_timeline_bytes
 
             return read_timeline_bytes(self.data, self.label)
         except TimelineParseError as err:

@@ -39,8 +39,16 @@ from daemon import process
 from daemon.config import Config, ConfigError
 from daemon.config import load as load_config
 from daemon.engine import (
-    TIMELINE_SUFFIXES, Engine, QueueFull, RequestError, Ticket, TimelineInput, input_from_json, input_from_path,
-    input_from_xml, rss_mb,
+    TIMELINE_SUFFIXES,
+    Engine,
+    QueueFull,
+    RequestError,
+    Ticket,
+    TimelineInput,
+    input_from_json,
+    input_from_path,
+    input_from_xml,
+    rss_mb,
 )
 from model import __version__
 from protos.mtt.v1 import PROTOCOL
@@ -372,7 +380,7 @@ class Suggester(pb_grpc.SuggesterServicer):
             read_ms = (time.perf_counter() - started) * 1000.0
 
             def job(predictor: Any) -> dict:
-                from model.sidecar import suggestions_document
+                from model.suggest.document import suggestions_document
 
                 return suggestions_document(source.name or None, source.data, timeline, predictor, options, read_ms=read_ms)
 
@@ -399,7 +407,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         return reply
 
     def _features(self, request: pb.FeaturesRequest) -> pb.FeaturesReply:
-        from model.features import DEFAULT_STEP, as_step, features_document
+        from model.features.grid import DEFAULT_STEP, as_step, features_document
 
         source = _input(request)
         try:
@@ -458,7 +466,7 @@ def _input(request: Any) -> TimelineInput:
 
 
 def _suggest_options(options: pb.SuggestOptions) -> Any:
-    from model.suggest import SuggestOptions
+    from model.suggest.items import SuggestOptions
 
     fields: dict[str, Any] = {}
     if options.kinds:
@@ -490,8 +498,8 @@ def _summary(doc: dict) -> dict[str, Any]:
 
 
 def _predict_window(timeline: Any, predictor: Any, request: pb.PredictRequest) -> pb.PredictReply:
-    from model.features import DEFAULT_STEP, N_TRACKS, as_step, featurize
-    from model.predictor import N_SLOTS, VALUE_FIELDS
+    from model.features.grid import DEFAULT_STEP, N_TRACKS, as_step, featurize
+    from model.inference.predictor import N_SLOTS, VALUE_FIELDS
 
     try:
         seq = timeline.sequence(request.sequence or None)

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from daemon.engine import Engine
-    from model.predictor import Predictor
-    from model.sidecar import SuggestionRun
-    from model.suggest import SuggestOptions
+    from model.inference.predictor import Predictor
+    from model.suggest.document import SuggestionRun
+    from model.suggest.items import SuggestOptions
 
 SIDECAR_SUFFIXES = (".mtt.json", ".mtt.xml", ".mtt.png")
 # Editors' and downloaders' temp and backup names (daemon-notes 3.6), matched case-insensitively.
@@ -198,7 +198,7 @@ def make_processor(predictor_provider: Callable[[], Predictor], options: Suggest
     """
 
     def prepare(path: Path) -> SuggestionRun:
-        from model.sidecar import run_file
+        from model.suggest.document import run_file
 
         return run_file(path, predictor_provider(), options or _default_options())
 
@@ -214,7 +214,7 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
     from daemon.engine import QueueFull
 
     def prepare(path: Path) -> SuggestionRun:
-        from model.sidecar import run_file
+        from model.suggest.document import run_file
 
         opts = options or _default_options()
         deadline = time.monotonic() + timeout_s
@@ -241,7 +241,7 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
 
 def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
     """NAME.mtt.png beside the timeline, from the run's suggestions; nothing for an unreadable file."""
-    from model.viz import PNG_SUFFIX, render_timeline_png
+    from model.viz.render import PNG_SUFFIX, render_timeline_png
 
     if run.ok and run.timeline is not None:
         render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SUFFIX),
@@ -250,7 +250,7 @@ def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
 
 def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
     """Write a run's sidecars beside the timeline (the error document alone when unreadable)."""
-    from model.sidecar import write_sidecars
+    from model.suggest.document import write_sidecars
 
     write_sidecars(run.document, run.xml_bytes(), path.parent, sidecar_stem(path))
     if run.ok:
@@ -259,6 +259,6 @@ def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
 
 
 def _default_options() -> SuggestOptions:
-    from model.suggest import SuggestOptions
+    from model.suggest.items import SuggestOptions
 
     return SuggestOptions()

@@ -506,7 +506,7 @@ def create_watcher(engine: Engine, config: Config, paths: Paths) -> WatchRegistr
     except WatchError as err:
         logger.error("%s; using the default watch settings", err)
         settings = WatchSettings()
-    from model.suggest import SuggestOptions
+    from model.suggest.items import SuggestOptions
 
     process = watch_files.make_engine_processor(engine, SuggestOptions(kinds=settings.kinds), config.request_timeout,
                                                 picture=settings.picture)

@@ -29,10 +29,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from protos.mtt.v1 import PROTOCOL
+from protos.mtt.v1 import PROTOCOL, timeline_pb2
 from protos.mtt.v1 import suggester_pb2 as pb
 from protos.mtt.v1 import suggester_pb2_grpc as pb_grpc
-from protos.mtt.v1 import timeline_pb2
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything unexpected (the message says what)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model.dataset import BuildOptions, build_dataset
-from model.features import N_TRACKS, SequenceFeatures
-from model.synth import STYLES, synthesize
-from model.timeline import Rate, Source
-from model.xmeml_writer import write_xmeml_file
+from model.features.grid import N_TRACKS, SequenceFeatures
+from model.timeline.types import Rate, Source
+from model.timeline.xmeml_writer import write_xmeml_file
+from model.training.dataset import BuildOptions, build_dataset
+from model.training.synth import STYLES, synthesize
 
 TINY = {"d_model": 32, "n_layer": 2, "n_head": 4, "d_ff": 64, "d_track": 8, "d_dec": 16}
 WINDOW = 64

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from model import checkpoint
-from model.network import FORMAT, MultiTrackTransformer, NetConfig, Norm
+from model.inference import checkpoint
+from model.inference.network import FORMAT, MultiTrackTransformer, NetConfig, Norm
 from tests.helpers_ml import TINY
 
 CONTEXT = 32  # short, so that a corpus timeline runs in several chunks through the cache
@@ -34,7 +34,7 @@ def tiny_exports(tmp_path_factory) -> tuple[Path, object, object]:
     """(folder, fp32 ExportResult, int8 ExportResult) of the tiny checkpoint, exported once per session."""
     key = id(tmp_path_factory)
     if key not in _EXPORTS:
-        from model.onnx_export import export
+        from model.training.onnx_export import export
 
         folder = tmp_path_factory.mktemp("onnx-tiny")
         ckpt = checkpoint.load(tiny_checkpoint(folder))

@@ -7,8 +7,8 @@ import random
 import numpy as np
 from hypothesis import strategies as st
 
-from model.features import SequenceFeatures, featurize
-from model.timeline import (
+from model.features.grid import SequenceFeatures, featurize
+from model.timeline.types import (
     Crop,
     Item,
     Keyframe,
@@ -22,7 +22,7 @@ from model.timeline import (
     Track,
     Transition,
 )
-from model.xmeml import cut_point
+from model.timeline.xmeml import cut_point
 
 NAME_CHARS = st.characters(codec="utf-8", categories=("L", "N"), include_characters=" -_.&<>'\"")
 names = st.text(NAME_CHARS, min_size=1, max_size=12).map(str.strip).filter(bool)

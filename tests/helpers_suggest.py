@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from model.features import N_TRACKS, SequenceFeatures
-from model.predictor import PersistencePredictor, Rollout
-from model.timeline import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const
+from model.features.grid import N_TRACKS, SequenceFeatures
+from model.inference.predictor import PersistencePredictor, Rollout
+from model.timeline.types import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const
 
 FPS = 25
 

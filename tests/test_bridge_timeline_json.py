@@ -8,10 +8,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from model.errors import TimelineParseError
-from model.features import featurize
-from model.timeline import Rate
-from model.timeline_json import read_timeline_json, timeline_from_dict
+from model.features.grid import featurize
+from model.timeline.errors import TimelineParseError
+from model.timeline.timeline_json import read_timeline_json, timeline_from_dict
+from model.timeline.types import Rate
 
 
 def _doc(**overrides) -> dict:

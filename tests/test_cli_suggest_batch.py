@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from daemon.commands.suggest_batch import Progress, plan_jobs
-from model.sidecar import SCHEMA_FILE
+from model.suggest.document import SCHEMA_FILE
 from tests.helpers_daemon import REPO, SAMPLE
 
 

@@ -15,8 +15,18 @@ from pathlib import Path
 import pytest
 
 from tests.helpers_daemon import (
-    REPO, SAMPLE, bridge, client_for, env_for, kill_leftovers, make_home, mttd, running_daemon,
-    serve_processes, status_record, wait_for,
+    REPO,
+    SAMPLE,
+    bridge,
+    client_for,
+    env_for,
+    kill_leftovers,
+    make_home,
+    mttd,
+    running_daemon,
+    serve_processes,
+    status_record,
+    wait_for,
 )
 
 STATUS_KEYS = {"running", "pid", "endpoint", "version", "uptime_s", "model", "queue", "log"}
@@ -27,8 +37,8 @@ def _stable(doc: dict) -> dict:
 
 
 def test_start_status_suggest_stop_leaves_nothing_running(tmp_path: Path) -> None:
-    from model.predictor import PersistencePredictor
-    from model.sidecar import document_for_file
+    from model.inference.predictor import PersistencePredictor
+    from model.suggest.document import document_for_file
 
     home = make_home(tmp_path, model="persistence")
     before = mttd(home, "status", "--json")
@@ -220,8 +230,8 @@ def test_restart_replaces_the_daemon_and_config_show_names_sources(tmp_path: Pat
 
 @pytest.mark.slow
 def test_the_bundled_model_serves_the_same_suggestions_as_in_process(tmp_path: Path) -> None:
-    from model.onnx_backend import load_predictor_with_backend
-    from model.sidecar import document_for_file
+    from model.inference.onnx_backend import load_predictor_with_backend
+    from model.suggest.document import document_for_file
 
     home = make_home(tmp_path)
     with running_daemon(home):

@@ -48,8 +48,12 @@ def _stable(doc: dict) -> dict:
     return {k: v for k, v in doc.items() if k not in VOLATILE}
 
 
+def _item(start: int, end: int, key: str, **kw) -> dict:
+    return {"start": start, "end": end, "source": {"key": key, "name": key}, **kw}
+
+
 def _timeline(name: str = "plugin cut") -> dict:
-    item = lambda start, end, key, **kw: {"start": start, "end": end, "source": {"key": key, "name": key}, **kw}
+    item = _item
     return {"name": name, "fps": [25, 1], "width": 1920, "height": 1080,
             "tracks": [{"items": [item(0, 50, "a.mov"), item(50, 125, "b.mov", scale=120.0), item(125, 200, "a.mov")]},
                        {"items": [item(60, 100, "logo.png", pos_x=0.3, crop_l=10.0)]}]}
@@ -98,8 +102,8 @@ def test_reflection_lists_and_describes_the_service(daemon) -> None:
 
 
 def test_suggest_by_path_equals_the_in_process_document(client: DaemonClient) -> None:
-    from model.predictor import PersistencePredictor
-    from model.sidecar import document_for_file
+    from model.inference.predictor import PersistencePredictor
+    from model.suggest.document import document_for_file
 
     reply = client.suggest(pb.SuggestRequest(path=str(SAMPLE)))
     doc = json.loads(reply.document_json)
@@ -141,9 +145,9 @@ def test_bad_options_and_unknown_sequences_are_invalid_argument(client: DaemonCl
 
 
 def test_predict_returns_the_window_of_raw_outputs(client: DaemonClient) -> None:
-    from model.features import featurize
-    from model.predictor import PersistencePredictor
-    from model.xmeml import read_xmeml
+    from model.features.grid import featurize
+    from model.inference.predictor import PersistencePredictor
+    from model.timeline.xmeml import read_xmeml
 
     reply = client.predict(pb.PredictRequest(path=str(SAMPLE), start=10, steps=5))
     feats = featurize(read_xmeml(SAMPLE).sequences[0])
@@ -159,8 +163,8 @@ def test_predict_returns_the_window_of_raw_outputs(client: DaemonClient) -> None
 
 
 def test_features_equal_the_in_process_document(client: DaemonClient) -> None:
-    from model.features import features_document
-    from model.xmeml import read_xmeml
+    from model.features.grid import features_document
+    from model.timeline.xmeml import read_xmeml
 
     reply = client.features(pb.FeaturesRequest(path=str(SAMPLE), step="1/5"))
     from fractions import Fraction
@@ -307,12 +311,12 @@ def test_helpers_for_suggest_and_features_commands(daemon, tmp_path: Path, monke
     from fractions import Fraction
 
     from daemon.client import try_daemon_features, try_daemon_suggest
-    from model.errors import TimelineParseError
-    from model.features import features_document
-    from model.predictor import PersistencePredictor
-    from model.sidecar import document_for_file
-    from model.suggest import SuggestOptions
-    from model.xmeml import read_xmeml
+    from model.features.grid import features_document
+    from model.inference.predictor import PersistencePredictor
+    from model.suggest.document import document_for_file
+    from model.suggest.items import SuggestOptions
+    from model.timeline.errors import TimelineParseError
+    from model.timeline.xmeml import read_xmeml
 
     home, _record = daemon
     monkeypatch.setenv("MTTD_HOME", str(home))

@@ -6,11 +6,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from model.augment import crop_window, noisy_inputs, permute_prior_slots, shift_sequence, sources_before
-from model.dataset import jitter_shifts
-from model.features import featurize
-from model.synth import synthesize
-from model.timeline import Rate
+from model.features.grid import featurize
+from model.timeline.types import Rate
+from model.training.augment import crop_window, noisy_inputs, permute_prior_slots, shift_sequence, sources_before
+from model.training.dataset import jitter_shifts
+from model.training.synth import synthesize
 
 
 def podcast_at(rate: Rate):

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.dataset import BuildOptions, build_dataset, load_manifest, load_split, windows_for
-from model.synth import STYLES
-from model.synth.corpus import write_corpus
+from model.training.dataset import BuildOptions, build_dataset, load_manifest, load_split, windows_for
+from model.training.synth import STYLES
+from model.training.synth.corpus import write_corpus
 
 CORPUS_FILES = (
     "OpenTimelineIO__otio-fcp-adapter/premiere_example.xml",

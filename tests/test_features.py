@@ -9,8 +9,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from model.features import DEFAULT_STEP, N_TRACKS, featurize, step_frames
-from model.timeline import Crop, Item, Keyframe, Motion, Param, Rate, Sequence, Source, Track
+from model.features.grid import DEFAULT_STEP, N_TRACKS, featurize, step_frames
+from model.timeline.types import Crop, Item, Keyframe, Motion, Param, Rate, Sequence, Source, Track
 from tests.conftest import REPO
 
 A = Source("file://localhost/a.mov", "a.mov")
@@ -119,5 +119,5 @@ def test_forty_minutes_of_twenty_tracks():
 
 
 def test_reading_and_featurizing_never_import_torch():
-    code = "import sys, model.features, model.timeline; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, model.features.grid, model.timeline.types; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from model.features import featurize_timeline
-from model.formats import read_timeline
-from model.network import DEFAULT_WEIGHTS, load_predictor
+from model.features.grid import featurize_timeline
+from model.inference.network import DEFAULT_WEIGHTS, load_predictor
+from model.timeline.formats import read_timeline
 
 
 def test_the_default_model_loads_without_configuration():
@@ -37,7 +37,7 @@ def test_the_default_model_predicts_on_a_real_export(corpus_dir):
 
 
 def test_a_missing_model_is_an_error_and_the_default_still_loads(tmp_path):
-    from model.checkpoint import ModelLoadError
+    from model.inference.checkpoint import ModelLoadError
 
     with pytest.raises(ModelLoadError):
         load_predictor(tmp_path / "missing.safetensors")

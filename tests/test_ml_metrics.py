@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from model import baselines, evaluate, metrics
-from model.history import N_RECENCY, history_arrays
-from model.predictor import N_SLOTS, Predictions, Rollout
+from model.features.history import N_RECENCY, history_arrays
+from model.inference.predictor import N_SLOTS, Predictions, Rollout
+from model.training import baselines, evaluate, metrics
 from tests.helpers_ml import features, hand_grid
 
 # Three shots on V1 (sources 0, 1, 0 again), scale changing inside the second shot; V2 comes and goes.

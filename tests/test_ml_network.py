@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.history import History, feed, framing_arrays, history_arrays
-from model.network import (
+from model.features.grid import featurize
+from model.features.history import History, feed, framing_arrays, history_arrays
+from model.inference.network import (
     CUT,
     HEADS,
     MultiTrackTransformer,
@@ -20,8 +21,7 @@ from model.network import (
     encode_targets,
     to_torch,
 )
-from model.synth import synthesize
-from model.features import featurize
+from model.training.synth import synthesize
 from tests.helpers_ml import TINY, features, hand_grid
 
 torch.set_num_threads(1)
@@ -228,7 +228,7 @@ def test_a_rollout_never_cuts_a_track_again_within_min_shot_steps():
 def test_primed_caches_continue_the_teacher_forced_pass(feats):
     """The cache handed to a rollout at step s, fed step s, gives the full pass's row s: the
     window holds exactly the steps before s, at chunk boundaries too."""
-    from model.decoding import batch_of_one
+    from model.inference.decoding import batch_of_one
 
     pred = NetworkPredictor(tiny(context=64), Norm(), Fraction(1, 10), "t", "")
     starts = (1, 63, 64, 65, 100, 150)

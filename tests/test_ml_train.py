@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from model.checkpoint import ModelLoadError
-from model.evaluate import features_from_rows
-from model.network import load_predictor
-from model.train import parse_args, run
+from model.inference.checkpoint import ModelLoadError
+from model.inference.network import load_predictor
+from model.training.evaluate import features_from_rows
+from model.training.train import parse_args, run
 from tests.helpers_ml import make_dataset, train_argv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def twelve(data, tmp_path_factory) -> Path:
 
 
 def val_features(data: Path):
-    from model.dataset import load_split
+    from model.training.dataset import load_split
 
     val = load_split(data, "val")
     rows = val.timeline(0)
@@ -144,7 +144,7 @@ def test_two_processes_reach_the_validation_loss_of_one(data, tmp_path):
     common = ["--epochs", "4", "--epoch-windows", "16", "--lr", "5e-3"]
     run(parse_args(train_argv(data, tmp_path / "one", *common)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "model.train",
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "model.training.train",
                            *train_argv(data, tmp_path / "two", *common)], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     one = json.loads((tmp_path / "one" / "final.json").read_text())
@@ -156,7 +156,7 @@ def test_two_processes_reach_the_validation_loss_of_one(data, tmp_path):
 
 
 def test_schedule_warms_up_then_anneals_once_and_epochs_cover_every_window():
-    from model.train import MIN_LR, epoch_batches, lr_at
+    from model.training.train import MIN_LR, epoch_batches, lr_at
 
     lrs = [lr_at(s, 100, 10, 1e-3) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)

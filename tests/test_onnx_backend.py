@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import checkpoint
-from model.features import featurize_timeline
-from model.formats import read_timeline
-from model.network import predictor_from_checkpoint
-from model.onnx_backend import (
+from model.features.grid import featurize_timeline
+from model.inference import checkpoint
+from model.inference.network import predictor_from_checkpoint
+from model.inference.onnx_backend import (
     OnnxModelError,
     OnnxPredictor,
     load_predictor_with_backend,
     meta_path,
 )
+from model.timeline.formats import read_timeline
 from tests.helpers_onnx import CONTEXT, copy_model, tiny_checkpoint, tiny_exports
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +82,9 @@ def test_primed_rollouts_agree_with_torch(model_dir, feats):
 def test_onnx_predictor_never_imports_torch(model_dir, corpus_dir):
     code = f"""
 import sys
-from model.formats import read_timeline
-from model.features import featurize_timeline
-from model.onnx_backend import load_predictor_with_backend
+from model.timeline.formats import read_timeline
+from model.features.grid import featurize_timeline
+from model.inference.onnx_backend import load_predictor_with_backend
 pred, backend = load_predictor_with_backend({str(model_dir / 'tiny.safetensors')!r}, 'onnx-int8')
 feats = featurize_timeline(read_timeline({str(corpus_dir / CORPUS_FILE)!r}))[0]
 p = pred.predict(feats)
@@ -136,7 +136,7 @@ def test_the_onnx_backend_leaves_nothing_in_the_users_home(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
-    code = "from model.onnx_backend import load_predictor_with_backend as l; print(l(None, 'onnx-int8')[1])"
+    code = "from model.inference.onnx_backend import load_predictor_with_backend as l; print(l(None, 'onnx-int8')[1])"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "onnx-int8"

@@ -68,7 +68,7 @@ def test_rollout_rates_are_checked_over_seeds_and_the_rest_within_one_point():
     """A sampled rollout's rate moves between seeds by more than 1 %: a backend's mean rate over
     5 seeds must lie within the reference's range over the same seeds; every teacher-forced
     metric within 1 point."""
-    from model.onnx_export import metric_delta, within_tolerance
+    from model.training.onnx_export import metric_delta, within_tolerance
 
     torch_m = {"next_active_acc": 0.95, "changes_per_min": 80.0, "flicker_per_min": 0.0}
     mine = {"next_active_acc": 0.955, "changes_per_min": 84.0, "flicker_per_min": 0.0}

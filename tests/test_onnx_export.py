@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from model import checkpoint
-from model.network import model_from_checkpoint
-from model.onnx_backend import OnnxModelError, OnnxPredictor, read_meta
-from model.onnx_export import INPUTS, ExportStep, example_feeds
+from model.inference import checkpoint
+from model.inference.network import model_from_checkpoint
+from model.inference.onnx_backend import OnnxModelError, OnnxPredictor, read_meta
+from model.training.onnx_export import INPUTS, ExportStep, example_feeds
 from tests.helpers_onnx import tiny_exports
 
 FP32_ATOL = 1e-4  # float32 graph against eager torch, head logits of order 1-10

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from model.timeline_json import timeline_from_dict
+from model.timeline.timeline_json import timeline_from_dict
 from plugin_bridge.blender.mtt_blender import convert
 from plugin_bridge.blender.mtt_blender.convert import SceneValues, StripValues
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from model.features import features_document
-from model.formats import read_timeline
+from model.features.grid import features_document
+from model.timeline.formats import read_timeline
 from tests.conftest import CORPUS, REPO
 
 EXAMPLE = CORPUS / "OpenTimelineIO__otio-fcp-adapter" / "premiere_example.xml"
@@ -73,9 +73,9 @@ def test_errors_are_one_line_without_traceback(tmp_path, args, message):
 
 def test_reading_and_featurizing_never_import_torch(corpus_dir):
     code = (
-        "import sys, model.formats, model.features, daemon.commands.features\n"
-        f"tl = model.formats.read_timeline({str(EXAMPLE)!r})\n"
-        "model.features.features_document(tl)\n"
+        "import sys, model.timeline.formats, model.features.grid, daemon.commands.features\n"
+        f"tl = model.timeline.formats.read_timeline({str(EXAMPLE)!r})\n"
+        "model.features.grid.features_document(tl)\n"
         "heavy = [m for m in ('torch', 'grpc', 'opentimelineio') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

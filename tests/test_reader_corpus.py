@@ -9,11 +9,11 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from model.errors import TimelineParseError
-from model.features import featurize_timeline
-from model.formats import OTIO_NOTE, read_timeline
-from model.xmeml import read_xmeml, read_xmeml_bytes
-from model.xmeml_writer import write_xmeml
+from model.features.grid import featurize_timeline
+from model.timeline.errors import TimelineParseError
+from model.timeline.formats import OTIO_NOTE, read_timeline
+from model.timeline.xmeml import read_xmeml, read_xmeml_bytes
+from model.timeline.xmeml_writer import write_xmeml
 from tests.conftest import CORPUS
 from tests.helpers_reader import same_features
 

@@ -8,8 +8,8 @@ import sys
 import opentimelineio as otio
 import pytest
 
-from model.errors import TimelineParseError
-from model.formats import OTIO_NOTE, read_timeline, read_timeline_bytes
+from model.timeline.errors import TimelineParseError
+from model.timeline.formats import OTIO_NOTE, read_timeline, read_timeline_bytes
 from tests.conftest import CORPUS, REPO
 
 FCPXML = CORPUS / "OpenTimelineIO__otio-fcpx-xml-adapter" / "fcpx_project.fcpxml"

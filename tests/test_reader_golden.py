@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from model.features import FIELDS, featurize
-from model.timeline import SOURCE_KINDS, Item, Timeline
-from model.xmeml import read_xmeml
+from model.features.grid import FIELDS, featurize
+from model.timeline.types import SOURCE_KINDS, Item, Timeline
+from model.timeline.xmeml import read_xmeml
 from tests.conftest import CORPUS
 
 GOLDEN = Path(__file__).parent / "data" / "golden"

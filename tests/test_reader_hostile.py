@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from model.errors import TimelineParseError
-from model.formats import read_timeline
-from model.xmeml import read_xmeml, read_xmeml_bytes
+from model.timeline.errors import TimelineParseError
+from model.timeline.formats import read_timeline
+from model.timeline.xmeml import read_xmeml, read_xmeml_bytes
 
 SECRET = "TOP-SECRET-7f3a9c"
 SEQUENCE = (

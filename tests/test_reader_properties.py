@@ -7,11 +7,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.errors import TimelineParseError
-from model.formats import read_timeline_bytes
-from model.timeline import Timeline
-from model.xmeml import read_xmeml_bytes
-from model.xmeml_writer import write_xmeml
+from model.timeline.errors import TimelineParseError
+from model.timeline.formats import read_timeline_bytes
+from model.timeline.types import Timeline
+from model.timeline.xmeml import read_xmeml_bytes
+from model.timeline.xmeml_writer import write_xmeml
 from tests.helpers_reader import build_timeline, features_of, same_features, timelines
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

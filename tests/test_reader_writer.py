@@ -5,10 +5,10 @@ from __future__ import annotations
 import opentimelineio as otio
 from lxml import etree
 
-from model.features import featurize
-from model.timeline import Crop, Item, Keyframe, Marker, Motion, Param, Rate, Sequence, Source, Timeline, Track, Transition
-from model.xmeml import read_xmeml, read_xmeml_bytes
-from model.xmeml_writer import timecode_string, write_xmeml, write_xmeml_file
+from model.features.grid import featurize
+from model.timeline.types import Crop, Item, Keyframe, Marker, Motion, Param, Rate, Sequence, Source, Timeline, Track, Transition
+from model.timeline.xmeml import read_xmeml, read_xmeml_bytes
+from model.timeline.xmeml_writer import timecode_string, write_xmeml, write_xmeml_file
 from tests.helpers_reader import build_timeline, same_features
 
 A = Source("file://localhost/media/a.mov", "a.mov", path="file://localhost/media/a.mov", width=1280, height=720, duration=900)

@@ -13,10 +13,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from model.predictor import PersistencePredictor
-from model.sidecar import SCHEMA_FILE, document_for_file, stem_of, suggestions_document, write_sidecars
-from model.suggest import SuggestOptions
-from model.xmeml_writer import write_xmeml
+from model.inference.predictor import PersistencePredictor
+from model.suggest.document import SCHEMA_FILE, document_for_file, stem_of, suggestions_document, write_sidecars
+from model.suggest.items import SuggestOptions
+from model.timeline.xmeml_writer import write_xmeml
 from tests.helpers_suggest import as_timeline, interview, with_item
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def test_documents_for_timelines_without_a_file_validate(validator):
 def test_drop_frame_sequences_get_drop_frame_timecodes(tmp_path, validator):
     from dataclasses import replace
 
-    from model.timeline import Rate
+    from model.timeline.types import Rate
 
     seq = replace(interview(70, rate=Rate(30, True)), drop_frame=True, timecode_start=107_892)  # 01:00:00;00
     doc = suggestions_document("df.xml", b"", as_timeline(seq), PersistencePredictor(), SuggestOptions(kinds=("next",)))

@@ -9,10 +9,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from model.features import featurize
-from model.predictor import PersistencePredictor
-from model.suggest import SuggestOptions, empty_stretches, merged_runs, suggest
-from model.timeline import Rate
+from model.features.grid import featurize
+from model.inference.predictor import PersistencePredictor
+from model.suggest.continuation import empty_stretches, merged_runs
+from model.suggest.items import SuggestOptions
+from model.suggest.pipeline import suggest
+from model.timeline.types import Rate
 from tests.helpers_suggest import FlickerPredictor, as_timeline, interview
 
 PREDICTORS = [PersistencePredictor(), FlickerPredictor(), FlickerPredictor(every=4)]

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from model.predictor import PersistencePredictor
-from model.review import CALIBRATION_FILE, Calibration, bundled_calibrations, calibration_for
-from model.review_eval import SLIP_KINDS, plant_slip, review_eval, synthetic_timelines
-from model.suggest import SuggestOptions, suggest
-from model.timeline import Crop, Motion, const
+from model.inference.predictor import PersistencePredictor
+from model.suggest.items import SuggestOptions
+from model.suggest.pipeline import suggest
+from model.suggest.review import CALIBRATION_FILE, Calibration, bundled_calibrations, calibration_for
+from model.suggest.review_eval import SLIP_KINDS, plant_slip, review_eval, synthetic_timelines
+from model.timeline.types import Crop, Motion, const
 from tests.helpers_suggest import as_timeline, interview, with_item
 
 REVIEW = SuggestOptions(kinds=("review",))
@@ -30,7 +31,7 @@ PREDICTORS = ["persistence"] + (["default"] if WEIGHTS.exists() else [])
 def predictor(request):
     if request.param == "persistence":
         return PersistencePredictor()
-    from model.network import load_predictor
+    from model.inference.network import load_predictor
 
     return load_predictor(None)
 
@@ -118,7 +119,7 @@ def test_planted_slips_change_what_they_say(kind):
 
 
 def test_review_figures_on_held_out_synthetic_timelines():
-    """A small version of `python -m model.review_eval` (README has the full figures)."""
+    """A small version of `python -m model.suggest.review_eval` (README has the full figures)."""
     fig = review_eval(PersistencePredictor(), synthetic_timelines(14, seed=616))
     assert fig["slips"] >= 40
     assert fig["precision"] >= 0.7 and fig["recall"] >= 0.5
@@ -126,8 +127,8 @@ def test_review_figures_on_held_out_synthetic_timelines():
 
 
 def test_the_bundled_default_model_has_its_own_calibration():
-    """Retraining the default model means running `python -m model.review_eval --calibrate` again."""
-    from model.network import load_predictor
+    """Retraining the default model means running `python -m model.suggest.review_eval --calibrate` again."""
+    from model.inference.network import load_predictor
 
     cal = calibration_for(load_predictor(None))
     assert cal.source == "bundled (mtt)" and cal.uses_model

@@ -5,8 +5,8 @@ from __future__ import annotations
 import opentimelineio as otio
 import pytest
 
-from model.timecode import frames_to_timecode, timecode_to_frames
-from model.timeline import Rate
+from model.timeline.timecode import frames_to_timecode, timecode_to_frames
+from model.timeline.types import Rate
 
 NTSC24, PAL, NTSC30, NTSC60, P60 = Rate(24, True), Rate(25), Rate(30, True), Rate(60, True), Rate(60)
 

@@ -10,12 +10,12 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from model.features import featurize
-from model.predictor import PersistencePredictor
-from model.sidecar import run_file, run_timeline
-from model.suggest import SuggestOptions
-from model.suggested_xml import SUFFIX
-from model.xmeml import read_xmeml, read_xmeml_bytes
+from model.features.grid import featurize
+from model.inference.predictor import PersistencePredictor
+from model.suggest.document import run_file, run_timeline
+from model.suggest.items import SuggestOptions
+from model.suggest.suggested_xml import SUFFIX
+from model.timeline.xmeml import read_xmeml, read_xmeml_bytes
 from tests.helpers_suggest import FlickerPredictor, as_timeline, interview, with_item
 
 CORPUS_FILES = ("ccnmtl__xmeml/final_cut_pro.xml", "OpenTimelineIO__otio-fcp-adapter/premiere_example.xml",

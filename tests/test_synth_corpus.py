@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.features import featurize
-from model.synth import STYLES, synthesize
-from model.xmeml import read_xmeml_bytes
-from model.xmeml_writer import write_xmeml
+from model.features.grid import featurize
+from model.timeline.xmeml import read_xmeml_bytes
+from model.timeline.xmeml_writer import write_xmeml
+from model.training.synth import STYLES, synthesize
 
 SHORT = (0.5, 1.0)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.synth import synthesize_with_params
-from model.synth.common import visible_rect
-from model.timeline import Item, Sequence
+from model.timeline.types import Item, Sequence
+from model.training.synth import synthesize_with_params
+from model.training.synth.common import visible_rect
 
 N = 50
 MINUTES = (1.0, 2.0)
@@ -106,7 +106,7 @@ def test_vlog_jump_cuts_last_1_to_6_seconds_and_framing_alternates():
 
 def test_documentary_b_roll_never_covers_a_lower_third_and_a_roll_is_interviews():
     thirds_seen = 0
-    for seq, p in generated("documentary"):
+    for seq, _p in generated("documentary"):
         fps = float(seq.rate.fps)
         a_roll, b_roll, thirds = (tr.items for tr in seq.video_tracks[:3])
         assert all(it.kind == "generator" or it.source.name.startswith("INT_") for it in a_roll)
@@ -139,7 +139,7 @@ def test_split_screen_layouts_tile_the_frame_without_gaps_wider_than_the_margin(
 
 def test_slideshow_stills_carry_ken_burns_keyframes_that_keep_the_frame_covered():
     directions = []
-    for seq, p in generated("slideshow"):
+    for seq, _p in generated("slideshow"):
         for item in seq.video_tracks[0].items:
             if item.kind == "generator":
                 continue

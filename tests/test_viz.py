@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.features import featurize
-from model.formats import read_timeline
-from model.predictor import PersistencePredictor, Predictions
-from model.suggest import ReviewItem, SequenceSuggestions, SuggestOptions, suggest_sequence
-from model.timecode import timecode_to_frames
-from model.timeline import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const
-from model.viz import geometry_for, pick_sequence, render_timeline_png
-from model.viz_geometry import DISABLED_COLOUR, Box, timeline_geometry, visible_box
+from model.features.grid import featurize
+from model.inference.predictor import PersistencePredictor, Predictions
+from model.suggest.items import ReviewItem, SequenceSuggestions, SuggestOptions
+from model.suggest.pipeline import suggest_sequence
+from model.timeline.formats import read_timeline
+from model.timeline.timecode import timecode_to_frames
+from model.timeline.types import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const
+from model.viz.geometry import DISABLED_COLOUR, Box, timeline_geometry, visible_box
+from model.viz.render import geometry_for, pick_sequence, render_timeline_png
 from tests.conftest import REPO
 
 FPS = 25
@@ -287,7 +288,7 @@ def test_cli_unknown_sequence_is_one_line(tmp_path: Path, corpus_dir: Path, mttd
 
 
 def test_model_viz_imports_no_matplotlib_until_it_draws():
-    code = "import sys, model.viz, model.viz_geometry; print('matplotlib' in sys.modules)"
+    code = "import sys, model.viz.render, model.viz.geometry; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,4 +1,4 @@
-"""The watcher with the real `process`: model.sidecar documents and suggested XML beside the file.
+"""The watcher with the real `process`: model.suggest.document documents and suggested XML beside the file.
 
 PersistencePredictor stands in for the network (fast, no torch); all three suggestion kinds.
 """
@@ -17,10 +17,10 @@ import pytest
 
 from daemon.watch_files import TwoPhaseProcessor, make_engine_processor, make_processor
 from daemon.watcher import Watcher
-from model.predictor import PersistencePredictor
-from model.sidecar import SCHEMA_FILE
-from model.suggest import SuggestOptions
-from model.xmeml import read_xmeml
+from model.inference.predictor import PersistencePredictor
+from model.suggest.document import SCHEMA_FILE
+from model.suggest.items import SuggestOptions
+from model.timeline.xmeml import read_xmeml
 from tests.helpers_watcher import save_atomically, sidecars, synthetic_xmeml, user_files_digest, wait_for, wait_idle
 
 OPTIONS = SuggestOptions()

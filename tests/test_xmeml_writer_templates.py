@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from model.timeline import (
+from model.timeline.types import (
     Crop,
     Item,
     Keyframe,
@@ -20,7 +20,7 @@ from model.timeline import (
     Timeline,
     Track,
 )
-from model.xmeml_writer import _Writer, write_xmeml
+from model.timeline.xmeml_writer import _Writer, write_xmeml
 
 A = Source("file:///media/a.mov", "a.mov", path="file:///media/a.mov", width=1280, height=720, duration=900)
 B = Source("file:///media/b.mov", "b.mov", path="file:///media/b.mov", duration=500)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from model.errors import TimelineParseError
+from model.timeline.errors import TimelineParseError
 
 
 def fail(message: str, code: int = 1) -> int:

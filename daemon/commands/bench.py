@@ -4,7 +4,7 @@ For torch fp32, ONNX fp32 and ONNX int8 in one run: the network time of the pred
 teacher-forced pass over 128, 256, 512 and 1,024 steps (chunks of the model's context through the
 key/value cache, as `predict` runs it; inputs encoded beforehand, median of `--repeats`, best of two
 rounds), and a 100-step rollout; then each ONNX backend's evaluation metrics on the held-out set
-against torch fp32, in points (see model/onnx_export.py metric_delta). ONNX files come from beside
+against torch fp32, in points (see model/training/onnx_export.py metric_delta). ONNX files come from beside
 the weights or the daemon's cache; missing ones are exported into a temporary folder first.
 """
 
@@ -41,13 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
-    from model.train_args import passive_omp
+    from model.training.train_args import passive_omp
 
     passive_omp()
     import torch
 
-    from model.checkpoint import ModelLoadError
-    from model.onnx_backend import OnnxModelError
+    from model.inference.checkpoint import ModelLoadError
+    from model.inference.onnx_backend import OnnxModelError
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="mttd-bench-") as tmp:
@@ -66,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
 def bench(args: argparse.Namespace, tmp: Path) -> dict:
     from fractions import Fraction
 
-    from model.checkpoint import load
-    from model.network import predictor_from_checkpoint
-    from model.onnx_backend import OnnxPredictor, held_out_features, weights_path
-    from model.onnx_export import evaluation_metrics, metric_delta
+    from model.inference.checkpoint import load
+    from model.inference.network import predictor_from_checkpoint
+    from model.inference.onnx_backend import OnnxPredictor, held_out_features, weights_path
+    from model.training.onnx_export import evaluation_metrics, metric_delta
 
     ckpt = load(weights_path(args.model))
     predictors = {"torch": predictor_from_checkpoint(ckpt)}
@@ -91,8 +91,8 @@ def bench(args: argparse.Namespace, tmp: Path) -> dict:
 
 def _onnx_file(ckpt, int8: bool, tmp: Path) -> Path:
     from daemon.paths import resolve
-    from model.onnx_backend import find_export
-    from model.onnx_export import export
+    from model.inference.onnx_backend import find_export
+    from model.training.onnx_export import export
 
     found = find_export(ckpt.path, int8, resolve().data_dir / "onnx")
     if found is not None:
@@ -106,8 +106,8 @@ def _long_features(ckpt, steps: int):
     """One synthetic timeline of at least `steps` steps (a podcast: several tracks and cuts)."""
     from fractions import Fraction
 
-    from model.features import featurize_timeline
-    from model.synth import synthesize
+    from model.features.grid import featurize_timeline
+    from model.training.synth import synthesize
 
     step = Fraction(ckpt.meta["step_seconds"])
     minutes = float(steps * step) / 60 * 1.2
@@ -116,8 +116,8 @@ def _long_features(ckpt, steps: int):
 
 def _forward(pred, feats, steps: int):
     """A callable running the network over the first `steps` steps as `predict` does, inputs encoded."""
-    from model.decoding import batch_of_one, encode_inputs
-    from model.history import history_arrays
+    from model.features.history import history_arrays
+    from model.inference.decoding import batch_of_one, encode_inputs
 
     grid, src, kind = feats.grid[:steps], feats.source_index[:steps], feats.source_kind[:steps]
     x = encode_inputs(grid[None], kind[None], batch_of_one(history_arrays(grid, src)), pred.norm)

@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from daemon.commands.synth import ProgressLine
-    from model.dataset import BuildOptions, build_dataset, find_timeline_files
-    from model.features import as_step
+    from model.features.grid import as_step
+    from model.training.dataset import BuildOptions, build_dataset, find_timeline_files
 
     try:
         step = as_step(args.step)
@@ -63,7 +63,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from model.dataset_stats import dataset_stats, format_stats
+    from model.training.dataset_stats import dataset_stats, format_stats
 
     if not (Path(args.data) / "manifest.json").is_file():
         return fail(f"{args.data}: not a dataset folder (no manifest.json)", 2)

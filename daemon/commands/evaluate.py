@@ -1,4 +1,4 @@
-"""`mttd eval`: the model against persistence, Markov and shot-length baselines (see model/evaluate.py)."""
+"""`mttd eval`: the model against persistence, Markov and shot-length baselines (see model/training/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -28,15 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.train_args import passive_omp
+    from model.training.train_args import passive_omp
 
     passive_omp()
     import torch
 
-    from model import evaluate
-    from model.checkpoint import ModelLoadError
-    from model.features import DEFAULT_STEP
-    from model.network import load_predictor
+    from model.features.grid import DEFAULT_STEP
+    from model.inference.checkpoint import ModelLoadError
+    from model.inference.network import load_predictor
+    from model.training import evaluate
 
     torch.set_num_threads(args.threads)
     try:

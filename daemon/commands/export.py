@@ -1,6 +1,6 @@
 """`mttd export --format onnx [--int8] --model M --out PATH`: the network as an ONNX graph.
 
-The graph has a dynamic number of steps and of cached steps (see model/onnx_export.py); `--int8`
+The graph has a dynamic number of steps and of cached steps (see model/training/onnx_export.py); `--int8`
 quantises its weights with ONNX Runtime. The export is compared with torch on validation windows
 (largest and mean absolute difference of the head outputs, printed). `--metrics` also evaluates
 both on the held-out set and stores whether every metric stays within one point of torch fp32,
@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     logging.disable(logging.WARNING)  # the exporter logs every op it skips
     import torch
 
-    from model.checkpoint import ModelLoadError, load
-    from model.onnx_backend import onnx_name, weights_path
+    from model.inference.checkpoint import ModelLoadError, load
+    from model.inference.onnx_backend import onnx_name, weights_path
 
     torch.set_num_threads(args.threads)
     try:
@@ -70,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(ckpt, out: Path, args: argparse.Namespace):
-    from model.onnx_backend import OnnxPredictor, held_out_features
-    from model.onnx_export import evaluation_metrics, export, metrics_check, rollout_rates_over_seeds, write_meta
+    from model.inference.onnx_backend import OnnxPredictor, held_out_features
+    from model.training.onnx_export import evaluation_metrics, export, metrics_check, rollout_rates_over_seeds, write_meta
 
     result = export(ckpt, out, int8=args.int8, windows=args.windows)
     if args.metrics:
         from fractions import Fraction
 
-        from model.network import predictor_from_checkpoint
+        from model.inference.network import predictor_from_checkpoint
 
         data = args.data or ckpt.meta.get("data")
         seqs = held_out_features(data, args.limit, Fraction(ckpt.meta["step_seconds"]))

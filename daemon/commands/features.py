@@ -35,14 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.errors import TimelineParseError
-    from model.features import (
+    from model.features.grid import (
         DEFAULT_STEP,
         as_step,
         features_document,
         featurize_timeline,
     )
-    from model.formats import read_timeline
+    from model.timeline.errors import TimelineParseError
+    from model.timeline.formats import read_timeline
 
     try:
         step = as_step(Fraction(args.step))
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 def _from_daemon(path: str, sequence: str | None) -> dict | None:
     """The daemon's document at the default step, or None: no daemon, or a file it refuses."""
     from daemon.client import try_daemon_features
-    from model.errors import TimelineParseError
+    from model.timeline.errors import TimelineParseError
 
     try:
         return try_daemon_features(path, None, sequence)
@@ -87,7 +87,7 @@ def _print_json(doc: dict) -> None:
 
 
 def _too_many_steps(timeline, step: Fraction, only: str | None) -> str:
-    from model.features import step_count
+    from model.features.grid import step_count
 
     for seq in timeline.sequences:
         if only is not None and seq.name != only:

@@ -69,7 +69,7 @@ def _non_negative(text: str) -> float:
 
 
 def options_from_args(args: argparse.Namespace):
-    from model.suggest import SuggestOptions
+    from model.suggest.items import SuggestOptions
 
     return SuggestOptions(
         kinds=tuple(args.kinds),
@@ -117,7 +117,7 @@ class Model:
         """The predictor; ValueError (or OSError) when it cannot be loaded."""
         if self._predictor is None:
             from daemon import paths as paths_mod
-            from model.suggest import load_predictor
+            from model.inference.load import load_predictor
 
             cache = paths_mod.resolve().data_dir / "onnx"  # where the daemon keeps exports too
             self._predictor = load_predictor(self.spec, self.backend, cache)
@@ -142,7 +142,7 @@ def run_single(args: argparse.Namespace, options, model: Model) -> int:
 def _from_daemon(path: str, options, model: str | None) -> dict | None:
     """The daemon's document, or None: no daemon, or a file it cannot read (redone here)."""
     from daemon.client import try_daemon_suggest
-    from model.errors import TimelineParseError
+    from model.timeline.errors import TimelineParseError
 
     try:
         return try_daemon_suggest(path, options, model)
@@ -160,7 +160,7 @@ def print_document(doc: dict, as_json: bool) -> None:
 
 def suggest_one(path: str, predictor, options, *, out_dir: str | None, as_json: bool) -> int:
     """Suggest for one file in this process, print it, and write the sidecars when asked."""
-    from model.sidecar import run_file, stem_of, write_sidecars
+    from model.suggest.document import run_file, stem_of, write_sidecars
 
     result = run_file(path, predictor, options)
     doc = result.document

@@ -117,7 +117,7 @@ def _looks_like(path: Path, kind: Any) -> bool:
 
 
 def _collision(jobs: list[Job]) -> str:
-    from model.sidecar import stem_of
+    from model.suggest.document import stem_of
 
     owner: dict[str, str] = {}
     for job in jobs:
@@ -173,7 +173,7 @@ def _daemon_outcomes(jobs: list[Job], options: Any, model: Model) -> Iterator[Ou
 
 
 def _local_outcome(job: Job, options: Any, model: Model) -> Outcome:
-    from model.sidecar import run_file, stem_of, write_sidecars
+    from model.suggest.document import run_file, stem_of, write_sidecars
 
     try:
         predictor = model.get()

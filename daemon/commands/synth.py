@@ -33,8 +33,8 @@ def parse_minutes(text: str) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.synth import STYLES
-    from model.synth.corpus import write_corpus
+    from model.training.synth import STYLES
+    from model.training.synth.corpus import write_corpus
 
     styles = tuple(s.strip() for s in args.styles.split(",") if s.strip()) if args.styles else STYLES
     unknown = [s for s in styles if s not in STYLES]

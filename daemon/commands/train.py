@@ -1,4 +1,4 @@
-"""`mttd train`: train the Multi-Track Transformer on dataset shards (see model/train.py)."""
+"""`mttd train`: train the Multi-Track Transformer on dataset shards (see model/training/train.py)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,25 @@ from daemon.commands import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from model.train_args import add_arguments
+    from model.training.train_args import add_arguments
 
     parser = subparsers.add_parser(
         "train",
         help="train the model on dataset shards",
         description="Train the Multi-Track Transformer on DATA (built by `mttd dataset`) into the run folder OUT: "
-        "checkpoints, REPORT.md and plots. Data-parallel: torchrun --nproc_per_node=N -m model.train ...",
+        "checkpoints, REPORT.md and plots. Data-parallel: torchrun --nproc_per_node=N -m model.training.train ...",
     )
     add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.train_args import passive_omp
+    from model.training.train_args import passive_omp
 
     passive_omp()
-    from model.checkpoint import ModelLoadError
-    from model.report import write_report
-    from model.train import run as train
+    from model.inference.checkpoint import ModelLoadError
+    from model.training.report import write_report
+    from model.training.train import run as train
 
     try:
         out = train(args)

@@ -35,16 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def default_out(path: str) -> Path:
-    from model.sidecar import stem_of
-    from model.viz import PNG_SUFFIX
+    from model.suggest.document import stem_of
+    from model.viz.render import PNG_SUFFIX
 
     return Path.cwd() / f"{stem_of(path)}{PNG_SUFFIX}"
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.errors import TimelineParseError
-    from model.formats import read_timeline
-    from model.viz import pick_sequence
+    from model.timeline.errors import TimelineParseError
+    from model.timeline.formats import read_timeline
+    from model.viz.render import pick_sequence
 
     out = Path(args.out) if args.out else default_out(args.file)
     try:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 def _load_model(requested: str | None):
     from daemon import paths as paths_mod
     from daemon.config import ConfigError, load
-    from model.suggest import load_predictor
+    from model.inference.load import load_predictor
 
     spec = requested
     if spec is None:
@@ -82,7 +82,7 @@ def _load_model(requested: str | None):
 
 
 def _render(timeline, sequence: str, predictor, out: Path) -> int:
-    from model.viz import draw_geometry, geometry_for
+    from model.viz.render import draw_geometry, geometry_for
 
     geom = geometry_for(timeline, sequence, predictor)
     try:

@@ -81,8 +81,8 @@ def _default_spec() -> str:
 
 
 def _two_minute_timeline(path: Path) -> Path:
-    from model.synth import synthesize
-    from model.xmeml_writer import write_xmeml_file
+    from model.timeline.xmeml_writer import write_xmeml_file
+    from model.training.synth import synthesize
 
     write_xmeml_file(synthesize("documentary", seed=7, index=0, minutes=(2.0, 2.0)), path)
     return path
@@ -139,7 +139,7 @@ def _cold_command(root: Path, timeline: Path, spec: str, runs: int, backend: str
 def _call_overhead(home: Path, timeline: Path, spec: str, runs: int) -> tuple[float, float]:
     from daemon import paths as paths_mod
     from daemon.client import DaemonClient
-    from model.sidecar import document_for_file
+    from model.suggest.document import document_for_file
     from protos.mtt.v1 import suggester_pb2 as pb
 
     predictor = _predictor(spec)
@@ -159,10 +159,10 @@ def _call_overhead(home: Path, timeline: Path, spec: str, runs: int) -> tuple[fl
 
 def _predictor(spec: str):
     if spec == "persistence":
-        from model.predictor import PersistencePredictor
+        from model.inference.predictor import PersistencePredictor
 
         return PersistencePredictor()
-    from model.suggest import load_predictor
+    from model.inference.load import load_predictor
 
     return load_predictor(spec or None, backend="auto")  # the daemon's default backend
 

@@ -20,11 +20,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.features import featurize
-from model.history import history_arrays
-from model.network import DEFAULT_WEIGHTS, MultiTrackTransformer, NetConfig, NetworkPredictor, Norm, compute_loss, load_predictor
-from model.synth import synthesize
-from model.train import SplitData, make_batch
+from model.features.grid import featurize
+from model.features.history import history_arrays
+from model.inference.network import (
+    DEFAULT_WEIGHTS,
+    MultiTrackTransformer,
+    NetConfig,
+    NetworkPredictor,
+    Norm,
+    compute_loss,
+    load_predictor,
+)
+from model.training.synth import synthesize
+from model.training.train import SplitData, make_batch
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -50,7 +58,7 @@ def long_features(steps: int):
 
 
 def cut(f, steps: int):
-    from model.evaluate import features_from_rows
+    from model.training.evaluate import features_from_rows
 
     return features_from_rows("bench", f.grid[:steps], f.source_index[:steps], f.source_kind[:steps], f.step_seconds)
 
@@ -76,7 +84,7 @@ def bench_inference(pred: NetworkPredictor, ref: nn.Module, f, repeat: int) -> N
 
 
 def bench_rollout(pred: NetworkPredictor, f, repeat: int) -> None:
-    from model import baselines
+    from model.training import baselines
 
     g = cut(f, 1024)
     markov = baselines.Markov(None)

@@ -18,9 +18,9 @@ sys.path.insert(0, str(REPO))
 
 import opentimelineio as otio  # noqa: E402
 
-from model.features import featurize_timeline  # noqa: E402
-from model.xmeml import read_xmeml  # noqa: E402
-from model.xmeml_writer import write_xmeml_file  # noqa: E402
+from model.features.grid import featurize_timeline  # noqa: E402
+from model.timeline.xmeml import read_xmeml  # noqa: E402
+from model.timeline.xmeml_writer import write_xmeml_file  # noqa: E402
 from tests.helpers_reader import build_timeline  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"

@@ -19,10 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from model.features import featurize  # noqa: E402
-from model.predictor import PersistencePredictor  # noqa: E402
-from model.suggest import SuggestOptions, suggest  # noqa: E402
-from model.timeline import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const  # noqa: E402
+from model.features.grid import featurize  # noqa: E402
+from model.inference.predictor import PersistencePredictor  # noqa: E402
+from model.suggest.continuation import suggest  # noqa: E402
+from model.suggest.items import SuggestOptions
+from model.timeline.types import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const  # noqa: E402
 
 KINDS = {"review": ("review",), "next": ("next",), "fill": ("fill",), "all": ("review", "next", "fill")}
 
@@ -71,7 +72,7 @@ def main() -> None:
                     help="how the network runs (default auto, as the daemon and `mttd suggest`)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    from model.suggest import load_predictor
+    from model.inference.load import load_predictor
 
     network, how = load_predictor(args.model, args.backend), f"backend {args.backend}"
     baseline = PersistencePredictor()

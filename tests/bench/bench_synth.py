@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from model.dataset import BuildOptions, build_dataset, find_timeline_files, read_features
-from model.features import DEFAULT_STEP
-from model.synth.corpus import write_corpus
+from model.features.grid import DEFAULT_STEP
+from model.training.dataset import BuildOptions, build_dataset, find_timeline_files, read_features
+from model.training.synth.corpus import write_corpus
 
 
 def cpu_seconds() -> float:

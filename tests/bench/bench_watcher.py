@@ -124,7 +124,8 @@ def main() -> int:
     parser.add_argument("--kinds", default="review,next,fill", help="the suggestions the sidecars hold")
     parser.add_argument("--drop", type=int, default=500)
     args = parser.parse_args()
-    from model.suggest import SuggestOptions, load_predictor
+    from model.inference.load import load_predictor
+    from model.suggest.items import SuggestOptions
 
     predictor = load_predictor(args.model or None, args.backend)
     process = make_processor(lambda: predictor, SuggestOptions(kinds=tuple(args.kinds.split(","))))

@@ -1,0 +1,112 @@
+"""Checkpoints: weights in safetensors, everything else in a JSON file beside them. Never pickle.
+
+`NAME.safetensors` holds the weights, `NAME.json` the model config, normalisation statistics, step
+size, training history and the corpus manifest hash, and (for resuming) `NAME.optim.safetensors`
+holds the optimizer state flattened into tensors, with its scalar settings in the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.inference.model_files import first_line, read_meta_json, sha256_file
+
+SCHEMA = "mtt.checkpoint/1"
+
+
+class ModelLoadError(Exception):
+    """A model file that cannot be used; the message is one line naming the file and the reason."""
+
+
+@dataclass
+class Checkpoint:
+    weights: dict[str, torch.Tensor]
+    meta: dict
+    path: Path  # the .safetensors file
+    sha256: str
+
+
+def meta_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def optim_path(weights: Path) -> Path:
+    return weights.with_suffix(".optim.safetensors")
+
+
+def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.Optimizer | None = None) -> Path:
+    """Write NAME.safetensors (+ NAME.optim.safetensors) and NAME.json, each atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(path, lambda tmp: save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp)))
+    meta = {**meta, "schema": SCHEMA, "weights_sha256": sha256_file(path)}
+    if optimizer is not None:
+        tensors, settings = flatten_optimizer(optimizer)
+        _atomic(optim_path(path), lambda tmp: save_file(tensors, str(tmp)))
+        meta["optimizer"] = settings
+    _atomic(meta_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    return path
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def resolve(path: str | Path) -> Path:
+    """A .safetensors file, or a run folder -> its best checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        best = path / "best.safetensors"
+        if not best.is_file():
+            raise ModelLoadError(f"{path}: a run folder without best.safetensors")
+        return best
+    return path
+
+
+def load(path: str | Path) -> Checkpoint:
+    path = resolve(path)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: no such model file")
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelLoadError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
+    meta = read_meta_json(path, meta_path(path), SCHEMA, ModelLoadError)
+    return Checkpoint(weights=weights, meta=meta, path=path, sha256=sha256_file(path))
+
+
+def flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors as `state.<param>.<name>`; scalar state and param groups go to the JSON."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, state in sd["state"].items():
+        for name, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{pid}.{name}"] = value.detach().contiguous()
+            else:
+                scalars[f"{pid}.{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
+    path = optim_path(ckpt.path)
+    if not path.is_file() or "optimizer" not in ckpt.meta:
+        raise ModelLoadError(f"{ckpt.path}: no optimizer state beside it ({path.name}); cannot resume")
+    tensors = load_file(str(path))
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = value
+    for key, value in ckpt.meta["optimizer"]["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": ckpt.meta["optimizer"]["param_groups"]})

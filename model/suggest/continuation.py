@@ -1,0 +1,214 @@
+"""Next and fill: the predictor's rollout laid out as clips of the timeline's own media."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from model.features.grid import MAX_SLOT, N_TRACKS, SequenceFeatures, step_count
+from model.inference.predictor import Predictor, Rollout
+from model.suggest.items import ClipSuggestion, SuggestOptions
+from model.timeline.types import Sequence, Source
+
+
+def first_step_at_or_after(feats: SequenceFeatures, frame: int) -> int:
+    """The first step whose sampled frame is >= frame (steps before it see only earlier frames):
+    the number of steps sampling a frame before it."""
+    return step_count(frame, feats.frames_per_step)
+
+
+def rollout_windows(kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions) -> list[tuple[int, int, int]]:
+    """(start step, start frame, end frame) of each rollout a kind needs: `next` one after the
+    end (or `after_s`), `fill` one per empty stretch."""
+    if kind == "next":
+        fps = seq.rate.fps
+        start_frame = seq.duration if options.after_s is None else max(0, round(Fraction(str(options.after_s)) * fps))
+        start_step = min(first_step_at_or_after(feats, start_frame), feats.steps)
+        return [(start_step, start_frame, start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps))]
+    return [(first_step_at_or_after(feats, a), a, b) for a, b in empty_stretches(seq, options.min_gap_s)]
+
+
+def empty_stretches(seq: Sequence, min_gap_s: float) -> list[tuple[int, int]]:
+    """Frame ranges inside the sequence where no enabled item on an enabled kept track shows.
+
+    Only stretches after the first shown frame count: a continuation needs something before it.
+    """
+    covered = sorted(
+        (it.start, it.end)
+        for tr in seq.video_tracks[:N_TRACKS]
+        if tr.enabled
+        for it in tr.items
+        if it.enabled and it.end > it.start
+    )
+    min_frames = math.ceil(Fraction(str(min_gap_s)) * seq.rate.fps)
+    gaps: list[tuple[int, int]] = []
+    reach = None
+    for start, end in covered:
+        if reach is not None and start - reach >= min_frames:
+            gaps.append((reach, start))
+        reach = end if reach is None else max(reach, end)
+    return gaps
+
+
+def continuation(
+    seq: Sequence,
+    feats: SequenceFeatures,
+    predictor: Predictor,
+    start_step: int,
+    start_frame: int,
+    end_frame: int,
+    min_segment_s: float,
+    primed: object | None = None,
+) -> list[ClipSuggestion]:
+    """The predictor's rollout from `start_step`, laid out on frames [start_frame, end_frame).
+
+    Runs are laid on the whole steps that fit; the last run stretches to `end_frame`, so no
+    segment ends up shorter than the minimum because the window is not a multiple of a step.
+    """
+    per_step = feats.frames_per_step
+    span = Fraction(end_frame - start_frame)
+    n_steps = math.ceil(span / per_step)
+    if n_steps <= 0:
+        return []
+    if primed is None:
+        roll = predictor.rollout(feats, start_step, n_steps)
+    else:  # a network's rollout primed by the review's pass (see predict_primed)
+        roll = predictor.rollout(feats, start_step, n_steps, primed=primed)  # type: ignore[call-arg]
+    whole = max(1, math.floor(span / per_step))
+    min_steps = max(1, min(whole, math.ceil(Fraction(str(min_segment_s)) / feats.step_seconds)))
+    clips: list[ClipSuggestion] = []
+    for track in range(N_TRACKS):
+        runs = merged_runs(_state_keys(roll, track)[:whole], min_steps)
+        for i, (lo, hi, key) in enumerate(runs):
+            if key == _INACTIVE:
+                continue
+            hi = n_steps if i == len(runs) - 1 else hi
+            clip = _clip_from_run(seq, feats, roll, track, lo, hi, start_step, start_frame, end_frame)
+            if clip is not None:
+                clips.append(clip)
+    clips.sort(key=lambda c: (c.start_frame, c.track))
+    return clips
+
+
+_INACTIVE = -2  # run key of an inactive step
+
+
+def _state_keys(roll: Rollout, track: int) -> np.ndarray:
+    """Per step: the source index; without one, -3 - slot (slots still tell sources apart);
+    _INACTIVE when the track is off."""
+    active = roll.grid[:, track, 0] > 0.5
+    index = roll.source_index[:, track].astype(np.int64)
+    slot = roll.grid[:, track, 1].astype(np.int64).clip(0, MAX_SLOT)
+    return np.where(active, np.where(index >= 0, index, -3 - slot), _INACTIVE)
+
+
+def merged_runs(keys: np.ndarray, min_steps: int) -> list[tuple[int, int, int]]:
+    """Runs of equal keys; runs shorter than min_steps are merged into a neighbour (flicker).
+
+    The shortest short run goes first, into its longer neighbour (the earlier one on ties), so a
+    brief flash inside a shot disappears and the shot stays whole.
+    """
+    runs = _runs(keys)
+    while len(runs) > 1:
+        i = min(range(len(runs)), key=lambda j: (runs[j][1] - runs[j][0], j))
+        lo, hi, _ = runs[i]
+        if hi - lo >= min_steps:
+            break
+        before = runs[i - 1] if i > 0 else None
+        after = runs[i + 1] if i + 1 < len(runs) else None
+        take_before = after is None or (before is not None and before[1] - before[0] >= after[1] - after[0])
+        if take_before:
+            runs[i - 1 : i + 1] = [(before[0], hi, before[2])]
+        else:
+            runs[i : i + 2] = [(lo, after[1], after[2])]
+        runs = _join_equal(runs)
+    return runs
+
+
+def _runs(keys: np.ndarray) -> list[tuple[int, int, int]]:
+    if len(keys) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    bounds = [0, *cuts.tolist(), len(keys)]
+    return [(bounds[i], bounds[i + 1], int(keys[bounds[i]])) for i in range(len(bounds) - 1)]
+
+
+def _join_equal(runs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    out = [runs[0]]
+    for lo, hi, key in runs[1:]:
+        if key == out[-1][2]:
+            out[-1] = (out[-1][0], hi, key)
+        else:
+            out.append((lo, hi, key))
+    return out
+
+
+def _clip_from_run(
+    seq: Sequence,
+    feats: SequenceFeatures,
+    roll: Rollout,
+    track: int,
+    lo: int,
+    hi: int,
+    start_step: int,
+    start_frame: int,
+    end_frame: int,
+) -> ClipSuggestion | None:
+    per_step = feats.frames_per_step
+    cells = roll.grid[lo:hi, track]
+    on = cells[:, 0] > 0.5  # the run may hold merged-in steps of another state
+    if not on.any():
+        return None
+    slot = int(np.bincount(cells[on, 1].astype(np.int64).clip(0, MAX_SLOT)).argmax())
+    index = int(np.bincount(roll.source_index[lo:hi, track][on].clip(-1, None) + 1).argmax()) - 1
+    source, slot = resolve_source(feats, index, slot, track, start_step)
+    if source is None:
+        return None
+    first = start_frame + math.ceil(lo * per_step)
+    last = min(end_frame, start_frame + math.ceil(hi * per_step))
+    if last <= first:
+        return None
+    values = tuple(round(float(v), 4) for v in np.median(cells[on, 2:], axis=0))
+    confidence = float(np.mean(roll.confidence[lo:hi, track]))
+    return ClipSuggestion(
+        track=track,
+        start_frame=first,
+        end_frame=last,
+        source=source,
+        slot=slot,
+        values=values,
+        confidence=confidence,
+        in_frame=_continuing_in_frame(seq, track, source, first),
+    )
+
+
+def resolve_source(feats: SequenceFeatures, index: int, slot: int, track: int, before_step: int) -> tuple[Source | None, int]:
+    """Map a predicted source back to the timeline's own media.
+
+    The predictor's source index wins; without one, slots 0-8 name a source directly and slot 9
+    ("any later source") becomes the most recent source of slot 9 shown on that track, else on
+    any track, before the continuation starts.
+    """
+    sources = feats.sources
+    if 0 <= index < len(sources):
+        return sources[index], min(index, MAX_SLOT)
+    if slot < MAX_SLOT:
+        return (sources[slot], slot) if slot < len(sources) else (None, slot)
+    context = feats.source_index[:before_step]
+    for column in (context[:, track], context.reshape(-1)):
+        late = column[column >= MAX_SLOT]
+        if len(late):
+            return sources[int(late[-1])], MAX_SLOT
+    return None, slot
+
+
+def _continuing_in_frame(seq: Sequence, track: int, source: Source, start_frame: int) -> int:
+    """When the clip continues the item that ends where it starts (same source), go on from its out point."""
+    if track >= len(seq.video_tracks):
+        return 0
+    for item in seq.video_tracks[track].items:
+        if item.enabled and item.source.key == source.key and item.start < start_frame <= item.end:
+            return item.in_frame + (start_frame - item.start)
+    return 0

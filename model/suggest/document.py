@@ -1,0 +1,222 @@
+"""The sidecar files of DESIGN.md (Suggestions and sidecars): `NAME.mtt.json` and `NAME.mtt.xml`.
+
+`document_for_file` is what the CLI, the daemon and the watcher call for a file on disk:
+read, hash, suggest, and build the document (or the error document when the file cannot be
+read). `write_sidecars` writes both files atomically. Nothing here imports grpc or the daemon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from model.inference.predictor import Predictor
+from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
+from model.suggest.pipeline import suggest
+from model.timeline.errors import TimelineParseError
+from model.timeline.types import Timeline
+
+SCHEMA = "mtt.suggestions/1"
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "mtt.suggestions-1.schema.json"
+JSON_SUFFIX = ".mtt.json"
+XML_SUFFIX = ".mtt.xml"
+
+
+def _read_umask() -> int:
+    # Read once at import: os.umask is process-wide, so toggling it later would race other threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+@dataclass
+class SuggestionRun:
+    """One file's suggestions: the document, and what the suggested XML is built from."""
+
+    document: dict
+    timeline: Timeline | None = None
+    results: list[SequenceSuggestions] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return "error" not in self.document
+
+    def xml_bytes(self) -> bytes | None:
+        """The `NAME.mtt.xml` document, or None when the file could not be read."""
+        if self.timeline is None:
+            return None
+        from model.suggest.suggested_xml import suggested_xmeml
+
+        return suggested_xmeml(self.timeline, self.results)
+
+
+def document_for_file(path: str | Path, predictor: Predictor, options: SuggestOptions = SuggestOptions()) -> dict:
+    """The `NAME.mtt.json` document for a timeline file (an error document when unreadable)."""
+    return run_file(path, predictor, options).document
+
+
+def run_file(path: str | Path, predictor: Predictor, options: SuggestOptions = SuggestOptions()) -> SuggestionRun:
+    start = time.perf_counter()
+    data: bytes | None = None
+    try:
+        data = _read_bytes(path)
+        timeline = read_timeline_bytes(data, str(path))
+    except TimelineParseError as err:
+        read_ms = (time.perf_counter() - start) * 1000.0
+        return SuggestionRun(error_document(str(path), err, predictor, data, read_ms=read_ms, code=_error_code(path, data)))
+    read_ms = (time.perf_counter() - start) * 1000.0
+    return run_timeline(str(path), data, timeline, predictor, options, read_ms=read_ms)
+
+
+def run_timeline(
+    path: str | None,
+    source_bytes: bytes,
+    timeline: Timeline,
+    predictor: Predictor,
+    options: SuggestOptions = SuggestOptions(),
+    *,
+    read_ms: float = 0.0,
+) -> SuggestionRun:
+    """Suggest for an already read timeline; an unknown `--sequence` is an error document."""
+    try:
+        results = suggest(timeline, predictor, options)
+    except KeyError:
+        err = TimelineParseError(path or "<bytes>", 0, f"no sequence named {options.sequence!r}")
+        return SuggestionRun(error_document(path, err, predictor, source_bytes, read_ms=read_ms, code="no_such_sequence"))
+    doc = _document(path, source_bytes, predictor, results, read_ms)
+    return SuggestionRun(doc, timeline, results)
+
+
+def suggestions_document(
+    path: str | None,
+    source_bytes: bytes,
+    timeline: Timeline,
+    predictor: Predictor,
+    options: SuggestOptions = SuggestOptions(),
+    *,
+    read_ms: float = 0.0,
+) -> dict:
+    """The document for a timeline read elsewhere (XML bytes, the bridge's JSON); path may be None."""
+    return run_timeline(path, source_bytes, timeline, predictor, options, read_ms=read_ms).document
+
+
+def _document(path: str | None, data: bytes, predictor: Predictor, results: list[SequenceSuggestions], read_ms: float) -> dict:
+    elapsed = {stage: 0.0 for stage in STAGES}
+    elapsed["read"] = read_ms
+    for r in results:
+        for stage, ms in r.elapsed_ms.items():
+            elapsed[stage] += ms
+    elapsed["total"] = sum(v for k, v in elapsed.items() if k != "total")
+    doc = _header(path, data, predictor, elapsed)
+    doc["sequences"] = [r.to_json() for r in results]
+    return doc
+
+
+def error_document(
+    path: str | None,
+    err: TimelineParseError,
+    predictor: Predictor,
+    source_bytes: bytes | None = None,
+    *,
+    read_ms: float = 0.0,
+    code: str = "invalid_timeline",
+) -> dict:
+    """The document written when a timeline cannot be read: `error` instead of `sequences`."""
+    elapsed = {stage: 0.0 for stage in STAGES}
+    elapsed["read"] = elapsed["total"] = read_ms
+    doc = _header(path, source_bytes, predictor, elapsed)
+    doc["error"] = {"code": code, "message": err.one_line(), "line": err.line or None}
+    return doc
+
+
+def _header(path: str | None, data: bytes | None, predictor: Predictor, elapsed: dict[str, float]) -> dict:
+    return {
+        "schema": SCHEMA,
+        "source": {
+            "path": path,
+            "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+            "size": len(data) if data is not None else None,
+        },
+        "model": {"name": predictor.name, "version": predictor.version, "sha256": predictor.sha256},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "elapsed_ms": {k: round(v, 3) for k, v in elapsed.items()},
+    }
+
+
+def _error_code(path: str | Path, data: bytes | None) -> str:
+    if data is not None:
+        return "invalid_timeline"
+    return "not_found" if not os.path.exists(path) else "unreadable"
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read_bytes(path: str | Path) -> bytes:
+    from model.timeline.xmeml import DEFAULT_MAX_BYTES, read_capped
+
+    return read_capped(path, DEFAULT_MAX_BYTES)
+
+
+def read_timeline_bytes(data: bytes, path: str) -> Timeline:
+    """Any format the project reads (model.timeline.formats), from bytes already read and hashed."""
+    try:
+        from model.timeline.formats import read_timeline_bytes as read_any
+    except ImportError:  # the format dispatcher is not there: xmeml only
+        from model.timeline.xmeml import read_xmeml_bytes as read_any
+    return read_any(data, path)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def sidecar_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    return out / f"{stem}{JSON_SUFFIX}", out / f"{stem}{XML_SUFFIX}"
+
+
+def write_sidecars(doc: dict, xml_bytes: bytes | None, out_dir: str | Path, stem: str) -> list[Path]:
+    """Write `stem.mtt.json` (and `stem.mtt.xml` when given) atomically: temp file, then rename.
+
+    Returns the paths written. A reader of the folder sees either the old file or the new one,
+    never half of one; an error document comes without XML.
+    """
+    import json
+
+    json_path, xml_path = sidecar_paths(out_dir, stem)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    written = [_atomic_write(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))]
+    if xml_bytes is not None:
+        written.append(_atomic_write(xml_path, xml_bytes))
+    return written
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    """A unique temp file beside `path` (threads of one daemon may write at once), then rename."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would have given; mkstemp makes 0600
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def stem_of(path: str | Path) -> str:
+    """`cut.v2.xml` -> `cut.v2`: the sidecars of NAME.xml are NAME.mtt.json and NAME.mtt.xml."""
+    name = Path(path).name
+    return name.rsplit(".", 1)[0] if "." in name else name

@@ -1,0 +1,458 @@
+"""Train the Multi-Track Transformer on dataset shards (DATA/manifest.json, DATA/{train,val}/*.npz).
+
+    python -m model.training.train --data DATA --out RUN [--epochs N] [--max-minutes M] ...
+    torchrun --nproc_per_node=2 -m model.training.train --data DATA --out RUN ...   (data-parallel, gloo)
+
+On a shared machine export OMP_WAIT_POLICY=PASSIVE first (`mttd train` does it itself; see
+model/train_args.passive_omp).
+
+AdamW; linear warmup then one cosine from the peak to 1e-6 over all planned steps (no restarts,
+ml-notes 4a; the plan shrinks when --max-minutes would not fit it); gradient clipping at 1.0;
+early stopping on the validation loss; checkpoints every 10 epochs plus best and final
+(safetensors + JSON, model/inference/checkpoint.py); RUN/REPORT.md at the end.
+With several processes each takes its share of every global batch, so one process and N
+processes follow the same schedule over the same batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from model.features.history import HistoryArrays, history_arrays
+from model.inference.checkpoint import ModelLoadError, load, load_optimizer, save
+from model.inference.network import (
+    DEFAULT_WEIGHTS,
+    FORMAT,
+    MultiTrackTransformer,
+    NetConfig,
+    Norm,
+    compute_loss,
+    encode_inputs,
+    encode_targets,
+    model_from_checkpoint,
+    to_torch,
+)
+from model.training import dataset
+from model.training.train_args import add_arguments
+
+MIN_LR = 1e-6
+CHECKPOINT_EVERY = 10
+COMPONENTS = ("event", "active", "asset", "recency", "values", "delta")
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class SplitData:
+    """One split's rows (all timelines concatenated) with their history features and windows."""
+
+    grid: np.ndarray  # float32 (N, 20, 9)
+    source_index: np.ndarray  # int32 (N, 20)
+    source_kind: np.ndarray  # int8 (N, 20)
+    hist: HistoryArrays  # (N, 20) each
+    offsets: np.ndarray  # int64 (n_timelines + 1,): row boundaries
+    ends: np.ndarray  # int64 (N,): end row of the timeline each row belongs to
+    windows: np.ndarray  # int64 (n, 2): first row, length
+    timeline_ids: np.ndarray  # int64 (n_timelines,): index into the manifest's timelines
+
+
+def read_manifest(data: Path) -> dict:
+    path = data / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{data}: no manifest.json (build shards with `mttd dataset`)")
+    return json.loads(path.read_text())
+
+
+def load_split(data: Path, split: str) -> SplitData:
+    s = dataset.load_split(data, split)
+    if s.steps == 0 or len(s.windows) == 0:
+        raise FileNotFoundError(f"{data}: the {split} split has no windows")
+    bounds = list(zip(s.offsets[:-1], s.offsets[1:]))
+    hists = [history_arrays(s.grid[a:b], s.source_index[a:b]) for a, b in bounds]
+    return SplitData(
+        grid=s.grid,
+        source_index=s.source_index,
+        source_kind=s.source_kind,
+        hist=HistoryArrays(**{k: np.concatenate([getattr(h, k) for h in hists]) for k in HistoryArrays.__dataclass_fields__}),
+        offsets=s.offsets,
+        ends=np.repeat(s.offsets[1:], np.diff(s.offsets)),
+        windows=s.windows,
+        timeline_ids=s.timeline_ids,
+    )
+
+
+def delta_scale(d: SplitData) -> list[float]:
+    """Typical size of a per-step value change inside a shot, per parameter type (crop pooled).
+
+    The median of the non-zero changes: slow keyframed motion (0.2 % of scale per step) and a
+    punch-in (20 %) both exist, and a standard deviation would make the motion look like zero.
+    """
+    now, nxt = d.grid[:-1], d.grid[1:]
+    same = (d.ends[:-1] == d.ends[1:])[:, None] & (now[..., 0] > 0.5) & (nxt[..., 0] > 0.5) & ~d.hist.cut[1:]
+    delta = (nxt[..., 2:] - now[..., 2:])[same]  # (cells, 7)
+    out = []
+    for cols in ([0], [1], [2], [3, 4, 5, 6]):
+        moved = delta[:, cols][np.abs(delta[:, cols]) > 1e-6]
+        out.extend([float(np.median(np.abs(moved))) if moved.size > 10 else 1.0] * len(cols))
+    return [max(v, 1e-3) for v in out]
+
+
+def make_batch(d: SplitData, windows: np.ndarray, length: int, norm: Norm) -> tuple[dict, dict]:
+    """Inputs (B, L, ...) and targets (B, L, ...) for windows, padded; row t's target is step t+1."""
+    B = len(windows)
+    grid = np.zeros((B, length + 1, 20, 9), np.float32)
+    kind = np.zeros((B, length + 1, 20), np.int8)
+    hist = HistoryArrays(
+        cut=np.zeros((B, length + 1, 20), bool),
+        change=np.zeros((B, length + 1, 20), bool),
+        recency=np.full((B, length + 1, 20), -1, np.int8),
+        seen=np.zeros((B, length + 1, 20), np.int8),
+        age=np.zeros((B, length + 1, 20), np.int8),
+        age_any=np.zeros((B, length + 1), np.int8),
+    )
+    valid = np.zeros((B, length), bool)
+    prev = np.zeros((B, 20, 9), np.float32)
+    for b, (a, n) in enumerate(windows):
+        n = min(int(n), length)
+        stop = min(a + n + 1, int(d.ends[a]))
+        rows = stop - a
+        grid[b, :rows], kind[b, :rows] = d.grid[a:stop], d.source_kind[a:stop]
+        if a > 0 and d.ends[a - 1] == d.ends[a]:  # the window starts inside its timeline
+            prev[b] = d.grid[a - 1]
+        for k in HistoryArrays.__dataclass_fields__:
+            getattr(hist, k)[b, :rows] = getattr(d.hist, k)[a:stop]
+        valid[b, : min(rows - 1, n)] = True
+    inputs = encode_inputs(grid[:, :length], kind[:, :length], _rows(hist, length), norm, prev)
+    return inputs, encode_targets(grid, hist, valid, norm)
+
+
+def _rows(hist: HistoryArrays, length: int) -> HistoryArrays:
+    return HistoryArrays(**{k: getattr(hist, k)[:, :length] for k in HistoryArrays.__dataclass_fields__})
+
+
+# ---------------------------------------------------------------- schedule and distribution
+
+
+def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    """Linear warmup to `peak`, then one cosine down to MIN_LR at the last of `total` steps."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min((step - warmup) / max(total - 1 - warmup, 1), 1.0)  # the last step runs at MIN_LR
+    return MIN_LR + 0.5 * (peak - MIN_LR) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size())
+
+
+def all_reduce_sum(values: np.ndarray, d: Dist) -> np.ndarray:
+    if d.world == 1:
+        return values
+    t = torch.from_numpy(np.asarray(values, np.float64))
+    dist.all_reduce(t)
+    return t.numpy()
+
+
+def average_gradients(model: torch.nn.Module, d: Dist) -> None:
+    """Mean of every gradient over the processes (what DistributedDataParallel does, in one call per tensor)."""
+    if d.world == 1:
+        return
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= d.world
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class Plan:
+    epochs: int
+    steps_per_epoch: int
+    warmup: int
+
+    @property
+    def total(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+def epoch_batches(n_windows: int, batch: int, seed: int, epoch: int, per_epoch: int | None = None) -> list[np.ndarray]:
+    """The global batches of an epoch, full batches only, fixed by (seed, epoch).
+
+    With `per_epoch` an epoch is the next `per_epoch` windows of a stream of permutations (one
+    per pass over the data), so short epochs still cover every window in turn.
+    """
+    per_epoch = min(per_epoch or n_windows, n_windows)
+    first = (epoch - 1) * per_epoch
+    passes = range(first // n_windows, (first + per_epoch - 1) // n_windows + 1)
+    stream = np.concatenate([np.random.default_rng([seed, p]).permutation(n_windows) for p in passes])
+    order = stream[first - passes[0] * n_windows :][:per_epoch]
+    n = max(len(order) // batch, 1)
+    return [order[i * batch : (i + 1) * batch] for i in range(n)]
+
+
+def train_step(model, opt, data: SplitData, windows: np.ndarray, cfg_len: int, norm: Norm, d: Dist) -> dict[str, float]:
+    mine = windows[d.rank :: d.world]
+    x, y = make_batch(data, mine, cfg_len, norm)
+    out, _ = model(to_torch(x))
+    loss, parts = compute_loss(out, to_torch(y))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(model, d)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return parts
+
+
+@torch.no_grad()
+def validate(model, data: SplitData, length: int, norm: Norm, batch: int, d: Dist, limit: int) -> dict[str, float]:
+    """Mean of the loss components over fixed validation batches (split across processes)."""
+    model.eval()
+    windows = data.windows[np.random.default_rng(0).permutation(len(data.windows))[:limit]]
+    batches = [windows[i : i + batch] for i in range(0, len(windows), batch)]
+    sums = np.zeros(len(COMPONENTS) + 1)
+    for k in range(d.rank, len(batches), d.world):
+        x, y = make_batch(data, batches[k], length, norm)
+        out, _ = model(to_torch(x))
+        total, parts = compute_loss(out, to_torch(y))
+        sums += np.array([parts[c] for c in COMPONENTS] + [float(total)])
+    sums = all_reduce_sum(sums, d) / max(len(batches), 1)
+    model.train()
+    return {**dict(zip(COMPONENTS, sums[:-1].tolist())), "total": float(sums[-1])}
+
+
+class Progress:
+    """One line per batch on a terminal, one line per epoch (and a few per epoch) in a log file."""
+
+    def __init__(self, main: bool) -> None:
+        self.main = main
+        self.tty = sys.stderr.isatty()
+
+    def batch(self, epoch: int, epochs: int, k: int, n: int, parts: dict[str, float], lr: float) -> None:
+        if not self.main or (not self.tty and (k + 1) % max(n // 4, 1)):
+            return
+        comps = " ".join(f"{c} {parts[c]:.3f}" for c in COMPONENTS)
+        line = f"epoch {epoch}/{epochs} {_bar(k + 1, n)} {k + 1}/{n} loss {sum(parts.values()):.3f} ({comps}) lr {lr:.2e}"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def epoch(self, record: dict) -> None:
+        if not self.main:
+            return
+        end = "\n" if self.tty else ""
+        print(
+            f"{end}epoch {record['epoch']} train {record['train']['total']:.4f} val {record['val']['total']:.4f} "
+            f"lr {record['lr']:.2e} {record['seconds']:.0f}s{' *best' if record.get('best') else ''}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _bar(k: int, n: int, width: int = 20) -> str:
+    filled = int(width * k / max(n, 1))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m model.training.train", description="Train the Multi-Track Transformer.")
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def manifest_hash(manifest: dict) -> str:
+    return manifest.get("sha256") or hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def setup_model(args, manifest: dict, train: SplitData) -> tuple[MultiTrackTransformer, Norm, NetConfig, str | None]:
+    """A fresh model (norm from the manifest), or weights from --init (which keep their own norm)."""
+    if args.init is None:
+        overrides = json.loads(args.config) if args.config else {}
+        cfg = NetConfig(**{"context": args.window, **overrides})
+        norm = Norm.from_manifest(manifest["stats"], delta_scale(train))
+        return MultiTrackTransformer(cfg), norm, cfg, None
+    ckpt = load(DEFAULT_WEIGHTS if args.init == "default" else args.init)
+    model, norm = model_from_checkpoint(ckpt)
+    # The delta head is (re)trained on moves, in the signed-log units that keeps punch-ins from
+    # swamping the loss; a checkpoint from before that had an all-steps head that learned ~0.
+    return model, replace(norm, delta_log=True), model.cfg, str(ckpt.path)
+
+
+def run(args: argparse.Namespace) -> Path:
+    torch.set_num_threads(args.threads)
+    d = init_distributed()
+    started = time.time()
+    manifest = read_manifest(args.data)
+    step = Fraction(manifest.get("step_seconds", "1/10"))
+    train, val = load_split(args.data, "train"), load_split(args.data, "val")
+    torch.manual_seed(args.seed)
+    history: list[dict] = []
+    start_epoch, global_step, best = 1, 0, math.inf
+    resume = load(args.resume) if args.resume else None
+    if resume is not None:
+        model, norm = model_from_checkpoint(resume)
+        cfg, init_from = model.cfg, resume.meta.get("init")
+    else:
+        model, norm, cfg, init_from = setup_model(args, manifest, train)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=args.lr)
+    steps_per_epoch = len(epoch_batches(len(train.windows), args.batch, args.seed, 1, args.epoch_windows))
+    epochs = args.epochs or 50
+    if resume is not None:
+        load_optimizer(opt, resume)
+        history = resume.meta["history"]
+        start_epoch, global_step = resume.meta["epoch"] + 1, resume.meta["global_step"]
+        best = min(h["val"]["total"] for h in history)
+        epochs = resume.meta["plan"]["epochs"]
+    plan = Plan(epochs=epochs, steps_per_epoch=steps_per_epoch, warmup=max(1, int(args.warmup * epochs * steps_per_epoch)))
+    base_meta = {
+        "format": FORMAT,
+        "config": asdict(cfg),
+        "norm": asdict(norm),
+        "step_seconds": str(step),
+        "manifest_sha256": manifest_hash(manifest),
+        "data": str(args.data),
+        "params": model.n_params(),
+        "init": init_from,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("run", "command")},
+        "world_size": d.world,
+    }
+    if d.main:
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(f"mtt: {model.n_params():,} parameters; {len(train.windows)} train / {len(val.windows)} val windows; "
+              f"{plan.steps_per_epoch} steps per epoch", file=sys.stderr)
+    progress = Progress(d.main and not args.quiet)
+    stopped = "completed the planned epochs"
+    bad_epochs = _epochs_since_best(history)
+    model.train()
+    epoch = start_epoch
+    while epoch <= plan.epochs:  # the plan may shrink after the first epoch (--max-minutes without --epochs)
+        t0 = time.time()
+        torch.manual_seed(args.seed * 1000 + epoch * 10 + d.rank)  # dropout: reproducible per epoch, also on resume
+        sums, n = dict.fromkeys(COMPONENTS, 0.0), 0
+        batches = epoch_batches(len(train.windows), args.batch, args.seed, epoch, args.epoch_windows)
+        for k, windows in enumerate(batches):
+            lr = lr_at(global_step, plan.total, plan.warmup, args.lr)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            parts = train_step(model, opt, train, train.windows[windows], cfg.context, norm, d)
+            global_step += 1
+            for c in COMPONENTS:
+                sums[c] += parts[c]
+            n += 1
+            progress.batch(epoch, plan.epochs, k, len(batches), parts, lr)
+        train_parts = dict(zip(COMPONENTS, (all_reduce_sum(np.array([sums[c] for c in COMPONENTS]), d) / (n * d.world)).tolist()))
+        train_parts["total"] = sum(train_parts.values())
+        val_parts = validate(model, val, cfg.context, norm, args.batch, d, args.val_windows)
+        record = {"epoch": epoch, "train": train_parts, "val": val_parts, "lr": lr, "seconds": time.time() - t0, "global_step": global_step}
+        is_best = val_parts["total"] < best
+        record["best"] = is_best
+        history.append(record)
+        progress.epoch(record)
+        best = min(best, val_parts["total"])
+        bad_epochs = 0 if is_best else bad_epochs + 1
+        meta = {**base_meta, "epoch": epoch, "global_step": global_step, "history": history, "plan": asdict(plan)}
+        if d.main:
+            if is_best:
+                save(args.out / "best.safetensors", model, {**meta, "kind": "best", "version": f"{args.out.name}:best:e{epoch}"}, opt)
+            if epoch % CHECKPOINT_EVERY == 0:
+                save(args.out / f"epoch-{epoch:03d}.safetensors", model, {**meta, "kind": "epoch", "version": f"{args.out.name}:e{epoch}"}, opt)
+        if args.max_minutes:
+            plan = _fit_plan_to_budget(plan, args, time.time() - started, history, epoch)
+            record["planned_epochs"] = plan.epochs
+        if bad_epochs >= args.patience:
+            stopped = f"early stopping: no better validation loss for {args.patience} epochs"
+            break
+        if args.max_minutes and (time.time() - started) / 60 + record["seconds"] / 60 > args.max_minutes:
+            stopped = f"time budget of {args.max_minutes:g} minutes reached"
+            break
+        epoch += 1
+    meta = {**base_meta, "epoch": history[-1]["epoch"], "global_step": global_step, "history": history, "plan": asdict(plan),
+            "stopped": stopped, "train_seconds": time.time() - started}
+    if d.main:
+        save(args.out / "final.safetensors", model, {**meta, "kind": "final", "version": f"{args.out.name}:final:e{meta['epoch']}"}, opt)
+        _annotate_best(args.out, meta)
+    if d.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return args.out
+
+
+def _epochs_since_best(history: list[dict]) -> int:
+    if not history:
+        return 0
+    best = int(np.argmin([h["val"]["total"] for h in history]))
+    return len(history) - 1 - best
+
+
+def _fit_plan_to_budget(plan: Plan, args, elapsed: float, history: list[dict], epoch: int) -> Plan:
+    """Shrink (never grow) the plan to the epochs the recent speed still fits into --max-minutes.
+
+    The machine is shared, so epochs take as long as the neighbours allow; re-planning keeps one
+    cosine that still ends at MIN_LR inside the budget (it steepens, it never restarts). The
+    planned epochs of every epoch are in the history, so a run can be repeated with --epochs.
+    """
+    recent = [h["seconds"] for h in history[-3:]]
+    per_epoch = sum(recent) / len(recent)
+    fit = epoch + int((args.max_minutes * 60 - elapsed) // max(per_epoch, 1e-3))
+    epochs = max(epoch, min(plan.epochs, fit))
+    if epochs == plan.epochs:
+        return plan
+    print(f"mtt: {per_epoch:.0f}s per epoch: planning {epochs} epochs within {args.max_minutes:g} minutes", file=sys.stderr)
+    warmup = min(plan.warmup, max(1, int(args.warmup * epochs * plan.steps_per_epoch)))
+    return Plan(epochs=epochs, steps_per_epoch=plan.steps_per_epoch, warmup=warmup)
+
+
+def _annotate_best(out: Path, final_meta: dict) -> None:
+    """The best checkpoint's JSON also gets the whole history and why training stopped."""
+    path = out / "best.json"
+    meta = json.loads(path.read_text())
+    meta.update({"history": final_meta["history"], "stopped": final_meta["stopped"], "train_seconds": final_meta["train_seconds"]})
+    path.write_text(json.dumps(meta, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        out = run(args)
+    except (FileNotFoundError, ModelLoadError, ValueError) as err:
+        print(f"mtt train: {err}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        from model.training.report import write_report
+
+        write_report(out, eval_timelines=args.eval_timelines, threads=args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,388 @@
+"""A picture of what mttd thinks of a timeline: `render_timeline_png` (the CLI, the watcher and
+the training report call it) and `draw_geometry`, which draws a `model.viz.geometry.Geometry`.
+
+matplotlib is imported inside the drawing functions only, and through `Figure` + the Agg canvas,
+never pyplot: no display, no global figure state, so daemon threads may draw at the same time.
+The PNG is written atomically (temp file + rename), as the sidecars are.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.features.grid import featurize
+from model.inference.predictor import Predictor
+from model.suggest.items import SequenceSuggestions, SuggestOptions
+from model.suggest.pipeline import predictor_step, suggest_sequence
+from model.timeline.types import Sequence, Timeline
+from model.viz.geometry import (
+    DISABLED_COLOUR,
+    GAP_COLOUR,
+    REVIEW_COLOUR,
+    SURE_ALPHA,
+    SURE_LEVELS,
+    UNKNOWN_COLOUR,
+    Box,
+    Geometry,
+    Rect,
+    timeline_geometry,
+)
+
+PNG_SUFFIX = ".mtt.png"
+
+
+def pick_sequence(timeline: Timeline, name: str | None) -> Sequence:
+    """The named sequence (KeyError when there is none), else the first with video, else the first."""
+    if name is not None:
+        return timeline.sequence(name)
+    return next((s for s in timeline.sequences if s.duration > 0), timeline.sequences[0])
+
+
+def geometry_for(
+    timeline: Timeline,
+    sequence_name: str | None,
+    predictor: Predictor,
+    suggestions: SequenceSuggestions | list[SequenceSuggestions] | None = None,
+) -> Geometry:
+    """Featurize and, unless given, suggest; then lay it all out with the review's predictions
+    (predicted here only when the suggestions came without them)."""
+    seq = pick_sequence(timeline, sequence_name)
+    options = SuggestOptions(sequence=seq.name)
+    step = predictor_step(predictor, options)
+    feats = featurize(seq, step)
+    found = _matching(suggestions, seq)
+    if found is None:
+        found = suggest_sequence(seq, predictor, options, step)
+    predictions = found.predictions
+    if predictions is None and feats.steps > 1:
+        predictions = predictor.predict(feats)
+    title = f"{Path(timeline.path).name}  —  sequence {seq.name!r}" if timeline.path else f"sequence {seq.name!r}"
+    model_name = " ".join(p for p in (predictor.name, predictor.version) if p)
+    return timeline_geometry(seq, feats, predictions, found, title=title, model_name=model_name)
+
+
+def _matching(suggestions, seq: Sequence) -> SequenceSuggestions | None:
+    if suggestions is None or isinstance(suggestions, SequenceSuggestions):
+        return suggestions
+    return next((s for s in suggestions if s.sequence.name == seq.name), None)
+
+
+def render_timeline_png(
+    timeline: Timeline,
+    sequence_name: str | None,
+    predictor: Predictor,
+    out_path: str | Path,
+    suggestions: SequenceSuggestions | list[SequenceSuggestions] | None = None,
+) -> Path:
+    """Draw one sequence (the named one, else the first with video) and write it as a PNG.
+
+    `suggestions`: what `model.suggest.pipeline.suggest` (or `SuggestionRun.results`) already made for
+    this timeline, so they are not made twice; None makes them here. KeyError: no such sequence.
+    """
+    return draw_geometry(geometry_for(timeline, sequence_name, predictor, suggestions), out_path)
+
+
+# --- drawing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sizes in inches (the figure is WIDTH wide at DPI)."""
+
+    width: float = 16.0
+    dpi: int = 100
+    left: float = 0.95
+    right: float = 0.25
+    title: float = 0.75
+    lane: float = 0.72
+    axis: float = 0.45
+    legend_row: float = 0.22
+    legend_columns: int = 5
+    review_row: float = 0.19
+    max_legend: int = 20
+
+    @property
+    def plot_width(self) -> float:
+        return self.width - self.left - self.right
+
+
+# Vertical places inside a lane (lane i spans y = i .. i+1).
+CLIP_Y = (0.36, 0.94)
+PRED_Y = (0.13, 0.29)
+DISAGREE_Y = (0.05, 0.12)
+FONT = 7.0
+CHAR_PX = 0.6 * FONT * 100 / 72  # an average character at FONT points, in pixels at 100 dpi
+SMALL_FONT = 6.0
+SMALL_CHAR_PX = 0.62 * SMALL_FONT * 100 / 72
+
+
+def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout()) -> Path:
+    """Draw the picture and write it atomically to `out_path` (PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from model.suggest.document import _atomic_write
+
+    reviews = geom.of_kind("review")
+    source_rows = -(-min(len(geom.legend), layout.max_legend) // layout.legend_columns)
+    more_row = 0.6 if len(geom.legend) > layout.max_legend else 0.0
+    n_lanes = max(1, len(geom.lanes))
+    lanes_h = n_lanes * layout.lane
+    legend_h = (source_rows + more_row + 3.4) * layout.legend_row  # the key takes two rows and a space
+    review_h = (len(reviews) + 1.5) * layout.review_row if reviews else 0.0
+    height = layout.title + lanes_h + layout.axis + legend_h + review_h + 0.15
+    fig = Figure(figsize=(layout.width, height), dpi=layout.dpi)
+    FigureCanvasAgg(fig)
+    over = fig.add_axes((0, 0, 1, 1))  # inch coordinates for words, legend and the review list
+    over.set_xlim(0, layout.width)
+    over.set_ylim(0, height)
+    over.axis("off")
+    bottom = height - layout.title - lanes_h
+    ax = fig.add_axes((layout.left / layout.width, bottom / height, layout.plot_width / layout.width, lanes_h / height))
+    _draw_lanes(ax, geom, layout, n_lanes)
+    _draw_title(over, geom, layout, height)
+    y = bottom - layout.axis
+    y = _draw_legend(over, geom, layout, y)
+    _draw_reviews(over, reviews, geom, layout, y)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=layout.dpi)
+    return _atomic_write(Path(out_path), buf.getvalue())
+
+
+def _draw_title(over, geom: Geometry, layout: Layout, height: float) -> None:
+    over.text(0.2, height - 0.3, geom.title, fontsize=12, fontweight="bold", va="center")
+    over.text(0.2, height - 0.56, geom.subtitle, fontsize=8.5, color="#555555", va="center")
+
+
+def _draw_lanes(ax, geom: Geometry, layout: Layout, n_lanes: int) -> None:
+    from matplotlib.patches import Rectangle
+
+    extent = geom.extent_s if geom.extent_s > 0 else 1.0
+    pad = extent * 0.005
+    ax.set_xlim(-pad, extent + pad)
+    ax.set_ylim(0, n_lanes)
+    px_per_s = layout.plot_width * layout.dpi / (extent + 2 * pad)
+    px_per_lane = layout.lane * layout.dpi
+    for i in range(n_lanes):
+        ax.axhspan(i, i + 1, color="#f7f7f7" if i % 2 else "#ffffff", zorder=0, lw=0)
+    for rect in geom.of_kind("gap"):
+        ax.axvspan(rect.x0, rect.x1, color=GAP_COLOUR, zorder=0.5, lw=0)
+    if geom.extent_s > geom.duration_s:
+        ax.axvspan(geom.duration_s, geom.extent_s, color="#eaf2fb", zorder=0.5, lw=0)
+    ax.axvline(geom.duration_s, color="#333333", lw=0.8, ls=(0, (4, 3)), zorder=4)
+    ax.text(geom.duration_s, n_lanes, " end", fontsize=FONT, va="bottom", ha="left", color="#333333", clip_on=False)
+    scale = _PixelScale(px_per_s, px_per_lane, geom.frame_size)
+    for rect in geom.rects:
+        if rect.kind == "clip":
+            _draw_clip(ax, rect, scale)
+        elif rect.kind in ("next", "fill"):
+            _draw_suggested(ax, rect, scale)
+        elif rect.kind == "prediction":
+            alpha = SURE_ALPHA[int(np.digitize(rect.confidence, SURE_LEVELS))]
+            ax.add_patch(Rectangle((rect.x0, rect.lane + PRED_Y[0]), rect.x1 - rect.x0, PRED_Y[1] - PRED_Y[0], facecolor=rect.colour, alpha=alpha, lw=0, zorder=2))
+        elif rect.kind == "disagreement":
+            ax.add_patch(Rectangle((rect.x0, rect.lane + DISAGREE_Y[0]), rect.x1 - rect.x0, DISAGREE_Y[1] - DISAGREE_Y[0], facecolor=REVIEW_COLOUR, lw=0, zorder=2))
+    for rect in geom.of_kind("review"):
+        _draw_review(ax, rect)
+    if not geom.lanes:
+        ax.text(extent / 2, 0.5, "no video in this sequence", ha="center", va="center", fontsize=10, color="#777777")
+    _draw_axes(ax, geom)
+
+
+@dataclass(frozen=True)
+class _PixelScale:
+    """Data units <-> pixels, for what must be a fixed size on screen (labels, frame diagrams)."""
+
+    px_per_s: float
+    px_per_lane: float
+    frame_size: tuple[int, int]
+
+    def diagram_px(self) -> tuple[float, float]:
+        h = min(24.0, (CLIP_Y[1] - CLIP_Y[0]) * self.px_per_lane - 8)
+        w, fh = self.frame_size
+        return h * (w / fh if fh else 16 / 9), h
+
+
+def _draw_clip(ax, rect: Rect, scale: _PixelScale) -> None:
+    from matplotlib.patches import Rectangle
+
+    y0, y1 = rect.lane + CLIP_Y[0], rect.lane + CLIP_Y[1]
+    width_px = (rect.x1 - rect.x0) * scale.px_per_s
+    ax.add_patch(
+        Rectangle(
+            (rect.x0, y0), rect.x1 - rect.x0, y1 - y0,
+            facecolor=rect.colour, edgecolor="white" if rect.enabled else "#888888",
+            lw=0.6, ls="-" if rect.enabled else ":", zorder=2,
+        )
+    )
+    used_px = 0.0
+    if rect.frame is not None and rect.transformed:
+        used_px = _draw_frame_diagram(ax, rect, scale, y0, y1)
+        if not used_px:  # too narrow for a diagram: hatching says "scaled, moved or cropped"
+            ax.add_patch(Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor="none", edgecolor=_ink(rect.colour, 0.55), hatch="////", lw=0, zorder=2.1))
+    _label(ax, rect.x0, (y0 + y1) / 2, width_px - used_px, scale.px_per_s, rect.label, _ink(rect.colour))
+
+
+def _draw_suggested(ax, rect: Rect, scale: _PixelScale) -> None:
+    from matplotlib.patches import Rectangle
+
+    y0, y1 = rect.lane + CLIP_Y[0], rect.lane + CLIP_Y[1]
+    width_px = (rect.x1 - rect.x0) * scale.px_per_s
+    ax.add_patch(Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor=rect.colour, alpha=0.35, lw=0, zorder=2))
+    ax.add_patch(
+        Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor="none", edgecolor=rect.colour, lw=1.4, ls=(0, (3, 2)), zorder=2.2)
+    )
+    used_px = _draw_frame_diagram(ax, rect, scale, y0, y1) if rect.transformed else 0.0
+    room = width_px - used_px
+    full = f"{rect.kind}: {rect.label}"  # the name alone when both do not fit: the dashes say "suggested"
+    text = full if len(full) <= int((room - 6) / CHAR_PX) else rect.label
+    _label(ax, rect.x0, (y0 + y1) / 2, room, scale.px_per_s, text, "#1a1a1a")
+
+
+def _draw_frame_diagram(ax, rect: Rect, scale: _PixelScale, y0: float, y1: float) -> float:
+    """A small frame at the clip's right end, the visible part of the picture white, and the
+    scale beside it when it is not 100 %; returns the pixels taken (0 when the clip is too narrow)."""
+    from matplotlib.patches import Rectangle
+
+    w_px, h_px = scale.diagram_px()
+    pad_px = 3.0
+    scale_text = f"{rect.scale:.0f}%" if round(rect.scale) != 100 else ""
+    text_px = (len(scale_text) * SMALL_CHAR_PX + pad_px) if scale_text else 0.0
+    width_px = (rect.x1 - rect.x0) * scale.px_per_s
+    if width_px < w_px + 2 * pad_px or h_px <= 4:
+        return 0.0
+    if width_px < w_px + 2 * pad_px + text_px:
+        scale_text, text_px = "", 0.0
+    w = w_px / scale.px_per_s
+    h = h_px / scale.px_per_lane
+    x = rect.x1 - (w_px + pad_px) / scale.px_per_s
+    y = (y0 + y1) / 2 - h / 2
+    ax.add_patch(Rectangle((x, y), w, h, facecolor="#262626", lw=0, zorder=3))
+    box: Box = rect.frame
+    if not box.empty:  # y grows upwards in the plot, downwards in the frame
+        ax.add_patch(
+            Rectangle(
+                (x + box.left * w, y + (1 - box.bottom) * h), (box.right - box.left) * w, (box.bottom - box.top) * h,
+                facecolor="white", lw=0, zorder=3.1,
+            )
+        )
+    ax.add_patch(Rectangle((x, y), w, h, facecolor="none", edgecolor="#262626", lw=0.8, zorder=3.2))
+    if scale_text:
+        ink = _ink(rect.colour) if rect.kind == "clip" else "#1a1a1a"
+        ax.text(x - 2 / scale.px_per_s, (y0 + y1) / 2, scale_text, fontsize=SMALL_FONT, ha="right", va="center", color=ink, zorder=3.3)
+    return w_px + 2 * pad_px + text_px
+
+
+def _label(ax, x0: float, y: float, avail_px: float, px_per_s: float, text: str, colour: str) -> None:
+    """The text, shortened to the room there is; nothing when not even a few letters fit."""
+    chars = int((avail_px - 6) / CHAR_PX)
+    if chars < 4 or not text:
+        return
+    ax.text(x0 + 3 / px_per_s, y, shorten(text, chars), fontsize=FONT, color=colour, va="center", ha="left", zorder=3.5, clip_on=True)
+
+
+def shorten(text: str, chars: int) -> str:
+    """At most `chars` characters, an ellipsis marking a cut (names often have no spaces)."""
+    return text if len(text) <= chars else text[: max(chars - 1, 0)] + "…"
+
+
+def _draw_review(ax, rect: Rect) -> None:
+    from matplotlib.patches import Rectangle
+
+    y0, y1 = rect.lane + CLIP_Y[0] - 0.04, rect.lane + CLIP_Y[1] + 0.03
+    ax.add_patch(Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor=REVIEW_COLOUR, alpha=0.12, lw=0, zorder=4))
+    ax.add_patch(Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor="none", edgecolor=REVIEW_COLOUR, lw=1.8, zorder=4.1))
+    ax.text(
+        rect.x0, y1, rect.label, fontsize=6.5, color="white", fontweight="bold", ha="center", va="center", zorder=5,
+        bbox={"boxstyle": "round,pad=0.18", "facecolor": REVIEW_COLOUR, "edgecolor": "none"},
+    )
+
+
+def _draw_axes(ax, geom: Geometry) -> None:
+    ax.set_yticks([i + (CLIP_Y[0] + CLIP_Y[1]) / 2 for i in range(len(geom.lanes))])
+    ax.set_yticklabels([lane.label for lane in geom.lanes], fontsize=9, fontweight="bold")
+    for i in range(len(geom.lanes)):
+        ax.text(-0.004, i + (PRED_Y[0] + PRED_Y[1]) / 2, "model", transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=6, color="#777777")
+    ax.tick_params(axis="y", length=0)
+    ax.set_xticks([s for s, _ in geom.ticks])
+    ax.set_xticklabels([tc for _, tc in geom.ticks], fontsize=7.5)
+    ax.grid(axis="x", color="#dddddd", lw=0.6, zorder=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+
+
+def _draw_legend(over, geom: Geometry, layout: Layout, top: float) -> float:
+    """Sources (colour, name, clip count), then what the marks mean; returns the y below."""
+    from matplotlib.patches import Rectangle
+
+    row = layout.legend_row
+    col_w = (layout.width - 0.4) / layout.legend_columns
+    shown = geom.legend[: layout.max_legend]
+    y = top - row
+    for n, entry in enumerate(shown):
+        x = 0.2 + (n % layout.legend_columns) * col_w
+        yy = y - (n // layout.legend_columns) * row
+        over.add_patch(Rectangle((x, yy - 0.06), 0.22, 0.12, facecolor=entry.colour, lw=0))
+        name = shorten(entry.name, int(col_w * 12.5) - 6) or "?"
+        over.text(x + 0.3, yy, f"{name} ({entry.clips})", fontsize=7.5, va="center")
+    rows = -(-len(shown) // layout.legend_columns)
+    y -= rows * row
+    if len(geom.legend) > len(shown):
+        over.text(0.2, y + row * 0.2, f"+ {len(geom.legend) - len(shown)} more sources", fontsize=7.5, color="#555555", va="center")
+        y -= row * 0.6
+    y = _draw_key(over, y - row * 0.2, layout.width)
+    return y - row * 1.2
+
+
+def _draw_key(over, y: float, width: float) -> float:
+    """What the marks mean, wrapped to the width; returns the y of the last row."""
+    from matplotlib.patches import Rectangle
+
+    entries = [
+        ({"facecolor": "#1f77b4", "edgecolor": "#0b3a5a", "hatch": "////", "lw": 0}, "scaled/moved/cropped (mini frame: visible part white)"),
+        ({"facecolor": "#1f77b4", "lw": 0, "height": 0.06}, "model strip: its guess for each step (colour = source, paler = less sure)"),
+        ({"facecolor": REVIEW_COLOUR, "lw": 0, "height": 0.04}, "model disagrees with the edit"),
+        ({"facecolor": "#fbe0e0", "edgecolor": REVIEW_COLOUR, "lw": 1.5}, "review suggestion (numbered list below)"),
+        ({"facecolor": "#c5daf0", "edgecolor": "#1f77b4", "lw": 1.2, "ls": (0, (3, 2))}, "next / fill suggestion"),
+        ({"facecolor": GAP_COLOUR, "lw": 0}, "gap (nothing on screen)"),
+        ({"facecolor": DISABLED_COLOUR, "edgecolor": "#888888", "lw": 0.8, "ls": ":"}, "disabled clip or track"),
+        ({"facecolor": UNKNOWN_COLOUR, "lw": 0, "height": 0.06}, "a source the model cannot name"),
+    ]
+    x = 0.2
+    for style, text in entries:
+        room = 0.45 + 0.057 * len(text)
+        if x + room > width:
+            x, y = 0.2, y - 0.22
+        style = dict(style)
+        h = style.pop("height", 0.13)
+        over.add_patch(Rectangle((x, y - h / 2), 0.26, h, **style))
+        over.text(x + 0.33, y, text, fontsize=7, va="center", color="#333333")
+        x += room
+    return y
+
+
+def _draw_reviews(over, reviews: list[Rect], geom: Geometry, layout: Layout, top: float) -> None:
+    if not reviews:
+        return
+    row = layout.review_row
+    over.text(0.2, top, f"Review ({len(reviews)}, most confident first)", fontsize=9, fontweight="bold", va="center")
+    for n, rect in enumerate(reviews, start=1):
+        lane = geom.lanes[rect.lane].label
+        head = f"{rect.label:>2}. {lane} {rect.span}  {rect.field}  ({rect.confidence:.2f})  "
+        text = textwrap.shorten(head + rect.reason, width=int(layout.width * 15.5), placeholder=" …")
+        over.text(0.2, top - n * row, text, fontsize=7.5, va="center", color="#222222")
+
+
+def _ink(hex_colour: str, strength: float = 1.0) -> str:
+    """Black or white, whichever reads on this colour (strength < 1 blends it toward the colour)."""
+    r, g, b = (int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    light = 0.299 * r + 0.587 * g + 0.114 * b > 0.6
+    ink = 0.0 if light else 1.0
+    mix = [ink * strength + c * (1 - strength) for c in (r, g, b)]
+    return "#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in mix))
