@@ -1,4 +1,4 @@
-"""The feature contract of DESIGN.md on hand-built sequences whose answers are known."""
+"""The feature contract of docs/features.md on hand-built sequences whose answers are known."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mttd features FILE`: the feature grid of DESIGN.md as JSON (`--json`) or a short summary.
+"""`mttd features FILE`: the feature grid of docs/features.md as JSON (`--json`) or a short summary.
 
 `--json` at the default step comes from the running daemon when one serves (its result cache
 answers repeated calls), else from this process; `--no-daemon` forces this process. The document

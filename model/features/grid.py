@@ -1,4 +1,4 @@
-"""The feature contract of DESIGN.md: a sequence as time steps x 20 video tracks x 9 values.
+"""The feature contract of docs/features.md: a sequence as time steps x 20 video tracks x 9 values.
 
 Vectorised per track: step k samples frame f_k = floor((k + 0.5) x d x r), computed exactly with
 integers; each item paints the steps whose frame it covers, in document order, so the last item
@@ -69,7 +69,7 @@ def as_step(step: Fraction | float | str) -> Fraction:
 def step_count(duration: int, per_step: Fraction) -> int:
     """The steps whose sampled frame lies inside a sequence of `duration` frames.
 
-    DESIGN.md says T = ceil(D / (d x r)); but when D / (d x r) has a fraction of at most 1/2, the
+    The plain count T = ceil(D / (d x r)); but when D / (d x r) has a fraction of at most 1/2, the
     last of those steps samples a frame at or past D and reads as empty: a cut to black on every
     track that no editor made (44 % of synthetic timelines). f_k < D <=> k < D / (d x r) - 1/2.
     """

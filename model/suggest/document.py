@@ -1,4 +1,4 @@
-"""The sidecar files of DESIGN.md (Suggestions and sidecars): `NAME.mtt.json` and `NAME.mtt.xml`.
+"""The sidecar files of docs/sidecar.md: `NAME.mtt.json` and `NAME.mtt.xml`.
 
 `document_for_file` is what the CLI, the daemon and the watcher call for a file on disk:
 read, hash, suggest, and build the document (or the error document when the file cannot be

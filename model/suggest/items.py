@@ -74,7 +74,7 @@ class SequenceSuggestions:
     predictions: Predictions | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
-        """The per-sequence part of the `NAME.mtt.json` document (DESIGN.md)."""
+        """The per-sequence part of the `NAME.mtt.json` document (docs/sidecar.md)."""
         return {
             "name": self.sequence.name,
             "step_seconds": float(self.step_seconds),

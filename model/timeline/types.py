@@ -112,7 +112,7 @@ def _all_const(obj: object, **defaults: float) -> bool:
 
 @dataclass(frozen=True)
 class Source:
-    """What an item shows. `key` identifies it across the document (see DESIGN.md, asset)."""
+    """What an item shows. `key` identifies it across the document (see docs/features.md, sources and slots)."""
 
     key: str  # pathurl, else file name, else id; "sequence:ID", "generator:EFFECTID", "masterclip:ID"
     name: str

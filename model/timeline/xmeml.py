@@ -1,6 +1,6 @@
 """Read FCP7 XML ("xmeml") from Premiere Pro, DaVinci Resolve and Final Cut Pro 7 into a Timeline.
 
-Every quirk handled here is described, with its source, in shared/docs/xmeml.md. Parsing goes
+Every quirk handled here is one that real exporters write (tests/test_reader_*.py hold an example of each). Parsing goes
 through model.timeline.safe_xml (no entities, no DTD, no network, a size cap, bounded depth), and whatever
 is wrong with the input comes out as one TimelineParseError naming the file, the line and the reason.
 """
@@ -76,7 +76,7 @@ def _inside_clipitem(el: etree._Element) -> bool:
 def definitions(root: etree._Element) -> dict[str, dict[str, etree._Element]]:
     """Per tag (`file`, `sequence`), the first non-empty element per id over the whole document.
 
-    Empty elements with an id are references; one may come before its definition (xmeml.md 5).
+    Empty elements with an id are references; one may come before its definition (Premiere writes them so).
     """
     defs: dict[str, dict[str, etree._Element]] = {"file": {}, "sequence": {}}
     for el in root.iter("file", "sequence"):
@@ -239,7 +239,7 @@ class _Reader:
         return self.intern(Source(f"generator:{kind}", effect_name or clip_name or kind, "generator"))
 
     def file_source(self, file_el: etree._Element, clip_name: str) -> Source:
-        """A file's key: the full definition's pathurl, else its name, else its id (DESIGN.md)."""
+        """A file's key: the full definition's pathurl, else its name, else its id (docs/features.md)."""
         ident = file_el.get("id")
         if not len(file_el) and ident in self.file_refs:
             return self.file_refs[ident]
@@ -402,7 +402,7 @@ class _Reader:
 
 
 def cut_point(t: Transition) -> int:
-    """Where a transition cuts: its start, its end, or the floor of its middle (DESIGN.md)."""
+    """Where a transition cuts: its start, its end, or the floor of its middle (docs/features.md)."""
     if t.alignment in ("start", "start-black"):
         return t.start
     if t.alignment in ("end", "end-black"):

@@ -8,7 +8,7 @@ one minimal definition and `<sequence id/>` references. Sources are written so t
 rebuilds their keys: files from `path` (else `name`), nested sequences, generators and master
 clips from the id that follows the key's `sequence:`, `generator:` or `masterclip:` prefix.
 Master-clip sources become clipitems with only a `<masterclipid>`, as Premiere writes multicam
-clips; OpenTimelineIO cannot read those (xmeml.md 12), everything else it reads.
+clips; OpenTimelineIO cannot read those (their adapter skips them), everything else it reads.
 
 Speed: a long timeline has thousands of clips but only a handful of distinct (kind, rate, Basic
 Motion, Crop). Each clip is a copy of a template built once per such value, given its own id, texts

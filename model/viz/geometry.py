@@ -144,7 +144,7 @@ def colour_for(index: int) -> str:
 
 
 def visible_box(frame_size: tuple[int, int], source: Source | None, values) -> Box:
-    """Where a clip's cropped, scaled, moved image lands in the frame (DESIGN.md units).
+    """Where a clip's cropped, scaled, moved image lands in the frame (docs/features.md units).
 
     `values` = scale (percent), pos_x, pos_y (fractions of the source image, from the frame
     centre, +y down), crop left/right/top/bottom (percent of the source image); the source size

@@ -1,6 +1,6 @@
 """Machinery shared by the styles: the canvas, media naming, track building and framing geometry.
 
-Units follow docs/xmeml.md sections 6-7: scale in percent of the source's native size, centre in
+Units follow docs/features.md: scale in percent of the source's native size, centre in
 fractions of the *source* image (0,0 = frame centre, +y down), crop in percent of the source image.
 Items carry resolved cut points; a dissolve is a `Transition` beside them on the same track.
 """

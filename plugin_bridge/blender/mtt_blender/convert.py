@@ -3,7 +3,7 @@
 Pure Python (no bpy), so the conversions are tested outside Blender. `scene_io.py` copies the
 values out of bpy into the dataclasses below and applies the results back.
 
-Units (shared/docs/xmeml.md sections 6-7; Blender's own units in brackets):
+Units (docs/features.md; Blender's own units in brackets):
 - scale: percent, 100 = native size [transform.scale_x, 1.0 = native].
 - centre: fraction of the SOURCE image from the frame centre, +x right, +y down
   [transform.offset_x/offset_y: scene pixels from the centre, +y up]. xmeml multiplies the
