@@ -342,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
-    print(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) if getattr(args, "json", False) else json.dumps(doc, indent=2, ensure_ascii=False))
+    compact = getattr(args, "json", False)
+    print(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(doc, indent=2, ensure_ascii=False))
     return code
 
 

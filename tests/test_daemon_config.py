@@ -139,7 +139,8 @@ def test_the_lock_is_exclusive_and_probing_it_does_not_release_it(tmp_path: Path
     lock_file = tmp_path / "mttd.lock"
     assert not process.lock_held(lock_file)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from daemon.process import InstanceLock; l = InstanceLock(__import__('pathlib').Path({str(lock_file)!r})); l.acquire(); print('ok', flush=True); input()"],
+        [sys.executable, "-c", "from daemon.process import InstanceLock; import pathlib; "
+         f"l = InstanceLock(pathlib.Path({str(lock_file)!r})); l.acquire(); print('ok', flush=True); input()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def mttd(*args: str, home: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "MTTD_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")

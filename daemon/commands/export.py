@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="PATH", help="the .onnx file to write (default: beside the weights)")
     p.add_argument("--windows", type=int, default=8, metavar="N", help="validation windows for the torch comparison (default 8)")
     p.add_argument("--metrics", action="store_true", help="also compare the evaluation metrics with torch fp32 on the held-out set")
-    p.add_argument("--data", metavar="DIR", help="held-out set: a dataset folder (val split) or timelines (default: the checkpoint's data, else synthetic)")
+    p.add_argument("--data", metavar="DIR",
+                   help="held-out set: a dataset folder (val split) or timelines (default: the checkpoint's data, else synthetic)")
     p.add_argument("--limit", type=int, default=24, metavar="N", help="held-out sequences for --metrics (default 24)")
     p.add_argument("--threads", type=int, default=2, metavar="N")
     p.set_defaults(run=run)

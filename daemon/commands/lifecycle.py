@@ -162,7 +162,8 @@ def _status_text(doc: dict[str, Any]) -> str:
         model, queue, cache = doc["model"], doc["queue"], doc["cache"]
         loaded = "loaded" if model["loaded"] else "unloaded (reloads on the next call)"
         lines.append(f"health    {'SERVING' if doc['serving'] else 'NOT_SERVING (loading the model)'}")
-        lines.append(f"model     {model['name']} {model['version']} sha256 {model['sha256'][:12] or '-'}, {loaded}, idle {model['idle_s']:.0f} s, backend {model.get('backend') or '-'}")
+        lines.append(f"model     {model['name']} {model['version']} sha256 {model['sha256'][:12] or '-'}, {loaded}, "
+                     f"idle {model['idle_s']:.0f} s, backend {model.get('backend') or '-'}")
         busy = f", busy for {queue['busy_s']:.1f} s" if queue["busy"] else ""
         lines.append(
             f"queue     {queue['depth']}/{queue['capacity']} waiting or running{busy}; "

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--in-place", action="store_true", help="write NAME.mtt.json and NAME.mtt.xml beside each file")
     p.add_argument("-r", "--recursive", action="store_true", help="look into the sub-folders of folders")
     p.add_argument("--no-daemon", action="store_true", help="work in this process even when the daemon runs")
-    p.add_argument("--model", metavar="M", help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
+    p.add_argument("--model", metavar="M",
+                   help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
     p.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                    help="how the network runs in this process (default auto: the fastest export that passed its check)")
     p.add_argument("--kinds", type=_kinds, default=KIND_NAMES, metavar="K[,K]", help="any of review,next,fill (default: all)")

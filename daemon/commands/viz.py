@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="a timeline file (FCP7 XML, or another format the reader takes)")
     p.add_argument("--out", metavar="PNG", help="where to write the picture (default: NAME.mtt.png in the current folder)")
     p.add_argument("--sequence", metavar="NAME", help="the sequence to draw (default: the first with video)")
-    p.add_argument("--model", metavar="M", help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
+    p.add_argument("--model", metavar="M",
+                   help="a .safetensors file, a training run folder, or `persistence` (default: the `model` setting, else the bundled model)")
     p.set_defaults(run=run)
 
 

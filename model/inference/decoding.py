@@ -368,7 +368,8 @@ class Decoder:
             p_active_cut=p_active_cut,
             slot_probs=softmax(out["asset"]),
             recency_probs=softmax(out["recency"]),
-            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std), moved)).astype(np.float32),
+            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std),
+                                            moved)).astype(np.float32),
         )
 
     # -- generation

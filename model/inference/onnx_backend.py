@@ -211,7 +211,8 @@ def load_predictor_with_backend(spec: str | None, backend: str = "auto", cache_d
     found = find_export(weights, int8, cache_dir, sha)
     if found is None:
         if cache_dir is None:
-            raise OnnxModelError(f"{weights}: no {backend} export beside it (run `mttd export --format onnx{' --int8' if int8 else ''} --model {weights}`)")
+            command = f"mttd export --format onnx{' --int8' if int8 else ''} --model {weights}"
+            raise OnnxModelError(f"{weights}: no {backend} export beside it (run `{command}`)")
         found = export_to_cache(weights, int8, cache_dir)
     pred = OnnxPredictor(found, threads)
     return pred, pred.backend

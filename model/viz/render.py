@@ -184,9 +184,11 @@ def _draw_lanes(ax, geom: Geometry, layout: Layout, n_lanes: int) -> None:
             _draw_suggested(ax, rect, scale)
         elif rect.kind == "prediction":
             alpha = SURE_ALPHA[int(np.digitize(rect.confidence, SURE_LEVELS))]
-            ax.add_patch(Rectangle((rect.x0, rect.lane + PRED_Y[0]), rect.x1 - rect.x0, PRED_Y[1] - PRED_Y[0], facecolor=rect.colour, alpha=alpha, lw=0, zorder=2))
+            ax.add_patch(Rectangle((rect.x0, rect.lane + PRED_Y[0]), rect.x1 - rect.x0, PRED_Y[1] - PRED_Y[0],
+                                   facecolor=rect.colour, alpha=alpha, lw=0, zorder=2))
         elif rect.kind == "disagreement":
-            ax.add_patch(Rectangle((rect.x0, rect.lane + DISAGREE_Y[0]), rect.x1 - rect.x0, DISAGREE_Y[1] - DISAGREE_Y[0], facecolor=REVIEW_COLOUR, lw=0, zorder=2))
+            ax.add_patch(Rectangle((rect.x0, rect.lane + DISAGREE_Y[0]), rect.x1 - rect.x0, DISAGREE_Y[1] - DISAGREE_Y[0],
+                                   facecolor=REVIEW_COLOUR, lw=0, zorder=2))
     for rect in geom.of_kind("review"):
         _draw_review(ax, rect)
     if not geom.lanes:
@@ -224,7 +226,8 @@ def _draw_clip(ax, rect: Rect, scale: _PixelScale) -> None:
     if rect.frame is not None and rect.transformed:
         used_px = _draw_frame_diagram(ax, rect, scale, y0, y1)
         if not used_px:  # too narrow for a diagram: hatching says "scaled, moved or cropped"
-            ax.add_patch(Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor="none", edgecolor=_ink(rect.colour, 0.55), hatch="////", lw=0, zorder=2.1))
+            ax.add_patch(Rectangle((rect.x0, y0), rect.x1 - rect.x0, y1 - y0, facecolor="none", edgecolor=_ink(rect.colour, 0.55),
+                                   hatch="////", lw=0, zorder=2.1))
     _label(ax, rect.x0, (y0 + y1) / 2, width_px - used_px, scale.px_per_s, rect.label, _ink(rect.colour))
 
 
@@ -307,7 +310,8 @@ def _draw_axes(ax, geom: Geometry) -> None:
     ax.set_yticks([i + (CLIP_Y[0] + CLIP_Y[1]) / 2 for i in range(len(geom.lanes))])
     ax.set_yticklabels([lane.label for lane in geom.lanes], fontsize=9, fontweight="bold")
     for i in range(len(geom.lanes)):
-        ax.text(-0.004, i + (PRED_Y[0] + PRED_Y[1]) / 2, "model", transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=6, color="#777777")
+        ax.text(-0.004, i + (PRED_Y[0] + PRED_Y[1]) / 2, "model", transform=ax.get_yaxis_transform(),
+                ha="right", va="center", fontsize=6, color="#777777")
     ax.tick_params(axis="y", length=0)
     ax.set_xticks([s for s, _ in geom.ticks])
     ax.set_xticklabels([tc for _, tc in geom.ticks], fontsize=7.5)
