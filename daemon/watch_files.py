@@ -102,6 +102,8 @@ def walk_candidates(root: Path, kinds: dict[str, TimelineKind]) -> Iterator[tupl
             if entry.is_dir(follow_symlinks=False):
                 stack.append(Path(entry.path))
                 continue
+            if not entry.is_file():
+                continue  # a FIFO, socket or device under a timeline's name is never a candidate
             kind = kinds.get(os.path.splitext(entry.name)[1].lower())
             if kind is None or is_ignored_name(entry.name):
                 continue
@@ -139,7 +141,7 @@ def scan_file(path: Path, kind: TimelineKind) -> FileScan:
     digest = hashlib.sha256()
     tail = b""
     size = 0
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
             tail = (tail + chunk)[-TAIL_BYTES:]
@@ -149,8 +151,14 @@ def scan_file(path: Path, kind: TimelineKind) -> FileScan:
 
 def sniff(path: Path, kind: TimelineKind) -> bool:
     """True when the first 4 KB hold the kind's root marker (cheap: decides before any hashing)."""
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         return kind.root_marker in f.read(HEAD_BYTES)
+
+
+def _open_regular(path: Path):
+    from model.timeline.safe_xml import open_regular  # torch-free; one home for the FIFO-safe open
+
+    return open_regular(path)
 
 
 def sidecar_source_sha(path: Path) -> str | None:

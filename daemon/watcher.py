@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat as stat_mod
 import threading
 import time
 from collections.abc import Callable
@@ -108,9 +109,12 @@ class _Handler(FileSystemEventHandler):
 
 
 def _stat(path: Path) -> Stat | None:
+    """(size, mtime_ns) of a regular file; None for anything else (gone, a FIFO, a device)."""
     try:
         st = os.stat(path)
     except OSError:
+        return None
+    if not stat_mod.S_ISREG(st.st_mode):
         return None
     return (st.st_size, st.st_mtime_ns)
 

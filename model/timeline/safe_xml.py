@@ -6,8 +6,11 @@ through here, and every failure becomes one TimelineParseError.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -19,10 +22,24 @@ MAX_DEPTH = 256  # libxml2 refuses deeper documents unless huge_tree is on (it n
 _local = threading.local()
 
 
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a regular file for reading, never blocking: a FIFO, device or socket under a timeline's
+    name would block a plain open() (or read) for good. O_NONBLOCK makes the open return at once
+    and fstat on the open descriptor (no race with a rename) refuses anything but a regular file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file", str(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_capped(path: str | Path, max_bytes: int) -> bytes:
     """The file's bytes, refusing anything larger than `max_bytes` before reading it all."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             data = fh.read(max_bytes + 1)
     except OSError as err:
         raise TimelineParseError(str(path), 0, f"cannot open: {err.strerror or err}") from None

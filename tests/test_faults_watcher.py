@@ -1,0 +1,67 @@
+"""Issue 21, the watcher under hostile files: a real daemon in a temporary MTTD_HOME, driven by
+`mttd watch`, with real files (FIFOs, symlinks, long names, colliding names) in the watched folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.helpers_watcher import save_atomically, synthetic_xmeml, wait_for
+
+CONFIG = 'model = "persistence"\n[watch]\nsettle_ms = 200\nkinds = ["next", "fill"]\n'
+
+
+def mttd(*args: str, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "daemon", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and done.returncode != 0:
+        pytest.fail(f"mttd {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+def listing() -> dict:
+    return json.loads(mttd("watch", "list", "--json").stdout)
+
+
+@pytest.fixture()
+def home(mttd_home: Path):
+    (mttd_home / "config").mkdir(mode=0o700)
+    (mttd_home / "config" / "config.toml").write_text(CONFIG)
+    yield mttd_home
+    mttd("stop", check=False)
+    assert mttd("status", check=False).returncode == 3, "a daemon was left running"
+
+
+def test_a_fifo_named_xml_never_stalls_the_watcher(home, tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.xml")  # nobody ever writes to it: open() without O_NONBLOCK blocks for good
+    mttd("watch", "add", str(folder))
+    save_atomically(folder / "ok.xml", synthetic_xmeml(1))
+    assert wait_for(lambda: (folder / "ok.mtt.xml").exists(), timeout=30), "the FIFO stalled the watcher"
+    assert wait_for(lambda: listing()["queue"] == 0, timeout=10)
+    assert not (folder / "pipe.mtt.json").exists()
+    started = time.monotonic()
+    mttd("stop")
+    assert time.monotonic() - started < 8, "stop waited for a stuck worker"
+
+
+def test_a_fifo_is_refused_at_open_without_blocking(tmp_path):
+    from daemon import watch_files
+    from model.timeline.errors import TimelineParseError
+    from model.timeline.safe_xml import read_capped
+
+    fifo = tmp_path / "swapped-in.xml"
+    os.mkfifo(fifo)  # as if renamed over a timeline between the stat and the open
+    with pytest.raises(OSError, match="not a regular file"):
+        watch_files.sniff(fifo, watch_files.XMEML)
+    with pytest.raises(TimelineParseError, match="not a regular file"):
+        read_capped(fifo, 1024)
+    assert list(watch_files.walk_candidates(tmp_path, watch_files.timeline_kinds(False))) == []
