@@ -6,12 +6,18 @@ each sequence's own past). Every metric is a mean over sequences with a 95 % int
 MASE, which pools absolute errors over sequences (bootstrap interval). The rollout metrics
 (changes and flickers per minute) come from free-running rollouts of ROLLOUT_STEPS steps
 starting at 1/3 and 2/3 of each sequence, compared with the true continuation.
+
+The document also holds one row per sequence (its file, folder, production, steps, cuts and
+every metric of every system), the model's lead over Markov with a paired 95 % interval
+(`model_minus_markov`, see `paired_difference`), and with `by` the same summary per folder or
+per production, each group weighted as the overall figures are (sequences equal, MASE pooled).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +28,7 @@ from model.features.grid import SequenceFeatures, featurize_timeline
 from model.features.history import history_arrays
 from model.timeline.types import SOURCE_KINDS, Rate, Source
 from model.training import baselines, metrics
+from model.training.productions import production_of
 
 ROLLOUT_STEPS = 200
 DEFAULT_SHOT_STEPS = 30.0  # the shot-length rule before a sequence has shown two cuts
@@ -31,11 +38,33 @@ SCALAR_KEYS = ("next_active_acc", "next_asset_acc", "change_f1", "cut_time_mae_s
 GROUP_KEYS = ("mae_changed", "mase")
 
 
+GROUPINGS = ("folder", "production")
+N_BOOT = 2000  # resamples of the paired bootstrap
+
+
+@dataclass
+class Origin:
+    """Where a sequence comes from: its timeline file, that file's folder and its production."""
+
+    file: str
+    folder: str
+    production: str
+
+    @classmethod
+    def of(cls, path: Path, root: Path | None = None) -> Origin:
+        shown = path.relative_to(root) if root is not None and path.is_relative_to(root) else path
+        return cls(str(shown), path.parent.name, production_of(path))
+
+
 @dataclass
 class EvalSet:
     sequences: list[SequenceFeatures]
     markov: baselines.Markov
     source: str  # what was evaluated, for the report
+    origins: list[Origin] | None = None  # one per sequence (None: unknown)
+
+    def origin(self, k: int) -> Origin:
+        return self.origins[k] if self.origins else Origin("", "", "")
 
 
 def features_from_rows(name: str, grid: np.ndarray, src: np.ndarray, kind: np.ndarray, step: Fraction) -> SequenceFeatures:
@@ -55,15 +84,17 @@ def from_dataset(data: Path, limit: int | None, fit_markov: bool = True) -> Eval
     manifest = load_manifest(data)
     step = Fraction(manifest["step_seconds"])
     val = load_split(data, "val")
-    names = {t["id"]: f"{t['path']}#{t['sequence']}" for t in manifest["timelines"]}
+    entries = {t["id"]: t for t in manifest["timelines"]}
     picks = _spread(len(val.timeline_ids), limit)
-    seqs = []
+    seqs, origins = [], []
     for k in picks:
         rows = val.timeline(k)
-        seqs.append(features_from_rows(names.get(int(val.timeline_ids[k]), str(k)), val.grid[rows], val.source_index[rows],
-                                       val.source_kind[rows], step))
+        entry = entries.get(int(val.timeline_ids[k]))
+        name = f"{entry['path']}#{entry['sequence']}" if entry else str(k)
+        seqs.append(features_from_rows(name, val.grid[rows], val.source_index[rows], val.source_kind[rows], step))
+        origins.append(Origin.of(Path(entry["path"])) if entry else Origin("", "", ""))
     markov = baselines.Markov(_fit_on_train(data) if fit_markov else None)
-    return EvalSet(seqs, markov, f"{data} (val split, {len(seqs)} of {len(val.timeline_ids)} sequences)")
+    return EvalSet(seqs, markov, f"{data} (val split, {len(seqs)} of {len(val.timeline_ids)} sequences)", origins)
 
 
 def _fit_on_train(data: Path) -> baselines.MarkovCounts:
@@ -75,20 +106,28 @@ def _fit_on_train(data: Path) -> baselines.MarkovCounts:
     return baselines.fit(grids, [history_arrays(g, s) for g, s in zip(grids, srcs)])
 
 
-def from_folder(folder: Path, limit: int | None, step: Fraction) -> EvalSet:
-    """Every sequence of every timeline file under `folder` (files that fail are reported and skipped)."""
+def from_folder(folder: Path, limit: int | None, step: Fraction, suffixes: frozenset[str] | None = None) -> EvalSet:
+    """Every sequence of every timeline file under `folder` (files that fail are reported and skipped);
+    with `suffixes` only the files whose suffix is one of them."""
     from model.timeline.errors import TimelineParseError
     from model.timeline.formats import read_timeline
     from model.training.dataset import find_timeline_files
 
-    seqs = []
+    seqs, origins = [], []
+    root = folder.resolve()
     for path in find_timeline_files([folder]):
+        if suffixes is not None and path.suffix.lower() not in suffixes:
+            continue
         try:
-            seqs.extend(f for f in featurize_timeline(read_timeline(path), step) if f.steps >= 2)
+            found = [f for f in featurize_timeline(read_timeline(path), step) if f.steps >= 2]
         except TimelineParseError as err:
             print(f"mttd eval: skipped {err.one_line()}", file=sys.stderr)
-    seqs = [seqs[k] for k in _spread(len(seqs), limit)]
-    return EvalSet(seqs, baselines.Markov(None), f"{folder} ({len(seqs)} sequences, Markov on each sequence's own past)")
+            continue
+        seqs.extend(found)
+        origins.extend([Origin.of(path, root)] * len(found))
+    picks = _spread(len(seqs), limit)
+    seqs, origins = [seqs[k] for k in picks], [origins[k] for k in picks]
+    return EvalSet(seqs, baselines.Markov(None), f"{folder} ({len(seqs)} sequences, Markov on each sequence's own past)", origins)
 
 
 def _spread(n: int, limit: int | None) -> list[int]:
@@ -98,38 +137,136 @@ def _spread(n: int, limit: int | None) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n - 1, limit)})
 
 
-def evaluate(model, evalset: EvalSet, rollouts: bool = True, progress=None) -> dict:
-    """The JSON document of `mttd eval --json`."""
+def evaluate(model, evalset: EvalSet, rollouts: bool = True, progress=None, by: str | None = None) -> dict:
+    """The JSON document of `mttd eval --json`; `by` ("folder" or "production") adds per-group summaries."""
     systems = {"model": model, "persistence": baselines.Persistence(), "markov": evalset.markov}
-    per: dict[str, list[dict]] = {name: [] for name in systems}
-    truth: list[dict] = []
-    shot: list[float] = []
+    rows: list[dict] = []
     for n, feats in enumerate(evalset.sequences):
-        step_s = float(feats.step_seconds)
-        hist = history_arrays(feats.grid, feats.source_index)
-        for name, system in systems.items():
-            preds, fc = _predict(system, feats)
-            m = metrics.sequence_metrics(feats.grid, feats.source_index, hist, preds, fc, step_s)
-            if rollouts:
-                m.update(_rollout_rates(system, feats))
-            per[name].append(m)
-        if rollouts:
-            truth.append(_rollout_rates(None, feats))
-        errs = metrics.shot_length_errors(metrics.timeline_cuts(hist.cut), DEFAULT_SHOT_STEPS)
-        shot.append(float(np.mean(errs)) * step_s if errs else math.nan)
+        rows.append(sequence_row(feats, evalset.origin(n), systems, rollouts))
         if progress:
             progress(n + 1, len(evalset.sequences))
-    doc = {name: _summary(rows)[0] for name, rows in per.items()}
-    doc["ci95"] = {name: _summary(rows)[1] for name, rows in per.items()}
-    sl_mean, sl_lo, sl_hi = metrics.mean_ci(shot)
-    doc["shot_length"] = {"cut_time_mae_s": sl_mean}
-    doc["ci95"]["shot_length"] = {"cut_time_mae_s": [sl_lo, sl_hi]}
-    doc["truth"] = {k: metrics.mean_ci([t[k] for t in truth])[0] for k in ("changes_per_min", "flicker_per_min")} if rollouts else {}
-    doc["sequences"] = len(evalset.sequences)
-    doc["steps"] = int(sum(f.steps for f in evalset.sequences))
+    doc = summarize(rows, rollouts)
     doc["data"] = evalset.source
     doc["model_info"] = {"name": model.name, "version": model.version, "sha256": model.sha256}
+    if by is not None:
+        doc["by"] = by
+        doc["groups"] = {name: summarize(members, rollouts) for name, members in group_rows(rows, by).items()}
+    doc["per_sequence"] = rows
     return doc
+
+
+def sequence_row(feats: SequenceFeatures, origin: Origin, systems: dict, rollouts: bool) -> dict:
+    """One sequence: where it comes from, its size, and every metric of every system (plus the truth's rollout rates)."""
+    step_s = float(feats.step_seconds)
+    hist = history_arrays(feats.grid, feats.source_index)
+    cuts = metrics.timeline_cuts(hist.cut)
+    row = {"name": feats.name, "file": origin.file, "folder": origin.folder, "production": origin.production,
+           "steps": feats.steps, "cuts": int(hist.cut[1:].any(axis=1).sum())}  # the cuts the next step can predict
+    row["seconds"] = {}
+    for name, system in systems.items():
+        t0 = time.perf_counter()
+        preds, fc = _predict(system, feats)
+        m = metrics.sequence_metrics(feats.grid, feats.source_index, hist, preds, fc, step_s)
+        del preds, fc  # a 40-minute programme's predictions are large; free them before the next system
+        m["mase"] = {g: _ratio(m["abs_err"][g], m["abs_err_persistence"][g]) for g in metrics.GROUPS}
+        if rollouts:
+            m.update(_rollout_rates(system, feats))
+        row[name] = m
+        row["seconds"][name] = time.perf_counter() - t0
+    errs = metrics.shot_length_errors(cuts, DEFAULT_SHOT_STEPS)
+    row["shot_length"] = {"cut_time_mae_s": float(np.mean(errs)) * step_s if errs else math.nan}
+    if rollouts:
+        row["truth"] = _rollout_rates(None, feats)
+    return row
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else math.nan
+
+
+def group_rows(rows: list[dict], by: str) -> dict[str, list[dict]]:
+    """Rows grouped by their folder or production, groups in name order."""
+    if by not in GROUPINGS:
+        raise ValueError(f"cannot group by {by!r} (one of {', '.join(GROUPINGS)})")
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[by] or "(unknown)", []).append(row)
+    return dict(sorted(groups.items()))
+
+
+def summarize(rows: list[dict], rollouts: bool = True) -> dict:
+    """Means and 95 % intervals per system, the shot-length rule, the truth and model - Markov over these rows."""
+    doc = {}
+    cis = {}
+    for name in SYSTEMS:
+        doc[name], cis[name] = _summary([r[name] for r in rows])
+    doc["ci95"] = cis
+    sl_mean, sl_lo, sl_hi = metrics.mean_ci([r["shot_length"]["cut_time_mae_s"] for r in rows])
+    doc["shot_length"] = {"cut_time_mae_s": sl_mean}
+    doc["ci95"]["shot_length"] = {"cut_time_mae_s": [sl_lo, sl_hi]}
+    doc["truth"] = ({k: metrics.mean_ci([r["truth"][k] for r in rows])[0] for k in ("changes_per_min", "flicker_per_min")}
+                    if rollouts and rows and "truth" in rows[0] else {})
+    doc["model_minus_markov"] = paired_difference([r["model"] for r in rows], [r["markov"] for r in rows])
+    doc["sequences"] = len(rows)
+    doc["steps"] = int(sum(r["steps"] for r in rows))
+    return doc
+
+
+def paired_difference(a: list[dict], b: list[dict], seed: int = 0, n_boot: int = N_BOOT) -> dict:
+    """System a minus system b per metric: the difference of the summaries and its paired 95 % interval.
+
+    A paired bootstrap over sequences, seeded: each resample draws sequences with replacement and
+    takes both systems on the same draw, so a timeline that is hard for both moves both sides
+    together and only the difference varies. The interval is the 2.5 and 97.5 % quantiles of
+    the resampled differences: of the mean of per-sequence differences (over sequences where both
+    are defined), and for MASE of the difference of the two pooled ratios. With fewer than two
+    sequences there is no interval (null). Each entry is {"diff", "ci95": [lo, hi], "n"}.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+    for key in SCALAR_KEYS:
+        if a and key in a[0] and key in b[0]:
+            out[key] = _paired_mean([r[key] for r in a], [r[key] for r in b], rng, n_boot)
+    out["mae_changed"] = {g: _paired_mean([r["mae_changed"][g] for r in a], [r["mae_changed"][g] for r in b], rng, n_boot)
+                          for g in metrics.GROUPS}
+    out["mase"] = {g: _paired_ratio([r["abs_err"][g] for r in a], [r["abs_err"][g] for r in b],
+                                    [r["abs_err_persistence"][g] for r in a], rng, n_boot) for g in metrics.GROUPS}
+    return out
+
+
+def _paired_mean(x: list[float], y: list[float], rng: np.random.Generator, n_boot: int) -> dict:
+    d = np.array([u - v for u, v in zip(x, y) if not (_missing(u) or _missing(v))], np.float64)
+    if len(d) == 0:
+        return {"diff": math.nan, "ci95": [math.nan, math.nan], "n": 0}
+    if len(d) < 2:
+        return {"diff": float(d.mean()), "ci95": [math.nan, math.nan], "n": 1}
+    boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
+    return {"diff": float(d.mean()), "ci95": _quantiles(boot), "n": len(d)}
+
+
+def _paired_ratio(err_a: list[float], err_b: list[float], den: list[float], rng: np.random.Generator, n_boot: int) -> dict:
+    """Pooled ratio sum(err_a) / sum(den) minus sum(err_b) / sum(den), resampling sequences together."""
+    a, b, p = (np.asarray(v, np.float64) for v in (err_a, err_b, den))
+    if len(p) == 0 or p.sum() <= 0:
+        return {"diff": math.nan, "ci95": [math.nan, math.nan], "n": int(np.sum(p > 0))}
+    diff = float((a.sum() - b.sum()) / p.sum())
+    if len(p) < 2:
+        return {"diff": diff, "ci95": [math.nan, math.nan], "n": 1}
+    idx = rng.integers(0, len(p), size=(n_boot, len(p)))
+    pooled = p[idx].sum(1)
+    keep = pooled > 0  # resamples without any persistence error say nothing
+    boot = (a[idx].sum(1)[keep] - b[idx].sum(1)[keep]) / pooled[keep]
+    return {"diff": diff, "ci95": _quantiles(boot), "n": int(np.sum(p > 0))}
+
+
+def _quantiles(boot: np.ndarray) -> list[float]:
+    if len(boot) == 0:
+        return [math.nan, math.nan]
+    return [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _predict(system, feats: SequenceFeatures):
@@ -202,10 +339,19 @@ ROWS = (
 
 
 def markdown(doc: dict) -> str:
-    """The evaluation as a markdown table: mean [95 % interval] per system, truth where it applies."""
-    lines = [f"Evaluated on {doc['data']}: {doc['sequences']} sequences, {doc['steps']} steps. "
-             f"Model {doc['model_info']['name']} {doc['model_info']['version']}.", "",
-             "| metric | model | persistence | markov | shot-length / truth |", "|---|---|---|---|---|"]
+    """The evaluation as markdown: mean [95 % interval] per system, truth where it applies, and the
+    model's lead over Markov with its paired interval; then the same table per group (with `by`)."""
+    head = (f"Evaluated on {doc['data']}: {doc['sequences']} sequences, {doc['steps']} steps. "
+            f"Model {doc['model_info']['name']} {doc['model_info']['version']}.")
+    parts = [head, "", *_table(doc)]
+    for name, group in doc.get("groups", {}).items():
+        parts += ["", f"### {doc['by']} {name}: {group['sequences']} sequences, {group['steps']} steps", "", *_table(group)]
+    return "\n".join(parts) + "\n"
+
+
+def _table(doc: dict) -> list[str]:
+    lines = ["| metric | model | persistence | markov | shot-length / truth | model - markov [paired 95 %] |",
+             "|---|---|---|---|---|---|"]
     for key, sub, label, fmt in ROWS:
         cells = [_cell(doc, name, key, sub, fmt) for name in SYSTEMS]
         if key == "cut_time_mae_s":
@@ -214,8 +360,21 @@ def markdown(doc: dict) -> str:
             extra = fmt.format(doc["truth"][key]) + " (truth)"
         else:
             extra = ""
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {extra} |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {extra} | {_diff_cell(doc, key, sub, fmt)} |")
+    return lines
+
+
+def _diff_cell(doc: dict, key: str, sub: str | None, fmt: str) -> str:
+    entry = doc.get("model_minus_markov", {}).get(key)
+    if entry is not None and sub is not None:
+        entry = entry[sub]
+    if entry is None or _missing(entry["diff"]):
+        return "-"
+    signed = fmt.replace("{:", "{:+")
+    text = signed.format(entry["diff"])
+    if not any(_missing(c) for c in entry["ci95"]):
+        text += f" [{signed.format(entry['ci95'][0])}, {signed.format(entry['ci95'][1])}]"
+    return text
 
 
 def _cell(doc: dict, name: str, key: str, sub: str | None, fmt: str) -> str:
