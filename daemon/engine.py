@@ -26,7 +26,7 @@ from typing import Any
 
 from daemon.config import Config
 
-log = logging.getLogger("mttd.engine")
+log = logging.getLogger(__name__)
 
 PERSISTENCE = "persistence"  # the copy-previous-step baseline, usable as a model name
 MAX_EXTRA_MODELS = 1  # models named by requests kept beside the configured one

@@ -55,7 +55,7 @@ from protos.mtt.v1 import PROTOCOL
 from protos.mtt.v1 import suggester_pb2 as pb
 from protos.mtt.v1 import suggester_pb2_grpc as pb_grpc
 
-log = logging.getLogger("mttd")
+log = logging.getLogger(__name__)
 
 SERVICE = pb.DESCRIPTOR.services_by_name["Suggester"].full_name  # "mtt.v1.Suggester"
 CAPABILITIES = ("suggest", "suggest-batch", "predict", "features")
@@ -63,6 +63,7 @@ RESERVED_WORKERS = 8  # threads left for health, info, status and shutdown when 
 GRACE_S = 5.0
 MAX_PREDICT_STEPS = 4096
 UNAUTHENTICATED_OK = ("/grpc.health.v1.Health/",)
+LOG_ROOTS = ("daemon", "model")  # the packages whose modules log into mttd.log
 
 
 class Watcher(Protocol):
@@ -586,20 +587,23 @@ def _refusal(handler: grpc.RpcMethodHandler, why: str) -> grpc.RpcMethodHandler:
 
 
 def _setup_logging(paths: paths_mod.Paths, config: Config) -> None:
+    """Every module logs to `logging.getLogger(__name__)`; the package roots send it all to mttd.log."""
     handler = logging.handlers.RotatingFileHandler(
         paths.log_file, maxBytes=config.log_max_mb * 1024 * 1024, backupCount=config.log_backups, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("mttd")
-    root.handlers[:] = [handler]
+    handlers: list[logging.Handler] = [handler]
     if os.environ.get("JOURNAL_STREAM") or sys.stderr.isatty():
         # Run by systemd (stderr goes to the journal) or by hand: show the log there too. Not
         # when spawned by `mttd start`, whose stderr file is only for crashes before this point.
         console = logging.StreamHandler()
         console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(console)
-    root.setLevel(config.log_level.upper())
-    root.propagate = False
+        handlers.append(console)
+    for name in LOG_ROOTS:
+        root = logging.getLogger(name)
+        root.handlers[:] = handlers
+        root.setLevel(config.log_level.upper())
+        root.propagate = False  # not again through a handler someone set on Python's root logger
 
     def log_thread_crash(args: threading.ExceptHookArgs) -> None:
         log.error("thread %s crashed", args.thread.name if args.thread else "?", exc_info=(args.exc_type, args.exc_value, args.exc_traceback))

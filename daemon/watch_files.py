@@ -180,6 +180,13 @@ class ProcessResult:
 
     ok: bool
     error: str = ""  # one line naming the file and the problem, when not ok
+    sequences: int = 0  # sequences suggested for, when ok
+    items: tuple[tuple[str, int], ...] = ()  # (kind, count) of the suggestions written, when ok
+
+    def summary(self) -> str:
+        """`2 sequences, 5 review, 3 next, 2 fill` for the log line of a processed timeline."""
+        counts = "".join(f", {n} {kind}" for kind, n in self.items)
+        return f"{self.sequences} sequence{'s' if self.sequences != 1 else ''}{counts}"
 
 
 @dataclass(frozen=True)
@@ -259,11 +266,14 @@ def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
 def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
     """Write a run's sidecars beside the timeline (the error document alone when unreadable)."""
     from model.suggest.document import write_sidecars
+    from model.suggest.items import KINDS
 
     write_sidecars(run.document, run.xml_bytes(), path.parent, sidecar_stem(path))
-    if run.ok:
-        return ProcessResult(True)
-    return ProcessResult(False, run.document["error"]["message"])
+    if not run.ok:
+        return ProcessResult(False, run.document["error"]["message"])
+    sequences = run.document.get("sequences", [])
+    items = tuple((kind, sum(len(s.get(kind, ())) for s in sequences)) for kind in KINDS)
+    return ProcessResult(True, sequences=len(sequences), items=items)
 
 
 def _default_options() -> SuggestOptions:

@@ -105,7 +105,7 @@ class _Handler(FileSystemEventHandler):
             if path and not event.is_directory:
                 self.watcher._on_path(Path(os.fsdecode(path)), self.root)
         except Exception:  # an exception here would silently kill the observer thread
-            logger.exception("watcher: event %r", event)
+            logger.exception("event %r", event)
 
 
 def _stat(path: Path) -> Stat | None:
@@ -277,8 +277,11 @@ class Watcher:
                     self._prepare_early(job)
                 else:
                     self._handle(job)
-            except Exception as err:  # a bad file must never stop the worker
-                logger.exception("watcher: %s", job.path)
+            except OSError as err:  # unreadable, or its sidecars cannot be written: the user can fix it
+                logger.warning("failed %s: %s", job.path, err.strerror or err)
+                self._count(job.root, "failed", f"{job.path}: {err}")
+            except Exception as err:  # a bad file must never stop the worker; a bug shows its traceback
+                logger.exception("failed %s: %s: %s", job.path, type(err).__name__, err)
                 self._count(job.root, "failed", f"{job.path}: {err}")
             finally:
                 self._queue.done()
@@ -297,6 +300,8 @@ class Watcher:
             return
         if not watch_files.sniff(job.path, job.kind):
             self.stats.sniffed_out += 1
+            logger.warning("skipped %s: not a %s timeline (no %s in its first %d bytes)", job.path, job.kind.suffix,
+                           job.kind.root_marker.decode(), watch_files.HEAD_BYTES)
             self._remember(job.path, stat, timeline=False)
             return
         scan = watch_files.scan_file(job.path, job.kind)
@@ -308,8 +313,12 @@ class Watcher:
             self._queue.put_back(job, self.retry_delays_s[job.attempts - 1])
             return
         self._count(job.root, "seen")
-        unchanged = watch_files.sidecar_source_sha(job.path) == scan.sha256
-        self._settled(job, stat, None if unchanged else self._process(job.path))
+        if watch_files.sidecar_source_sha(job.path) == scan.sha256:
+            self._settled(job, stat, None, 0.0)
+            return
+        started = time.perf_counter()
+        result = self._process(job.path)
+        self._settled(job, stat, result, time.perf_counter() - started)
 
     def _prepare_early(self, job: Job) -> None:
         """Prepare a complete, changed save before its settle time has passed; commit the sidecars
@@ -325,7 +334,9 @@ class Watcher:
             return
         self.stats.jobs += 1
         self.stats.early += 1
+        started = time.perf_counter()
         run = self._process.prepare(job.path)
+        prepare_s = time.perf_counter() - started
         if not self._queue.wait_quiet(job.path, job.due):
             self.stats.early_dropped += 1
             return  # a new event filed a fresher job (or the watcher stops)
@@ -338,14 +349,22 @@ class Watcher:
             self._queue.put_back(job, None)  # due: the regular path checks it again
             return
         self._count(job.root, "seen")
-        self._settled(job, stat, self._process.commit(job.path, run))
+        started = time.perf_counter()
+        result = self._process.commit(job.path, run)
+        self._settled(job, stat, result, prepare_s + time.perf_counter() - started)  # the wait is not work
 
-    def _settled(self, job: Job, stat: Stat, result: ProcessResult | None) -> None:
-        """Count what became of a seen timeline (None: skipped, its sidecars are of this content)."""
+    def _settled(self, job: Job, stat: Stat, result: ProcessResult | None, seconds: float) -> None:
+        """Count and log what became of a seen timeline (None: skipped, its sidecars are of this
+        content). One line each in the daemon's log: `mttd logs` shows every file watched."""
         if result is None:
             self._count(job.root, "skipped_unchanged")
+            logger.info("skipped %s: unchanged since its sidecars were made", job.path)
+        elif result.ok:
+            self._count(job.root, "processed")
+            logger.info("processed %s: %s in %.2f s", job.path, result.summary(), seconds)
         else:
-            self._count(job.root, "processed" if result.ok else "failed", result.error)
+            self._count(job.root, "failed", result.error)
+            logger.warning("failed %s; its error document is written", result.error)  # error: FILE:LINE: reason
         self._remember(job.path, stat, timeline=True)
 
     def _count(self, root: Path, counter: str, error: str = "") -> None:
@@ -396,7 +415,7 @@ class Watcher:
                         self._rescan.update(self._folders)
                 self._run_rescans()
             except Exception:
-                logger.exception("watcher: supervisor")
+                logger.exception("supervisor")
             self._wake_supervisor.wait(self.supervise_interval_s)
             self._wake_supervisor.clear()
 
@@ -407,12 +426,12 @@ class Watcher:
         for folder in folders:
             present = folder.root.is_dir()
             if folder.missing and present:
-                logger.info("watcher: %s is back", folder.root)
+                logger.info("%s is back", folder.root)
                 folder.missing = False
                 self._attach(folder)
                 self._mark_rescan(folder.root)
             elif not folder.missing and not present:
-                logger.warning("watcher: watched folder %s is missing", folder.root)
+                logger.warning("watched folder %s is missing", folder.root)
                 self._detach(folder)
                 self._note_missing(folder)
 
@@ -424,7 +443,7 @@ class Watcher:
                 self._attach(folder)
                 self._mark_rescan(folder.root)
         if self._observer is not None and not _healthy(self._observer):
-            logger.warning("watcher: the observer died; restarting it")
+            logger.warning("the observer died; restarting it")
             _stop_observer(self._observer, 2.0)
             self._observer = self._new_observer(poll=False)
             self._observer.start()
@@ -435,7 +454,7 @@ class Watcher:
                 self._mark_rescan(folder.root)  # events may have been lost while it was down
         for folder in self._folder_list(poll=True):
             if folder.observer is not None and not _healthy(folder.observer):
-                logger.warning("watcher: the polling observer of %s died; restarting it", folder.root)
+                logger.warning("the polling observer of %s died; restarting it", folder.root)
                 self._detach(folder)
                 self.stats.observer_restarts += 1
                 self._attach(folder)
@@ -481,7 +500,7 @@ class Watcher:
         except OSError as err:  # e.g. ENOSPC, the inotify watch limit: the supervisor retries
             error = f"cannot watch {folder.root}: {err}"
             if error != folder.last_error:
-                logger.error("watcher: %s", error)
+                logger.error("%s", error)
             with self._lock:
                 folder.last_error = error
 
@@ -497,7 +516,7 @@ class Watcher:
             elif folder.handle is not None and self._observer is not None:
                 self._observer.unschedule(folder.handle)
         except Exception:
-            logger.exception("watcher: detaching %s", folder.root)
+            logger.exception("detaching %s", folder.root)
         folder.observer = None
         folder.handle = None
 
@@ -536,4 +555,4 @@ def _stop_observer(observer: BaseObserver, timeout: float) -> None:
         if observer.is_alive():
             observer.join(timeout)
     except Exception:
-        logger.exception("watcher: stopping an observer")
+        logger.exception("stopping an observer")

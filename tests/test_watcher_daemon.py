@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -137,3 +138,31 @@ def test_a_picture_setting_that_is_not_a_boolean_is_refused(mttd_home):
     (mttd_home / "config" / "config.toml").write_text('[watch]\npicture = "yes"\n')
     shown = mttd("config", "show", check=False)
     assert shown.returncode != 0 and "[watch] picture must be true or false" in shown.stderr
+
+
+def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home, tmp_path):
+    """`mttd logs` is where a user looks when a watched export got no sidecars: every file the
+    watcher settles on leaves one line there (INFO when processed or unchanged, WARNING otherwise)."""
+    edits = tmp_path / "edits"
+    edits.mkdir()
+    mttd("watch", "add", str(edits))
+    save_atomically(edits / "cut.xml", synthetic_xmeml(1))
+    save_atomically(edits / "broken.xml", '<?xml version="1.0"?>\n<xmeml version="4"><sequence><name>x</nam></xmeml>\n')
+    save_atomically(edits / "plist.xml", '<?xml version="1.0"?>\n<plist version="1.0"><dict/></plist>\n')
+    log = home / "log" / "mttd.log"
+
+    def lines(word: str) -> list[str]:
+        return [ln for ln in log.read_text(encoding="utf-8").splitlines() if word in ln]
+
+    assert wait_for(lambda: len(lines(" processed ") + lines(" failed ") + lines(" skipped ")) == 3, timeout=30)
+    [processed] = lines(f"processed {edits / 'cut.xml'}: ")
+    assert " INFO daemon.watcher: " in processed
+    assert re.search(r": 1 sequence, \d+ review, \d+ next, \d+ fill in \d+\.\d\d s$", processed), processed
+    [failed] = lines(f"failed {edits / 'broken.xml'}:")
+    assert " WARNING daemon.watcher: " in failed and "its error document is written" in failed
+    [skipped] = lines(f"skipped {edits / 'plist.xml'}: ")
+    assert " WARNING daemon.watcher: " in skipped and "not a .xml timeline (no <xmeml" in skipped
+    assert processed in mttd("logs", "-n", "20").stdout  # what the user reads
+
+    save_atomically(edits / "cut.xml", synthetic_xmeml(1))  # saved again unchanged: its sidecars stand
+    assert wait_for(lambda: lines(f"skipped {edits / 'cut.xml'}: unchanged"), timeout=30)

@@ -29,7 +29,7 @@ from model.features.grid import SequenceFeatures
 from model.inference.decoding import Decoder, Norm
 from model.inference.model_files import read_meta_json, sha256_file
 
-log = logging.getLogger("mttd.onnx")
+log = logging.getLogger(__name__)
 
 META_SCHEMA = "mtt.onnx/1"
 INPUTS = ("active", "values", "motion", "slot", "kind", "recency", "seen", "age", "age_any")
