@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.config import Config
+from model.timeline import kinds
 
 log = logging.getLogger(__name__)
 
@@ -393,9 +394,8 @@ def rss_mb() -> float:
 
 # -- what a call reads ------------------------------------------------------------------------
 
-# Extensions the daemon opens when given a path (the formats model.timeline.formats reads), and the
-# first byte their content must start with; anything else is refused before it is read.
-TIMELINE_SUFFIXES = {".xml": b"<", ".fcpxml": b"<", ".kdenlive": b"<", ".otio": b"{"}
+# The daemon opens a path only when model.timeline.kinds names its suffix and the content starts
+# like that kind; anything else is refused before it is read.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
@@ -448,8 +448,9 @@ def input_from_path(text: str) -> TimelineInput:
     if not os.path.isabs(path):
         raise refuse("INVALID_ARGUMENT", "the path must be absolute (the daemon has no working directory of yours)")
     suffix = os.path.splitext(path)[1].lower()
-    if suffix not in TIMELINE_SUFFIXES:
-        raise refuse("INVALID_ARGUMENT", f"not a timeline file (expected {', '.join(TIMELINE_SUFFIXES)})")
+    kind = kinds.BY_SUFFIX.get(suffix)
+    if kind is None:
+        raise refuse("INVALID_ARGUMENT", f"not a timeline file (expected {', '.join(kinds.BY_SUFFIX)})")
     try:
         # O_NONBLOCK: opening a FIFO named like a timeline must not hang the call.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -466,7 +467,7 @@ def input_from_path(text: str) -> TimelineInput:
         if st.st_size > MAX_FILE_BYTES:
             raise refuse("INVALID_ARGUMENT", f"{st.st_size} bytes, larger than the {MAX_FILE_BYTES} byte limit")
         data = f.read(MAX_FILE_BYTES + 1)
-    if not _starts_with(data, TIMELINE_SUFFIXES[suffix]):
+    if not _starts_with(data, kind.first_byte):
         raise refuse("INVALID_ARGUMENT", f"does not look like a {suffix} timeline")
     return TimelineInput("path", path, data)
 

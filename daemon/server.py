@@ -39,7 +39,6 @@ from daemon import process
 from daemon.config import Config, ConfigError
 from daemon.config import load as load_config
 from daemon.engine import (
-    TIMELINE_SUFFIXES,
     Engine,
     QueueFull,
     RequestError,
@@ -51,6 +50,7 @@ from daemon.engine import (
     rss_mb,
 )
 from model import __version__
+from model.timeline.kinds import kind_of
 from protos.mtt.v1 import PROTOCOL
 from protos.mtt.v1 import suggester_pb2 as pb
 from protos.mtt.v1 import suggester_pb2_grpc as pb_grpc
@@ -545,7 +545,7 @@ def _expand_paths(paths: Any, recursive: bool) -> list[str]:
         found = path.rglob("*") if recursive else path.glob("*")
         files.extend(
             str(p) for p in sorted(found)
-            if p.suffix.lower() in TIMELINE_SUFFIXES and not p.name.endswith(".mtt.xml") and p.is_file()
+            if kind_of(p) is not None and p.is_file()
         )
     return files
 

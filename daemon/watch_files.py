@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import importlib.util
 import json
 import os
 import time
@@ -20,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from model.timeline.kinds import JSON_SIDECAR, PNG_SIDECAR, XML_SIDECAR, TimelineKind, is_sidecar_name, sidecar_stem
+
 if TYPE_CHECKING:
     from daemon.engine import Engine
     from model.inference.predictor import Predictor
     from model.suggest.document import SuggestionRun
     from model.suggest.items import SuggestOptions
 
-SIDECAR_SUFFIXES = (".mtt.json", ".mtt.xml", ".mtt.png")
 # Editors' and downloaders' temp and backup names (daemon-notes 3.6), matched case-insensitively.
 TEMP_PATTERNS = ("*.tmp", ".~*", "~$*", ".goutputstream-*", "*.swp", "*.part", "*.crdownload", "*~")
 HEAD_BYTES = 4096
@@ -35,37 +35,10 @@ CHUNK_BYTES = 1 << 20
 ENGINE_RETRY_S = 0.2  # how often a watcher job asks again when the engine's queue is full
 
 
-@dataclass(frozen=True)
-class TimelineKind:
-    suffix: str
-    root_marker: bytes  # found in the first 4 KB of a file of this kind
-    end_marker: bytes  # what a complete file ends with (whitespace aside)
-
-
-XMEML = TimelineKind(".xml", b"<xmeml", b"</xmeml>")
-EXTRA_KINDS = (
-    TimelineKind(".fcpxml", b"<fcpxml", b"</fcpxml>"),
-    TimelineKind(".kdenlive", b"<mlt", b"</mlt>"),
-    TimelineKind(".mlt", b"<mlt", b"</mlt>"),
-    TimelineKind(".otio", b'"OTIO_SCHEMA"', b"}"),
-)
-
-
-def formats_extra_installed() -> bool:
-    return importlib.util.find_spec("opentimelineio") is not None
-
-
-def timeline_kinds(with_extras: bool | None = None) -> dict[str, TimelineKind]:
-    """Suffix -> kind; FCPXML, Kdenlive and OTIO only when the formats extra can read them."""
-    extras = formats_extra_installed() if with_extras is None else with_extras
-    kinds = (XMEML, *EXTRA_KINDS) if extras else (XMEML,)
-    return {k.suffix: k for k in kinds}
-
-
 def is_ignored_name(name: str) -> bool:
     """Hidden, temporary, backup and mttd's own sidecar names are never inputs."""
     lower = name.lower()
-    if lower.startswith(".") or lower.endswith(SIDECAR_SUFFIXES):
+    if lower.startswith(".") or is_sidecar_name(lower):
         return True
     return any(fnmatch.fnmatchcase(lower, pattern) for pattern in TEMP_PATTERNS)
 
@@ -114,17 +87,12 @@ def walk_candidates(root: Path, kinds: dict[str, TimelineKind]) -> Iterator[tupl
             yield Path(entry.path), kind, (st.st_size, st.st_mtime_ns)
 
 
-def sidecar_stem(path: Path) -> str:
-    """`cut.v2.xml` -> `cut.v2` (its sidecars are `cut.v2.mtt.json` and `cut.v2.mtt.xml`)."""
-    return path.name[: -len(path.suffix)] if path.suffix else path.name
-
-
 def sidecar_json_path(path: Path) -> Path:
-    return path.with_name(sidecar_stem(path) + ".mtt.json")
+    return path.with_name(sidecar_stem(path) + JSON_SIDECAR)
 
 
 def sidecar_xml_path(path: Path) -> Path:
-    return path.with_name(sidecar_stem(path) + ".mtt.xml")
+    return path.with_name(sidecar_stem(path) + XML_SIDECAR)
 
 
 @dataclass(frozen=True)
@@ -256,10 +224,10 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
 
 def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
     """NAME.mtt.png beside the timeline, from the run's suggestions; nothing for an unreadable file."""
-    from model.viz.render import PNG_SUFFIX, render_timeline_png
+    from model.viz.render import render_timeline_png
 
     if run.ok and run.timeline is not None:
-        render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SUFFIX),
+        render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SIDECAR),
                             suggestions=run.results)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.watch_files import TimelineKind
+from model.timeline.kinds import TimelineKind
 
 Stat = tuple[int, int]  # (size, mtime_ns)
 

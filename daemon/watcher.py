@@ -35,9 +35,10 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from daemon import watch_files
-from daemon.watch_files import ProcessResult, TimelineKind, TwoPhaseProcessor
+from daemon.watch_files import ProcessResult, TwoPhaseProcessor
 from daemon.watch_queue import Job, SettleQueue, Stat
 from daemon.watches import STORE_NAME, WatchError, WatchInfo, WatchRegistry, WatchSettings, WatchStore, watch_settings
+from model.timeline.kinds import TimelineKind, timeline_kinds
 
 if TYPE_CHECKING:
     from daemon.config import Config
@@ -143,7 +144,7 @@ class Watcher:
         self.stability_s = stability_s
         self.retry_delays_s = retry_delays_s
         self.supervise_interval_s = supervise_interval_s
-        self.kinds = watch_files.timeline_kinds() if kinds is None else kinds
+        self.kinds = timeline_kinds() if kinds is None else kinds
         self.stats = WatcherStats()
         self._lock = threading.Condition()
         self._folders: dict[Path, _Folder] = {}

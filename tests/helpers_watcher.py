@@ -14,6 +14,7 @@ from pathlib import Path
 
 from daemon import watch_files
 from daemon.watcher import ProcessResult
+from model.timeline.kinds import SIDECAR_SUFFIXES
 
 FPS = 25
 
@@ -136,9 +137,9 @@ def user_files_digest(folder: Path) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.endswith(watch_files.SIDECAR_SUFFIXES)
+        if p.is_file() and not p.name.endswith(SIDECAR_SUFFIXES)
     }
 
 
 def sidecars(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.name.endswith(watch_files.SIDECAR_SUFFIXES))
+    return sorted(p for p in folder.rglob("*") if p.name.endswith(SIDECAR_SUFFIXES))

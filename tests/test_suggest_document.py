@@ -14,8 +14,9 @@ import jsonschema
 import pytest
 
 from model.inference.predictor import PersistencePredictor
-from model.suggest.document import SCHEMA_FILE, document_for_file, stem_of, suggestions_document, write_sidecars
+from model.suggest.document import SCHEMA_FILE, document_for_file, suggestions_document, write_sidecars
 from model.suggest.items import SuggestOptions
+from model.timeline.kinds import sidecar_stem
 from model.timeline.xmeml_writer import write_xmeml
 from tests.helpers_suggest import as_timeline, interview, with_item
 
@@ -113,7 +114,7 @@ def test_corpus_documents_validate(corpus_dir, tmp_path, validator, name):
     shutil.copy(corpus_dir / name, src)
     doc = document_for_file(src, PersistencePredictor(), SuggestOptions())
     validator.validate(doc)
-    written = write_sidecars(doc, None, tmp_path, stem_of(src))
+    written = write_sidecars(doc, None, tmp_path, sidecar_stem(src))
     assert json.loads(written[0].read_text()) == doc
 
 

@@ -10,6 +10,7 @@ import pytest
 from daemon import watch_files
 from daemon.watcher import Watcher
 from daemon.watches import WatchError, WatchRegistry, WatchSettings, WatchSpec, WatchStore, watch_settings
+from model.timeline.kinds import BY_SUFFIX, timeline_kinds
 from tests.helpers_watcher import StubProcessor, synthetic_xmeml
 
 
@@ -70,12 +71,12 @@ def test_the_registry_checks_paths_persists_and_restores(tmp_path):
      ("cut.xml.tmp", False), ("cut.xml.part", False), ("cut.xml.crdownload", False), ("cut.mov", False)],
 )
 def test_which_names_are_candidates(tmp_path, name, acted_on):
-    kinds = watch_files.timeline_kinds(with_extras=False)
+    kinds = timeline_kinds(with_extras=False)
     assert (watch_files.candidate_kind(tmp_path / name, tmp_path, kinds) is not None) == acted_on
 
 
 def test_a_timeline_is_known_by_its_root_and_complete_by_its_end(tmp_path):
-    kind = watch_files.XMEML
+    kind = BY_SUFFIX[".xml"]
     full = tmp_path / "full.xml"
     full.write_text(synthetic_xmeml(1))
     half = tmp_path / "half.xml"
@@ -85,4 +86,4 @@ def test_a_timeline_is_known_by_its_root_and_complete_by_its_end(tmp_path):
     assert watch_files.sniff(full, kind) and watch_files.sniff(half, kind) and not watch_files.sniff(plist, kind)
     assert watch_files.scan_file(full, kind).complete and not watch_files.scan_file(half, kind).complete
     assert watch_files.sidecar_json_path(Path("/x/cut.v2.xml")) == Path("/x/cut.v2.mtt.json")
-    assert set(watch_files.timeline_kinds(with_extras=True)) == {".xml", ".fcpxml", ".kdenlive", ".mlt", ".otio"}
+    assert set(timeline_kinds(with_extras=True)) == {".xml", ".fcpxml", ".kdenlive", ".mlt", ".otio"}

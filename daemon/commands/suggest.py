@@ -161,13 +161,14 @@ def print_document(doc: dict, as_json: bool) -> None:
 
 def suggest_one(path: str, predictor, options, *, out_dir: str | None, as_json: bool) -> int:
     """Suggest for one file in this process, print it, and write the sidecars when asked."""
-    from model.suggest.document import run_file, stem_of, write_sidecars
+    from model.suggest.document import run_file, write_sidecars
+    from model.timeline.kinds import sidecar_stem
 
     result = run_file(path, predictor, options)
     doc = result.document
     if out_dir is not None:
         try:
-            written = write_sidecars(doc, result.xml_bytes(), out_dir, stem_of(path))
+            written = write_sidecars(doc, result.xml_bytes(), out_dir, sidecar_stem(path))
         except OSError as err:
             return fail(f"cannot write sidecars into {out_dir}: {err.strerror or err}")
     if as_json or result.ok:

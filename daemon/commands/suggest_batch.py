@@ -94,8 +94,9 @@ def plan_jobs(paths: list[str], recursive: bool, out: str | None, in_place: bool
 def folder_timelines(folder: Path, recursive: bool) -> list[Path]:
     """Timeline files in folder (relative paths, sorted), judged like the watcher judges them."""
     from daemon import watch_files
+    from model.timeline.kinds import timeline_kinds
 
-    kinds = watch_files.timeline_kinds()
+    kinds = timeline_kinds()
     if recursive:
         found = (path for path, _kind, _stat in watch_files.walk_candidates(folder, kinds))
     else:
@@ -117,13 +118,13 @@ def _looks_like(path: Path, kind: Any) -> bool:
 
 
 def _collision(jobs: list[Job]) -> str:
-    from model.suggest.document import stem_of
+    from model.timeline.kinds import sidecar_stem
 
     owner: dict[str, str] = {}
     for job in jobs:
         if job.out_dir is None:
             continue
-        target = os.path.join(os.path.realpath(job.out_dir), stem_of(job.path))
+        target = os.path.join(os.path.realpath(job.out_dir), sidecar_stem(job.path))
         if target in owner:
             return f"{owner[target]} and {job.path} would write the same sidecars {target}.mtt.*; use --in-place or separate runs"
         owner[target] = job.path
@@ -173,7 +174,8 @@ def _daemon_outcomes(jobs: list[Job], options: Any, model: Model) -> Iterator[Ou
 
 
 def _local_outcome(job: Job, options: Any, model: Model) -> Outcome:
-    from model.suggest.document import run_file, stem_of, write_sidecars
+    from model.suggest.document import run_file, write_sidecars
+    from model.timeline.kinds import sidecar_stem
 
     try:
         predictor = model.get()
@@ -183,7 +185,7 @@ def _local_outcome(job: Job, options: Any, model: Model) -> Outcome:
     outcome = Outcome(job.path, result.document, "" if result.ok else error_line(result.document))
     if job.out_dir is not None:
         try:
-            outcome.written = write_sidecars(result.document, result.xml_bytes(), job.out_dir, stem_of(job.path))
+            outcome.written = write_sidecars(result.document, result.xml_bytes(), job.out_dir, sidecar_stem(job.path))
         except OSError as err:
             outcome.failure = outcome.failure or f"cannot write sidecars into {job.out_dir}: {err.strerror or err}"
     return outcome

@@ -36,10 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def default_out(path: str) -> Path:
-    from model.suggest.document import stem_of
-    from model.viz.render import PNG_SUFFIX
+    from model.timeline.kinds import PNG_SIDECAR, sidecar_stem
 
-    return Path.cwd() / f"{stem_of(path)}{PNG_SUFFIX}"
+    return Path.cwd() / f"{sidecar_stem(path)}{PNG_SIDECAR}"
 
 
 def run(args: argparse.Namespace) -> int:

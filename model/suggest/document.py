@@ -19,12 +19,11 @@ from model.inference.predictor import Predictor
 from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
 from model.suggest.pipeline import suggest
 from model.timeline.errors import TimelineParseError
+from model.timeline.kinds import JSON_SIDECAR, XML_SIDECAR
 from model.timeline.types import Timeline
 
 SCHEMA = "mtt.suggestions/1"
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "mtt.suggestions-1.schema.json"
-JSON_SUFFIX = ".mtt.json"
-XML_SUFFIX = ".mtt.xml"
 
 
 def _read_umask() -> int:
@@ -180,7 +179,7 @@ def read_timeline_bytes(data: bytes, path: str) -> Timeline:
 
 def sidecar_paths(out_dir: str | Path, stem: str) -> tuple[Path, Path]:
     out = Path(out_dir)
-    return out / f"{stem}{JSON_SUFFIX}", out / f"{stem}{XML_SUFFIX}"
+    return out / f"{stem}{JSON_SIDECAR}", out / f"{stem}{XML_SIDECAR}"
 
 
 def write_sidecars(doc: dict, xml_bytes: bytes | None, out_dir: str | Path, stem: str) -> list[Path]:
@@ -214,9 +213,3 @@ def _atomic_write(path: Path, data: bytes) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
-
-
-def stem_of(path: str | Path) -> str:
-    """`cut.v2.xml` -> `cut.v2`: the sidecars of NAME.xml are NAME.mtt.json and NAME.mtt.xml."""
-    name = Path(path).name
-    return name.rsplit(".", 1)[0] if "." in name else name

@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from model.timeline.errors import TimelineParseError
+from model.timeline.kinds import BY_SUFFIX, ROOT_FORMATS
 from model.timeline.safe_xml import DEFAULT_MAX_BYTES, parse_xml_bytes, read_capped
 from model.timeline.types import Item, Marker, Rate, Sequence, Source, Timeline, Track
 from model.timeline.xmeml import read_xmeml_bytes
@@ -24,8 +25,6 @@ OTIO_NOTE = "motion and crop are not available through OpenTimelineIO"
 EXTRA_HINT = "pip install 'mttd[formats]'"
 # format name -> OpenTimelineIO adapter
 OTIO_ADAPTERS = {"fcpxml": "fcpx_xml", "otio": "otio_json", "kdenlive": "kdenlive"}
-SUFFIX_FORMATS = {".fcpxml": "fcpxml", ".otio": "otio", ".kdenlive": "kdenlive", ".mlt": "kdenlive"}
-ROOT_FORMATS = {"xmeml": "xmeml", "fcpxml": "fcpxml", "mlt": "kdenlive"}
 
 
 def read_timeline(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Timeline:
@@ -35,7 +34,7 @@ def read_timeline(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Ti
 
 def read_timeline_bytes(data: bytes, path: str = "<bytes>", *, max_bytes: int = DEFAULT_MAX_BYTES) -> Timeline:
     """Read a timeline from memory; the format comes from `path`'s suffix, else from the content."""
-    fmt = SUFFIX_FORMATS.get(Path(path).suffix.lower()) or _sniff(data)
+    fmt = _format_of_suffix(path) or _sniff(data)
     if fmt == "otio":
         return _read_with_otio(data, path, fmt)
     root = parse_xml_bytes(data, path, max_bytes=max_bytes)
@@ -45,6 +44,12 @@ def read_timeline_bytes(data: bytes, path: str = "<bytes>", *, max_bytes: int = 
     if fmt == "fcpxml" and root.find(".//sequence") is None:
         raise TimelineParseError(path, root.sourceline, "no sequence in this fcpxml file (only events or clips)")
     return _read_with_otio(data, path, fmt, _frame_size(root))
+
+
+def _format_of_suffix(path: str) -> str | None:
+    """The format a suffix names; `.xml` names none (any XML, or JSON, may hide behind it)."""
+    kind = BY_SUFFIX.get(Path(path).suffix.lower())
+    return kind.format if kind is not None and kind.needs_extra else None
 
 
 def _sniff(data: bytes) -> str:

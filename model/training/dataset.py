@@ -24,12 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from model.features.grid import DEFAULT_STEP, N_FIELDS, N_TRACKS, featurize
+from model.timeline.kinds import kind_of
 from model.training.synth import style_from_file_name
 
 SCHEMA = "mtt.dataset/1"
 SPLITS = ("train", "val")
-TIMELINE_SUFFIXES = frozenset({".xml", ".xmeml", ".fcpxml", ".otio", ".kdenlive", ".mlt"})
-SIDECAR_SUFFIXES = (".mtt.xml", ".mtt.json")
 SHARD_ROWS = 65536  # rows (steps) per shard, about 47 MB of grid; a timeline never spans two shards
 STAT_COLUMNS = {"scale": (2,), "pos_x": (3,), "pos_y": (4,), "crop": (5, 6, 7, 8)}
 
@@ -104,7 +103,7 @@ def find_timeline_files(sources: Iterable[str | Path]) -> list[Path]:
         src = Path(src)
         candidates = src.rglob("*") if src.is_dir() else [src]
         for p in candidates:
-            if p.is_file() and p.suffix.lower() in TIMELINE_SUFFIXES and not p.name.endswith(SIDECAR_SUFFIXES):
+            if p.is_file() and kind_of(p) is not None:
                 found.add(p.resolve())
             elif p == src and not p.is_dir():
                 found.add(p.resolve())  # named explicitly: read it and report whatever is wrong

@@ -33,8 +33,6 @@ from model.viz.geometry import (
     timeline_geometry,
 )
 
-PNG_SUFFIX = ".mtt.png"
-
 
 def pick_sequence(timeline: Timeline, name: str | None) -> Sequence:
     """The named sequence (KeyError when there is none), else the first with video, else the first."""
