@@ -82,12 +82,14 @@ def test_fill_lies_inside_the_empty_stretch(predictor):
     assert len(gaps) == 1
     lo, hi = gaps[0]
     assert all(not (it.start < hi and lo < it.end) for tr in seq.video_tracks for it in tr.items)
-    result = suggest(as_timeline(seq), predictor, SuggestOptions(kinds=("fill",), min_segment_s=1.0))[0]
+    result = suggest(as_timeline(seq), predictor, SuggestOptions(kinds=("fill",), min_segment_s=1.0, max_rollout_s=30))[0]
     assert result.fill
     for clip in result.fill:
         check_clip(clip, seq, 1.0, (lo, hi))
     v1 = [c for c in result.fill if c.track == 0]
     assert v1[0].start_frame == lo and v1[-1].end_frame == hi  # the gap is filled to its edges
+    bounded = suggest(as_timeline(seq), predictor, SuggestOptions(kinds=("fill",), min_segment_s=1.0, max_rollout_s=5))[0]
+    assert max(c.end_frame for c in bounded.fill) == lo + 5 * 25  # ... or its first max_rollout_s
 
 
 def test_short_gaps_and_leading_black_are_not_filled():

@@ -1,8 +1,16 @@
-"""Next and fill: the predictor's rollout laid out as clips of the timeline's own media."""
+"""Next and fill: the predictor's rollout laid out as clips of the timeline's own media.
+
+Each clip is then held to what the programme allows (`model.suggest.programme`): its in and out
+points inside the media, a framing some item uses, and no `next` after closing material. Rollouts
+are bounded: `fill` rolls out the `max_fills` longest empty stretches, each for at most
+`max_rollout_s` from its start (a long hole gets a start, not one static shot stretched over
+minutes), so a long programme with many holes costs a fixed number of network steps.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -10,6 +18,7 @@ import numpy as np
 from model.features.grid import MAX_SLOT, N_TRACKS, SequenceFeatures, step_count
 from model.inference.predictor import Predictor, Rollout
 from model.suggest.items import ClipSuggestion, SuggestOptions
+from model.suggest.programme import Programme
 from model.timeline.types import Sequence, Source
 
 
@@ -19,15 +28,22 @@ def first_step_at_or_after(feats: SequenceFeatures, frame: int) -> int:
     return step_count(frame, feats.frames_per_step)
 
 
-def rollout_windows(kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions) -> list[tuple[int, int, int]]:
+def rollout_windows(
+    kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions, finished: str | None = None
+) -> list[tuple[int, int, int]]:
     """(start step, start frame, end frame) of each rollout a kind needs: `next` one after the
-    end (or `after_s`), `fill` one per empty stretch."""
+    end (or `after_s`; none when the programme looks `finished` there), `fill` one for each of
+    the `max_fills` longest empty stretches, in time order."""
     if kind == "next":
+        if finished is not None and options.after_s is None:
+            return []
         fps = seq.rate.fps
         start_frame = seq.duration if options.after_s is None else max(0, round(Fraction(str(options.after_s)) * fps))
         start_step = min(first_step_at_or_after(feats, start_frame), feats.steps)
         return [(start_step, start_frame, start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps))]
-    return [(first_step_at_or_after(feats, a), a, b) for a, b in empty_stretches(seq, options.min_gap_s)]
+    stretches = sorted(empty_stretches(seq, options.min_gap_s), key=lambda g: g[0] - g[1])[: options.max_fills]
+    longest = math.ceil(Fraction(str(options.max_rollout_s)) * seq.rate.fps)
+    return [(first_step_at_or_after(feats, a), a, min(b, a + longest)) for a, b in sorted(stretches)]
 
 
 def empty_stretches(seq: Sequence, min_gap_s: float) -> list[tuple[int, int]]:
@@ -61,11 +77,13 @@ def continuation(
     end_frame: int,
     min_segment_s: float,
     primed: object | None = None,
+    programme: Programme | None = None,
 ) -> list[ClipSuggestion]:
     """The predictor's rollout from `start_step`, laid out on frames [start_frame, end_frame).
 
     Runs are laid on the whole steps that fit; the last run stretches to `end_frame`, so no
     segment ends up shorter than the minimum because the window is not a multiple of a step.
+    Each clip is then held to the `programme`'s media and framings.
     """
     per_step = feats.frames_per_step
     span = Fraction(end_frame - start_frame)
@@ -78,18 +96,32 @@ def continuation(
         roll = predictor.rollout(feats, start_step, n_steps, primed=primed)  # type: ignore[call-arg]
     whole = max(1, math.floor(span / per_step))
     min_steps = max(1, min(whole, math.ceil(Fraction(str(min_segment_s)) / feats.step_seconds)))
+    programme = Programme.of(seq) if programme is None else programme
     clips: list[ClipSuggestion] = []
     for track in range(N_TRACKS):
         runs = merged_runs(_state_keys(roll, track)[:whole], min_steps)
         for i, (lo, hi, key) in enumerate(runs):
             if key == _INACTIVE:
                 continue
-            hi = n_steps if i == len(runs) - 1 else hi
-            clip = _clip_from_run(seq, feats, roll, track, lo, hi, start_step, start_frame, end_frame)
+            last = i == len(runs) - 1
+            hi = n_steps if last else hi
+            clip = _clip_from_run(feats, roll, track, lo, hi, start_step, start_frame, end_frame if last else None)
+            clip = None if clip is None else within_programme(clip, programme)
             if clip is not None:
                 clips.append(clip)
     clips.sort(key=lambda c: (c.start_frame, c.track))
     return clips
+
+
+def within_programme(clip: ClipSuggestion, programme: Programme) -> ClipSuggestion | None:
+    """The clip with an in point inside its media (shortened to what the media has) and the
+    nearest framing in use; None when no media is left for it."""
+    in_frame, frames = programme.place(clip.source, clip.track, clip.start_frame, clip.end_frame - clip.start_frame)
+    if frames <= 0:
+        return None
+    programme.claim(clip.source, in_frame, frames)
+    values = programme.framing(clip.source, clip.track, clip.values)
+    return replace(clip, end_frame=clip.start_frame + frames, in_frame=in_frame, values=values)
 
 
 _INACTIVE = -2  # run key of an inactive step
@@ -146,7 +178,6 @@ def _join_equal(runs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
 
 
 def _clip_from_run(
-    seq: Sequence,
     feats: SequenceFeatures,
     roll: Rollout,
     track: int,
@@ -154,8 +185,9 @@ def _clip_from_run(
     hi: int,
     start_step: int,
     start_frame: int,
-    end_frame: int,
+    stretch_to: int | None,
 ) -> ClipSuggestion | None:
+    """A run's clip over its steps' frames; the last run of a rollout stretches to `stretch_to`."""
     per_step = feats.frames_per_step
     cells = roll.grid[lo:hi, track]
     on = cells[:, 0] > 0.5  # the run may hold merged-in steps of another state
@@ -167,7 +199,7 @@ def _clip_from_run(
     if source is None:
         return None
     first = start_frame + math.ceil(lo * per_step)
-    last = min(end_frame, start_frame + math.ceil(hi * per_step))
+    last = start_frame + math.ceil(hi * per_step) if stretch_to is None else stretch_to
     if last <= first:
         return None
     values = tuple(round(float(v), 4) for v in np.median(cells[on, 2:], axis=0))
@@ -180,7 +212,6 @@ def _clip_from_run(
         slot=slot,
         values=values,
         confidence=confidence,
-        in_frame=_continuing_in_frame(seq, track, source, first),
     )
 
 
@@ -202,13 +233,3 @@ def resolve_source(feats: SequenceFeatures, index: int, slot: int, track: int, b
         if len(late):
             return sources[int(late[-1])], MAX_SLOT
     return None, slot
-
-
-def _continuing_in_frame(seq: Sequence, track: int, source: Source, start_frame: int) -> int:
-    """When the clip continues the item that ends where it starts (same source), go on from its out point."""
-    if track >= len(seq.video_tracks):
-        return 0
-    for item in seq.video_tracks[track].items:
-        if item.enabled and item.source.key == source.key and item.start < start_frame <= item.end:
-            return item.in_frame + (start_frame - item.start)
-    return 0

@@ -23,6 +23,8 @@ class SuggestOptions:
     max_review: int = 20  # review items per sequence, the most confident first
     min_segment_s: float = 1.0  # next/fill segments shorter than this are merged into a neighbour
     min_gap_s: float = 1.0  # fill only stretches at least this long with no active track
+    max_fills: int = 8  # fill the longest empty stretches only (each one costs a rollout)
+    max_rollout_s: float = 10.0  # a fill covers at most this much of an empty stretch, from its start
     step: Fraction | None = None  # None = the predictor's step (else DEFAULT_STEP)
 
     def __post_init__(self) -> None:
@@ -31,8 +33,10 @@ class SuggestOptions:
             raise ValueError(f"unknown suggestion kind(s): {', '.join(sorted(unknown))}")
         if self.horizon_s <= 0 or self.min_segment_s <= 0 or self.min_gap_s <= 0:
             raise ValueError("horizon, minimum segment and minimum gap must be positive")
-        if self.max_review < 0:
-            raise ValueError("max_review must be >= 0")
+        if self.max_review < 0 or self.max_fills < 0:
+            raise ValueError("max_review and max_fills must be >= 0")
+        if self.max_rollout_s <= 0:
+            raise ValueError("max_rollout_s must be positive")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class ClipSuggestion:
     slot: int
     values: tuple[float, ...]  # VALUE_FIELDS order: scale, pos_x, pos_y, crop l/r/t/b
     confidence: float
-    in_frame: int = 0  # source frame at start_frame (continues the clip it follows, else 0)
+    in_frame: int = 0  # source frame at start_frame: inside the media (model.suggest.programme)
 
 
 @dataclass
@@ -70,12 +74,13 @@ class SequenceSuggestions:
     next: list[ClipSuggestion] = field(default_factory=list)
     fill: list[ClipSuggestion] = field(default_factory=list)
     elapsed_ms: dict[str, float] = field(default_factory=dict)
+    finished: str | None = None  # why the programme looks finished at its end (then `next` is empty)
     # The review's teacher-forced predictions (not part of the document; a picture reuses them).
     predictions: Predictions | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         """The per-sequence part of the `NAME.mtt.json` document (docs/sidecar.md)."""
-        return {
+        out = {
             "name": self.sequence.name,
             "step_seconds": float(self.step_seconds),
             "steps": self.steps,
@@ -83,6 +88,10 @@ class SequenceSuggestions:
             "next": [self._clip_json(c) for c in self.next],
             "fill": [self._clip_json(c) for c in self.fill],
         }
+        if self.finished is not None:
+            end = self.sequence.duration
+            out["finished"] = {"reason": f"the programme looks finished: {self.finished}", **self._times(end, end)}
+        return out
 
     def _times(self, start: int, end: int) -> dict:
         seq = self.sequence
@@ -109,6 +118,8 @@ class SequenceSuggestions:
     def _clip_json(self, c: ClipSuggestion) -> dict:
         out = {"track": c.track + 1, **self._times(c.start_frame, c.end_frame)}
         out["source"] = source_json(c.source, c.slot)
+        out["source_in"] = c.in_frame  # media frames, as xmeml's <in>/<out> (out exclusive)
+        out["source_out"] = c.in_frame + (c.end_frame - c.start_frame)
         out.update({name: round(float(v), 4) for name, v in zip(VALUE_FIELDS, c.values)})
         out["confidence"] = round(c.confidence, 4)
         return out

@@ -6,8 +6,10 @@ uses the `Predictor` protocol of `model.inference.predictor`.
 
 - review: where the edit departs from its own patterns (see `model.suggest.review`).
 - next: the predictor's rollout after the end of the sequence (or a given time), for a horizon.
-- fill: for every stretch inside the sequence where no track is active, the rollout from the
-  gap's start, cut to the gap.
+- fill: for the longest stretches inside the sequence where no track is active (at most
+  `max_fills`), the rollout over the gap's first `max_rollout_s` seconds.
+Clips keep to the programme's media and framings, and `next` gives way to a note when the
+programme looks finished (`model.suggest.programme`).
 A network predictor reads the sequence once for all three: its review pass also primes the
 rollouts of next and fill (`predict_primed`).
 Rollouts become clip segments of at least `min_segment_s` (shorter runs are merged into a
@@ -23,6 +25,7 @@ from model.features.grid import DEFAULT_STEP, SequenceFeatures, as_step, featuri
 from model.inference.predictor import Predictions, Predictor
 from model.suggest.continuation import continuation, rollout_windows
 from model.suggest.items import SequenceSuggestions, SuggestOptions
+from model.suggest.programme import Programme
 from model.suggest.review import review_sequence
 from model.timeline.types import Sequence, Timeline
 
@@ -45,7 +48,10 @@ def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOption
     feats = featurize(seq, step)
     clock.lap("features")
     out = SequenceSuggestions(sequence=seq, step_seconds=step, steps=feats.steps)
-    windows = {kind: rollout_windows(kind, seq, feats, options) for kind in ("next", "fill") if kind in options.kinds}
+    programme = Programme.of(seq)
+    if "next" in options.kinds and options.after_s is None:
+        out.finished = programme.finished()
+    windows = {kind: rollout_windows(kind, seq, feats, options, out.finished) for kind in ("next", "fill") if kind in options.kinds}
     primed: dict[int, object] = {}
     if "review" in options.kinds and feats.steps > 1:
         starts = tuple(w[0] for ws in windows.values() for w in ws)
@@ -55,7 +61,9 @@ def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOption
         out.review = review_sequence(seq, feats, preds, predictor, options.max_review)
         clock.lap("review")
     for kind, ws in windows.items():
-        clips = [c for w in ws for c in continuation(seq, feats, predictor, *w, options.min_segment_s, primed.pop(w[0], None))]
+        clips = [
+            c for w in ws for c in continuation(seq, feats, predictor, *w, options.min_segment_s, primed.pop(w[0], None), programme)
+        ]
         setattr(out, kind, clips)
         clock.lap(kind)
     out.elapsed_ms = clock.laps

@@ -1,0 +1,122 @@
+"""next and fill held to the programme, on real shared-corpus exports: in and out points inside the
+media, framings in use, bounded fills, and no `next` after closing material."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from model.inference.predictor import PersistencePredictor
+from model.suggest.continuation import empty_stretches
+from model.suggest.items import SuggestOptions
+from model.suggest.pipeline import suggest
+from model.suggest.programme import Programme, item_values
+from model.timeline.formats import read_timeline
+from model.timeline.types import Item, Rate, Sequence, Timeline, Track
+from tests.helpers_suggest import FlickerPredictor, source
+
+BROCODES = "havardgulldahl__xmeml/BroShow ep Brocodes.xml"
+KRAAKE = "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml"
+FINFREDAG = "havardgulldahl__xmeml/msub20001812aa.xml"
+STORYBOARD = "nick-animation-studio__fcp7xml-to-unreal/test_XML_export_filtered_premiere.xml"
+PREDICTORS = [PersistencePredictor(), FlickerPredictor(), FlickerPredictor(every=4)]
+
+
+def read(corpus_dir, name) -> Sequence:
+    return read_timeline(corpus_dir / name).sequences[0]
+
+
+def without_last_seconds(seq: Sequence, seconds: float) -> Sequence:
+    """The programme cut before its closing material: what an editor has while still working."""
+    cut = seq.duration - round(seconds * float(seq.rate.fps))
+    tracks = tuple(replace(t, items=tuple(it for it in t.items if it.end <= cut)) for t in seq.video_tracks)
+    return replace(seq, video_tracks=tracks)
+
+
+def assert_inside_media(clips, seq: Sequence) -> None:
+    programme = Programme.of(seq)
+    for clip in clips:
+        limit = programme.media_length(clip.source)
+        assert clip.in_frame >= 0
+        if limit is not None:
+            assert clip.in_frame + (clip.end_frame - clip.start_frame) <= limit, (clip, limit)
+
+
+@pytest.mark.parametrize("predictor", PREDICTORS, ids=lambda p: p.name)
+@pytest.mark.parametrize("name", [BROCODES, STORYBOARD, FINFREDAG])
+def test_next_and_fill_in_and_out_points_lie_within_the_media(corpus_dir, name, predictor):
+    seq = without_last_seconds(read(corpus_dir, name), 30)
+    result = suggest(Timeline(name, (seq,)), predictor, SuggestOptions(kinds=("next", "fill"), horizon_s=20))[0]
+    assert result.next or result.fill
+    assert_inside_media(result.next + result.fill, seq)
+    for clip in result.next + result.fill:
+        document = result._clip_json(clip)
+        assert document["source_in"] == clip.in_frame
+        assert document["source_out"] - document["source_in"] == clip.end_frame - clip.start_frame
+
+
+def test_holding_a_short_shot_past_its_media_stops_at_its_last_frame(corpus_dir):
+    # Fin fredag before its last 2.5 s ends on the 500-frame 'Plakater_Progr.1' at in 0..372: holding
+    # it for 20 s more would run 500 frames past its end.
+    seq = without_last_seconds(read(corpus_dir, FINFREDAG), 2.5)
+    last = max((it for t in seq.video_tracks for it in t.items), key=lambda it: it.end)
+    assert last.source.name == "Plakater_Progr.1.mov" and last.source.duration == 500
+    result = suggest(Timeline("f", (seq,)), PersistencePredictor(), SuggestOptions(kinds=("next",), horizon_s=20))[0]
+    held = [c for c in result.next if c.source.key == last.source.key]
+    assert held and all(c.in_frame + c.end_frame - c.start_frame <= 500 for c in held)
+    assert any(c.in_frame == last.in_frame + (last.end - last.start) for c in held)  # it goes on where the shot was
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [(BROCODES, "NRK_sluttplakat_2016"), (FINFREDAG, "sluttplak"), (KRAAKE, "'NRK2011' on V1 plays to its last frame")],
+)
+def test_no_next_after_closing_material_the_item_says_finished(corpus_dir, name, why):
+    seq = read(corpus_dir, name)
+    result = suggest(Timeline(name, (seq,)), PersistencePredictor(), SuggestOptions(kinds=("next",)))[0]
+    assert result.next == []
+    assert why in result.finished
+    assert result.to_json()["finished"]["reason"].startswith("the programme looks finished")
+
+
+def test_an_unfinished_programme_gets_a_next(corpus_dir):
+    seq = without_last_seconds(read(corpus_dir, BROCODES), 60)
+    result = suggest(Timeline("b", (seq,)), PersistencePredictor(), SuggestOptions(kinds=("next",)))[0]
+    assert result.finished is None and result.next
+    assert "finished" not in result.to_json()
+
+
+@pytest.mark.parametrize("predictor", PREDICTORS, ids=lambda p: p.name)
+def test_framings_are_ones_the_programme_uses(corpus_dir, predictor):
+    seq = read(corpus_dir, STORYBOARD)
+    in_use = {item_values(it) for t in seq.video_tracks for it in t.items if it.enabled}
+    result = suggest(Timeline("s", (seq,)), predictor, SuggestOptions(kinds=("next", "fill")))[0]
+    assert result.fill
+    for clip in result.next + result.fill:
+        assert tuple(clip.values) in in_use
+
+
+def test_fill_is_bounded_in_count_and_length(corpus_dir):
+    seq = read(corpus_dir, BROCODES)
+    options = SuggestOptions(kinds=("fill",), max_fills=3, max_rollout_s=4.0)
+    result = suggest(Timeline("b", (seq,)), FlickerPredictor(), options)[0]
+    starts = {c.start_frame for c in result.fill}
+    holes = sorted(({a for a, _ in _stretches(seq)}))
+    assert result.fill and len(starts & set(holes)) <= 3
+    assert all(c.end_frame - c.start_frame <= 4 * 25 for c in result.fill)
+
+
+def _stretches(seq):
+    return empty_stretches(seq, 1.0)
+
+
+def test_a_continued_clip_and_a_fresh_one_take_unused_material():
+    rush = replace(source("rush.mov"), duration=1000)
+    seq = Sequence("s", Rate(25), (Track((Item(0, 100, rush, in_frame=0), Item(100, 200, rush, in_frame=500))),))
+    programme = Programme.of(seq)
+    assert programme.place(rush, 0, 200, 100) == (600, 100)  # goes on in the shot it follows
+    assert programme.place(rush, 0, 300, 100) == (600, 100)  # fresh: after the last use before it
+    programme.claim(rush, 600, 100)
+    assert programme.place(rush, 0, 300, 450) == (100, 400)  # the longest unused stretch, shortened
+    assert programme.place(rush, 0, 200, 450) == (600, 400)  # continuing stops at the media's end
