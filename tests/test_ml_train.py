@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -139,8 +140,9 @@ def test_mttd_train_and_eval_from_the_command_line(data, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_reach_the_validation_loss_of_one(data, tmp_path):
-    """Data-parallel (gloo) over the same global batches: validation loss within 2 % of one process."""
+def test_two_processes_end_with_identical_weights_and_the_validation_loss_of_one(data, tmp_path):
+    """DistributedDataParallel (torchrun, gloo) over the same global batches: both replicas hold the
+    same weights at the end, those that were saved, and reach the validation loss of one process."""
     common = ["--epochs", "4", "--epoch-windows", "16", "--lr", "5e-3"]
     run(parse_args(train_argv(data, tmp_path / "one", *common)))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -150,6 +152,10 @@ def test_two_processes_reach_the_validation_loss_of_one(data, tmp_path):
     one = json.loads((tmp_path / "one" / "final.json").read_text())
     two = json.loads((tmp_path / "two" / "final.json").read_text())
     assert two["world_size"] == 2 and one["world_size"] == 1
+    saved = hashlib.sha256()
+    for _, tensor in sorted(load_file(str(tmp_path / "two" / "final.safetensors")).items()):
+        saved.update(tensor.numpy().tobytes())
+    assert two["replica_sha256"] == [saved.hexdigest()] * 2
     v1, v2 = one["history"][-1]["val"]["total"], two["history"][-1]["val"]["total"]
     assert abs(v1 - v2) / v1 < 0.02
     assert v1 < 0.97 * one["history"][0]["val"]["total"]  # it did train

@@ -10,8 +10,10 @@ AdamW; linear warmup then one cosine from the peak to 1e-6 over all planned step
 ml-notes 4a; the plan shrinks when --max-minutes would not fit it); gradient clipping at 1.0;
 early stopping on the validation loss; checkpoints every 10 epochs plus best and final
 (safetensors + JSON, model/inference/checkpoint.py); RUN/REPORT.md at the end.
-With several processes each takes its share of every global batch, so one process and N
-processes follow the same schedule over the same batches.
+With several processes (torchrun) the network is wrapped in torch's DistributedDataParallel,
+which averages the gradients during the backward pass; each process takes its share of every
+global batch (`rank_share`), so one process and N processes follow the same schedule over the
+same batches, and the replicas end with identical weights (their hashes are in the metadata).
 """
 
 from __future__ import annotations
@@ -182,14 +184,30 @@ def all_reduce_sum(values: np.ndarray, d: Dist) -> np.ndarray:
     return t.numpy()
 
 
-def average_gradients(model: torch.nn.Module, d: Dist) -> None:
-    """Mean of every gradient over the processes (what DistributedDataParallel does, in one call per tensor)."""
+def data_parallel(model: torch.nn.Module, d: Dist) -> torch.nn.Module:
+    """The network to train: wrapped in DistributedDataParallel over several processes (it starts
+    every replica from rank 0's weights and averages gradients in the backward pass), else itself."""
     if d.world == 1:
-        return
-    for p in model.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= d.world
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model)
+
+
+def rank_share(windows: np.ndarray, d: Dist) -> np.ndarray:
+    """This process's windows of a global batch (DistributedSampler's interleaving, within one batch)."""
+    return windows[d.rank :: d.world]
+
+
+def replica_hashes(model: torch.nn.Module, d: Dist) -> list[str]:
+    """The sha256 of every process's weights (tensors by name), in rank order: data-parallel replicas must agree."""
+    digest = hashlib.sha256()
+    for _, tensor in sorted(model.state_dict().items()):
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    hashes = [digest.hexdigest()] * d.world
+    if d.world > 1:
+        dist.all_gather_object(hashes, hashes[0])
+    return hashes
 
 
 # ---------------------------------------------------------------- the loop
@@ -221,15 +239,14 @@ def epoch_batches(n_windows: int, batch: int, seed: int, epoch: int, per_epoch: 
     return [order[i * batch : (i + 1) * batch] for i in range(n)]
 
 
-def train_step(model, opt, data: SplitData, windows: np.ndarray, cfg_len: int, norm: Norm, d: Dist) -> dict[str, float]:
-    mine = windows[d.rank :: d.world]
-    x, y = make_batch(data, mine, cfg_len, norm)
-    out, _ = model(to_torch(x))
+def train_step(net, opt, data: SplitData, windows: np.ndarray, cfg_len: int, norm: Norm, d: Dist) -> dict[str, float]:
+    """One optimiser step on a global batch; `net` is the network or its DistributedDataParallel wrapper."""
+    x, y = make_batch(data, rank_share(windows, d), cfg_len, norm)
+    out, _ = net(to_torch(x))
     loss, parts = compute_loss(out, to_torch(y))
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    average_gradients(model, d)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    loss.backward()  # under DistributedDataParallel the gradients are averaged over the processes here
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
     opt.step()
     return parts
 
@@ -350,6 +367,7 @@ def run(args: argparse.Namespace) -> Path:
         args.out.mkdir(parents=True, exist_ok=True)
         print(f"mtt: {model.n_params():,} parameters; {len(train.windows)} train / {len(val.windows)} val windows; "
               f"{plan.steps_per_epoch} steps per epoch", file=sys.stderr)
+    net = data_parallel(model, d)
     progress = Progress(d.main and not args.quiet)
     stopped = "completed the planned epochs"
     bad_epochs = _epochs_since_best(history)
@@ -364,7 +382,7 @@ def run(args: argparse.Namespace) -> Path:
             lr = lr_at(global_step, plan.total, plan.warmup, args.lr)
             for g in opt.param_groups:
                 g["lr"] = lr
-            parts = train_step(model, opt, train, train.windows[windows], cfg.context, norm, d)
+            parts = train_step(net, opt, train, train.windows[windows], cfg.context, norm, d)
             global_step += 1
             for c in COMPONENTS:
                 sums[c] += parts[c]
@@ -398,6 +416,8 @@ def run(args: argparse.Namespace) -> Path:
         epoch += 1
     meta = {**base_meta, "epoch": history[-1]["epoch"], "global_step": global_step, "history": history, "plan": asdict(plan),
             "stopped": stopped, "train_seconds": time.time() - started}
+    if d.world > 1:
+        meta["replica_sha256"] = replica_hashes(model, d)
     if d.main:
         save(args.out / "final.safetensors", model, {**meta, "kind": "final", "version": f"{args.out.name}:final:e{meta['epoch']}"}, opt)
         _annotate_best(args.out, meta)
