@@ -41,6 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cache_entries", 128, int, "results kept by content hash and options"),
     Setting("threads", 1, int, "CPU threads for inference (leave the editor its cores)"),
     Setting("max_message_mb", 64, int, "largest gRPC message either way (send paths, not bytes, for big timelines)"),
+    Setting("max_steps", 36_000, int, "longest sequence a call may cover, in model steps (36,000 steps of 0.1 s = 1 hour)"),
     Setting("request_timeout", 120.0, float, "longest time any call may take in the daemon, whatever its deadline"),
     Setting("start_timeout", 30.0, float, "seconds `mttd start` waits for the daemon to serve"),
     Setting("log_level", "info", str, "debug, info, warning or error"),
@@ -124,7 +125,7 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> None:
     def bad(name: str, reason: str) -> ConfigError:
         return ConfigError(f"{name} = {values[name]!r} ({sources[name]}): {reason}")
 
-    for name in ("queue_size", "cache_entries", "threads", "max_message_mb", "log_max_mb"):
+    for name in ("queue_size", "cache_entries", "threads", "max_message_mb", "log_max_mb", "max_steps"):
         if values[name] < 1:
             raise bad(name, "must be at least 1")
     for name in ("request_timeout", "start_timeout"):

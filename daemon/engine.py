@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.config import Config
+from model.inference import cancel
 from model.timeline import kinds
 
 log = logging.getLogger(__name__)
 
 PERSISTENCE = "persistence"  # the copy-previous-step baseline, usable as a model name
 MAX_EXTRA_MODELS = 1  # models named by requests kept beside the configured one
+CALLER_CHECK_S = 0.25  # how often a waiting call checks that its caller is still there
 
 
 class QueueFull(Exception):
@@ -120,6 +122,12 @@ class _Job:
     fn: Callable[[Any], Any]
     spec: str
     future: Future = field(default_factory=Future)
+    unwanted: str = ""  # set once its caller has gone: why (the job stops at its next check)
+
+    def check(self) -> None:
+        """model.inference.cancel's check for this job: stop work nobody waits for any more."""
+        if self.unwanted:
+            raise RequestError("CANCELLED", f"stopped: {self.unwanted}")
 
 
 class Ticket:
@@ -186,21 +194,38 @@ class Engine:
             self._admitted += 1
         return Ticket(self)
 
-    def run(self, ticket: Ticket | None, fn: Callable[[Any], Any], spec: str = "", timeout: float | None = None) -> Any:
+    def run(self, ticket: Ticket | None, fn: Callable[[Any], Any], spec: str = "", timeout: float | None = None,
+            alive: Callable[[], bool] | None = None) -> Any:
         """Run fn(predictor) on the engine thread and wait for it (at most `timeout` seconds).
 
         Calls from clients pass their admission ticket; in-process callers with a bounded queue
         of their own (the folder watcher) pass None and are not counted against `queue_size`.
+        Once the timeout passes, or `alive()` says the caller has gone, the job is dropped if it
+        has not started and stopped at its next check (model.inference.cancel) if it has: work
+        nobody waits for must not hold the engine.
         """
         job = _Job(fn=fn, spec=spec)
         if ticket is not None:
             ticket.future = job.future
         self._jobs.put(job)
-        try:
-            return job.future.result(timeout=None if timeout is None else max(timeout, 0.0))
-        except FutureTimeout:
-            job.future.cancel()
-            raise RequestError("DEADLINE_EXCEEDED", f"no result within {timeout:.1f} s (the daemon is busy or the timeline is large)") from None
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        while True:
+            wait = CALLER_CHECK_S if deadline is None else min(CALLER_CHECK_S, max(deadline - time.monotonic(), 0.0))
+            try:
+                return job.future.result(timeout=wait)
+            except FutureTimeout:
+                pass
+            if alive is not None and not alive():
+                self._give_up(job, "the caller has gone")
+                raise RequestError("CANCELLED", "the caller has gone")
+            if deadline is not None and time.monotonic() >= deadline:
+                self._give_up(job, f"no result within {timeout:.1f} s")
+                raise RequestError("DEADLINE_EXCEEDED", f"no result within {timeout:.1f} s (the daemon is busy or the timeline is large)")
+
+    def _give_up(self, job: _Job, why: str) -> None:
+        job.unwanted = why
+        if not job.future.cancel():
+            log.info("stopping a running call: %s", why)
 
     # -- what status and info report (never waits for the engine thread) ----------------------
 
@@ -256,7 +281,9 @@ class Engine:
             predictor = self._predictor(job.spec)
             if self.config.debug_job_delay:
                 time.sleep(self.config.debug_job_delay)
-            result = job.fn(predictor)
+            with cancel.checking(job.check):
+                job.check()
+                result = job.fn(predictor)
         except BaseException as err:  # noqa: BLE001 - every failure goes back to its caller
             with self._lock:
                 self.counts["failed"] += 1

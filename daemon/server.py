@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -34,8 +33,8 @@ from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from daemon import limits, process
 from daemon import paths as paths_mod
-from daemon import process
 from daemon.config import Config, ConfigError
 from daemon.config import load as load_config
 from daemon.engine import (
@@ -329,7 +328,7 @@ class Suggester(pb_grpc.SuggesterServicer):
                     return
                 item = pb.SuggestBatchReply(index=index, total=len(files), path=path)
                 try:
-                    source = input_from_path(path)
+                    source = input_from_path(limits.path_text(path))
                     item.reply.CopyFrom(self._suggest_input(ticket, source, request.options, context))
                 except RequestError as err:
                     item.error.CopyFrom(pb.Error(code=err.code, message=err.message, line=err.line))
@@ -382,10 +381,12 @@ class Suggester(pb_grpc.SuggesterServicer):
 
             def job(predictor: Any) -> dict:
                 from model.suggest.document import suggestions_document
+                from model.suggest.pipeline import predictor_step
 
+                limits.check_steps(timeline, predictor_step(predictor, options), options.sequence, self.daemon.config.max_steps)
                 return suggestions_document(source.name or None, source.data, timeline, predictor, options, read_ms=read_ms)
 
-            doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context))
+            doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context), alive=context.is_active)
             if "error" in doc:
                 error = doc["error"]
                 raise RequestError("INVALID_ARGUMENT", error["message"], error.get("line") or 0)
@@ -401,24 +402,26 @@ class Suggester(pb_grpc.SuggesterServicer):
             raise RequestError("INVALID_ARGUMENT", "start and steps must not be negative")
 
         def job(predictor: Any) -> pb.PredictReply:
+            from model.features.grid import DEFAULT_STEP, as_step
+
+            step = as_step(getattr(predictor, "step_seconds", DEFAULT_STEP))
+            limits.check_steps(timeline, step, request.sequence or None, self.daemon.config.max_steps)
             return _predict_window(timeline, predictor, request)
 
-        reply = self.engine.run(ticket, job, request.model, self.daemon.timeout(context))
+        reply = self.engine.run(ticket, job, request.model, self.daemon.timeout(context), alive=context.is_active)
         reply.model.CopyFrom(self.daemon.model_info())
         return reply
 
     def _features(self, request: pb.FeaturesRequest) -> pb.FeaturesReply:
-        from model.features.grid import DEFAULT_STEP, as_step, features_document
+        from model.features.grid import DEFAULT_STEP, features_document
 
+        step = limits.features_step(request.step) if request.step else DEFAULT_STEP
         source = _input(request)
-        try:
-            step = as_step(Fraction(request.step)) if request.step else DEFAULT_STEP
-        except (ValueError, ZeroDivisionError):
-            raise RequestError("INVALID_ARGUMENT", f"step {request.step!r}: give seconds as 0.1 or 1/10") from None
         key = ("features", source.kind, source.name, source.sha256, request.sequence, step)
         text = self.engine.cache.get(key)
         if text is None:
             timeline = source.parse()
+            limits.check_steps(timeline, step, request.sequence or None, self.daemon.config.max_steps)
             try:
                 doc = features_document(timeline, step, request.sequence or None)
             except KeyError:
@@ -457,7 +460,7 @@ def _input(request: Any) -> TimelineInput:
     which = request.WhichOneof("source")
     name = getattr(request, "source_name", "")
     if which == "path":
-        return input_from_path(request.path)
+        return input_from_path(limits.path_text(request.path))
     if which == "xml":
         return input_from_xml(request.xml, name)
     if which == "timeline":
@@ -472,8 +475,8 @@ def _suggest_options(options: pb.SuggestOptions) -> Any:
     fields: dict[str, Any] = {}
     if options.kinds:
         fields["kinds"] = tuple(options.kinds)
-    if options.horizon_s:
-        fields["horizon_s"] = options.horizon_s
+    if options.horizon_s:  # 0 is "not given"; nan and inf are refused here, not deep in a rollout
+        fields["horizon_s"] = limits.horizon(options.horizon_s)
     if options.sequence:
         fields["sequence"] = options.sequence
     try:
@@ -536,7 +539,7 @@ def _expand_paths(paths: Any, recursive: bool) -> list[str]:
     """Files as given, folders as the timeline files inside them (never mttd's own sidecars)."""
     files: list[str] = []
     for text in paths:
-        path = Path(text)
+        path = Path(limits.path_text(text))
         if not path.is_absolute():
             raise RequestError("INVALID_ARGUMENT", f"{text}: the path must be absolute")
         if not path.is_dir():

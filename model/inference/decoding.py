@@ -26,6 +26,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
+from model.inference import cancel
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
 from model.timeline.types import SOURCE_KINDS
 from model.training.metrics import Forecast
@@ -169,6 +170,7 @@ def in_range(values: np.ndarray) -> np.ndarray:
 
 
 FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
+CANCEL_EVERY = 64  # rollout steps between checks that the call is still wanted (model.inference.cancel)
 SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
 
@@ -271,6 +273,7 @@ class Decoder:
         cache = None
         with self.scope(single_steps=False):
             for a in range(0, feats.steps, self.context):
+                cancel.check()  # a long sequence is many chunks: stop between them once unwanted
                 out, cache = self.run({k: v[:, a : a + self.context] for k, v in x.items()}, a, cache)
                 first = a - min(a, self.context - 1)  # the step the returned cache begins at
                 for s in (s for s in starts if a < s <= a + self.context):
@@ -397,6 +400,8 @@ class Decoder:
             p = self._prime(feats, start) if primed is None else primed
             last, cache, cached, hist, speed, pos = p.last, p.cache, p.cached, p.hist, p.speed, max(start, 1)
             for n in range(n_steps):
+                if n % CANCEL_EVERY == 0:
+                    cancel.check()
                 row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed)
                 out_grid[n] = row
                 out_src[n] = np.where(srow < len(feats.sources), srow, -1)

@@ -22,6 +22,7 @@ import time
 from fractions import Fraction
 
 from model.features.grid import DEFAULT_STEP, SequenceFeatures, as_step, featurize
+from model.inference import cancel
 from model.inference.predictor import Predictions, Predictor
 from model.suggest.continuation import continuation, rollout_windows
 from model.suggest.items import SequenceSuggestions, SuggestOptions
@@ -87,3 +88,4 @@ class _Clock:
         now = time.perf_counter()
         self.laps[stage] = self.laps.get(stage, 0.0) + (now - self._last) * 1000.0
         self._last = now
+        cancel.check()  # between stages: stop once the caller has gone

@@ -1,0 +1,92 @@
+"""Issue 21, bounded work per request: real daemons in a temporary MTTD_HOME, called over gRPC with
+the size-like options a hostile or careless client may send (huge horizons, nan, a two-hour
+clip in a tiny message, a 1e-9 s step, a NUL in a path) and with callers that give up."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from google.protobuf import json_format
+
+from daemon.client import DaemonClient, DaemonError
+from protos.mtt.v1 import suggester_pb2 as pb
+from protos.mtt.v1 import timeline_pb2
+from tests.helpers_daemon import SAMPLE, client_for, make_home, running_daemon
+
+FPS = 25
+
+
+def _one_clip(minutes: float) -> timeline_pb2.Timeline:
+    """A tiny message naming a long sequence: one clip of `minutes` on one track."""
+    end = int(minutes * 60 * FPS)
+    data = {"name": "long", "fps": [FPS, 1], "tracks": [{"items": [{"start": 0, "end": end, "source": {"key": "a", "name": "a"}}]}]}
+    return json_format.ParseDict(data, timeline_pb2.Timeline())
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory):
+    home = make_home(tmp_path_factory.mktemp("limits"), model="persistence")
+    with running_daemon(home):
+        with client_for(home) as c:
+            yield c
+
+
+def _refused(call, *needles: str) -> float:
+    started = time.monotonic()
+    with pytest.raises(DaemonError) as err:
+        call()
+    assert err.value.code == "INVALID_ARGUMENT", (err.value.code, err.value.message)
+    for needle in needles:
+        assert needle in err.value.message, err.value.message
+    return time.monotonic() - started
+
+
+def test_horizons_beyond_the_limit_or_not_finite_are_refused(client: DaemonClient) -> None:
+    for horizon, needle in ((3600.0, "limit of 300 s"), (float("nan"), "positive number"), (float("inf"), "positive number"),
+                            (-1.0, "positive number")):
+        options = pb.SuggestOptions(kinds=["next"], horizon_s=horizon)
+        _refused(lambda o=options: client.suggest(pb.SuggestRequest(path=str(SAMPLE), options=o)), "horizon_s", needle)
+    ok = pb.SuggestOptions(kinds=["next"], horizon_s=300.0)  # the limit itself is allowed
+    assert client.suggest(pb.SuggestRequest(path=str(SAMPLE), options=ok)).sequences
+
+
+def test_a_tiny_message_naming_a_two_hour_sequence_is_refused_at_once(client: DaemonClient) -> None:
+    long = _one_clip(120)
+    assert long.ByteSize() < 64
+    for call in (lambda: client.suggest(pb.SuggestRequest(timeline=long)),
+                 lambda: client.predict(pb.PredictRequest(timeline=long)),
+                 lambda: client.features(pb.FeaturesRequest(timeline=long))):
+        assert _refused(call, "72000 steps", "max_steps = 36000") < 5.0
+    assert client.features(pb.FeaturesRequest(timeline=_one_clip(1))).document_json  # a short one still works
+
+
+def test_a_features_step_outside_its_bounds_is_refused(client: DaemonClient) -> None:
+    short = _one_clip(1)
+    for step in ("1e-9", "0", "-1", "3600"):
+        _refused(lambda s=step: client.features(pb.FeaturesRequest(timeline=short, step=s)), f"step {step!r}", "between 0.001 and 60 s")
+    # A step inside the bounds but over a long sequence is the max_steps limit, not 1e12 cells.
+    _refused(lambda: client.features(pb.FeaturesRequest(timeline=_one_clip(10), step="0.001")), "max_steps")
+
+
+def test_a_nul_in_a_path_is_invalid_argument_not_internal(client: DaemonClient) -> None:
+    _refused(lambda: client.suggest(pb.SuggestRequest(path=str(SAMPLE) + "\0.xml")), "NUL")
+    _refused(lambda: list(client.suggest_batch([str(SAMPLE.parent) + "\0"])), "NUL")
+
+
+def test_work_whose_caller_has_gone_stops_and_frees_the_engine(tmp_path) -> None:
+    """The network on a long sequence: the caller's deadline passes and the engine is free again
+    within seconds (before: it kept computing for minutes while every other call waited)."""
+    home = make_home(tmp_path, backend="torch", threads=1)
+    with running_daemon(home), client_for(home) as client:
+        long = _one_clip(50)  # within max_steps; minutes of work for the network on this machine
+        with pytest.raises(DaemonError) as err:
+            client.suggest(pb.SuggestRequest(timeline=long), timeout=2.0)
+        assert err.value.code == "DEADLINE_EXCEEDED"
+        gave_up = time.monotonic()
+        while client.status().queue.busy and time.monotonic() - gave_up < 30:
+            time.sleep(0.1)
+        freed_after = time.monotonic() - gave_up
+        assert not client.status().queue.busy and freed_after < 10, f"the engine was still busy {freed_after:.1f} s later"
+        reply = client.suggest(pb.SuggestRequest(path=str(SAMPLE), options=pb.SuggestOptions(kinds=["review"])), timeout=60)
+        assert reply.sequences
