@@ -56,12 +56,13 @@ def test_a_fifo_named_xml_never_stalls_the_watcher(home, tmp_path):
 def test_a_fifo_is_refused_at_open_without_blocking(tmp_path):
     from daemon import watch_files
     from model.timeline.errors import TimelineParseError
+    from model.timeline.kinds import BY_SUFFIX, timeline_kinds
     from model.timeline.safe_xml import read_capped
 
     fifo = tmp_path / "swapped-in.xml"
     os.mkfifo(fifo)  # as if renamed over a timeline between the stat and the open
     with pytest.raises(OSError, match="not a regular file"):
-        watch_files.sniff(fifo, watch_files.XMEML)
+        watch_files.sniff(fifo, BY_SUFFIX[".xml"])
     with pytest.raises(TimelineParseError, match="not a regular file"):
         read_capped(fifo, 1024)
-    assert list(watch_files.walk_candidates(tmp_path, watch_files.timeline_kinds(False))) == []
+    assert list(watch_files.walk_candidates(tmp_path, timeline_kinds(False))) == []
