@@ -9,13 +9,16 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
+from lxml import etree
 
 from model.features.grid import featurize
 from model.inference.predictor import PersistencePredictor
 from model.suggest.document import run_file, run_timeline
 from model.suggest.items import SuggestOptions
+from model.suggest.programme import Programme
 from model.suggest.suggested_xml import SUFFIX
-from model.timeline.xmeml import read_xmeml, read_xmeml_bytes
+from model.timeline.safe_xml import parse_xml_bytes
+from model.timeline.xmeml import read_xmeml, read_xmeml_bytes, top_level_sequences
 from tests.helpers_suggest import FlickerPredictor, as_timeline, interview, with_item
 
 CORPUS_FILES = ("ccnmtl__xmeml/final_cut_pro.xml", "OpenTimelineIO__otio-fcp-adapter/premiere_example.xml",
@@ -108,3 +111,50 @@ def test_corpus_files_round_trip(corpus_dir, tmp_path, name):
         assert back.sequences[2 * i + 1].name == seq.name + SUFFIX
         same_features(seq, back.sequences[2 * i])
     otio.adapters.read_from_file(str(out), adapter_name="fcp_xml")
+
+
+FAITHFUL_FILES = ("havardgulldahl__xmeml/BroShow ep Brocodes.xml", "OpenTimelineIO__otio-fcp-adapter/premiere_generators.xml",
+                  "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml")
+
+
+@pytest.mark.parametrize("name", FAITHFUL_FILES)
+def test_the_original_sequence_is_kept_element_for_element(corpus_dir, name):
+    """Audio tracks, clip types (Premiere's Slug and GraphicAndType clipitems stay clipitems),
+    generators and every filter: the original sequence in the .mtt.xml is the input's, and the
+    suggestions copy keeps them too, with no id defined twice and no out point past the media."""
+    data = (corpus_dir / name).read_bytes()
+    run = run_file(corpus_dir / name, FlickerPredictor(), SuggestOptions())
+    assert run.ok
+    out = run.xml_bytes()
+    before = top_level_sequences(parse_xml_bytes(data, name))
+    root = parse_xml_bytes(out, "out.mtt.xml")
+    after = top_level_sequences(root)
+    assert len(after) == 2 * len(before)
+    assert etree.tostring(after[0]) == etree.tostring(before[0])
+    copy = after[1]
+    def own_items(seq):  # (media, track, tag, name, start, filters) of the sequence's own items, not nested ones
+        return [(media, t, it.tag, it.findtext("name"), it.findtext("start"), len(it.findall("filter")))
+                for media in ("video", "audio") for t, tr in enumerate(seq.findall(f"media/{media}/track"))
+                for it in tr if it.tag in ("clipitem", "generatoritem", "transitionitem")
+                and not (it.findtext("name") or "").startswith("mtt ")]
+
+    assert own_items(copy) == own_items(before[0])
+    assert len(before[0].findall("media/audio/track")) > 0 or "generators" in name
+
+    def definitions(tree):  # full <file>/<sequence> definitions by id (but the copy itself): the copy adds none
+        return sorted(el.get("id") for el in tree.iter("file", "sequence") if el.get("id") and len(el) and el is not copy)
+
+    assert definitions(root) == definitions(parse_xml_bytes(data, name))
+    original_ids = {el.get("id") for el in before[0].iter("clipitem", "generatoritem")}
+    assert not {el.get("id") for el in copy.iter("clipitem", "generatoritem")} & original_ids
+    result = run.results[0]
+    media = Programme.of(result.sequence)
+    added = [el for el in copy.iter("clipitem", "generatoritem") if (el.findtext("name") or "").startswith("mtt ")]
+    assert len(added) == len(result.next) + len(result.fill)
+    for clip in result.next + result.fill:
+        limit = media.media_length(clip.source)
+        assert limit is None or clip.in_frame + clip.end_frame - clip.start_frame <= limit
+    for el in added:
+        assert int(el.findtext("out")) <= int(el.findtext("duration"))
+    back = read_xmeml_bytes(out, "out.mtt.xml")
+    same_features(result.sequence, back.sequences[0])

@@ -43,6 +43,7 @@ class SuggestionRun:
     document: dict
     timeline: Timeline | None = None
     results: list[SequenceSuggestions] = field(default_factory=list)
+    source_bytes: bytes | None = field(default=None, repr=False)  # xmeml input: the .mtt.xml keeps all of it
 
     @property
     def ok(self) -> bool:
@@ -54,7 +55,7 @@ class SuggestionRun:
             return None
         from model.suggest.suggested_xml import suggested_xmeml
 
-        return suggested_xmeml(self.timeline, self.results)
+        return suggested_xmeml(self.timeline, self.results, self.source_bytes)
 
 
 def document_for_file(path: str | Path, predictor: Predictor, options: SuggestOptions = SuggestOptions()) -> dict:
@@ -91,7 +92,7 @@ def run_timeline(
         err = TimelineParseError(path or "<bytes>", 0, f"no sequence named {options.sequence!r}")
         return SuggestionRun(error_document(path, err, predictor, source_bytes, read_ms=read_ms, code="no_such_sequence"))
     doc = _document(path, source_bytes, predictor, results, read_ms)
-    return SuggestionRun(doc, timeline, results)
+    return SuggestionRun(doc, timeline, results, source_bytes)
 
 
 def suggestions_document(

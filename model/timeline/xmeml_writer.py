@@ -48,6 +48,7 @@ E = etree.SubElement
 # its `doctype`, a plain string written before the tree, so that the bytes are built once, not
 # concatenated afterwards (a second copy of a multi-megabyte document).
 _PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>'
+PROLOG = _PROLOG
 _FILTERS_MARKER = re.compile(rb"<!--mtt-filters-(\d+)-->")
 
 
@@ -256,6 +257,49 @@ class _Writer:
             chars = E(E(video, "format"), "samplecharacteristics")
             _text(chars, "width", source.width)
             _text(chars, "height", source.height)
+
+
+def item_element(item: Item, rate: Rate, reference: str | None = None) -> etree._Element:
+    """One clip as a standalone `<clipitem>` (or `<generatoritem>`), for a document written by
+    someone else: its source is `<file id=reference/>` (or `<sequence id/>`) when the document
+    defines it, else defined in place. No id: the caller gives one that is unique there."""
+    source = item.source
+    el = etree.Element("generatoritem" if source.kind == "generator" else "clipitem")
+    out = item.in_frame + (item.end - item.start)
+    _text(el, "name", item.name or source.name)
+    _text(el, "enabled", _bool(item.enabled))
+    _text(el, "duration", max(source.duration or 0, out))
+    _rate(el, rate)
+    for tag, value in (("start", item.start), ("end", item.end), ("in", item.in_frame), ("out", out)):
+        _text(el, tag, value)
+    if source.kind == "generator":
+        _generator_effect(el, source)
+    elif source.kind == "masterclip":
+        _text(el, "masterclipid", _key_id(source))
+    elif reference is not None:
+        E(el, "sequence" if source.kind == "sequence" else "file", id=reference)
+    else:
+        file = E(el, "file")
+        _text(file, "name", source.name)
+        if source.path:
+            _text(file, "pathurl", source.path)
+        _rate(file, rate)
+        if source.duration is not None:
+            _text(file, "duration", source.duration)
+    if item.motion is not None and not item.motion.is_default:
+        _motion(el, item.motion)
+    if item.crop is not None and not item.crop.is_default:
+        _crop(el, item.crop)
+    return el
+
+
+def marker_element(marker: Marker) -> etree._Element:
+    """A `<marker>` to append to a sequence element."""
+    holder = etree.Element("holder")
+    _marker(holder, marker)
+    el = holder[0]
+    holder.remove(el)
+    return el
 
 
 def _document_order(track: Track) -> list:
