@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from daemon.paths import Paths
+from model.atomic import write_atomic
 
 if sys.platform == "win32":
     import msvcrt
@@ -143,13 +144,7 @@ class DaemonRecord:
 
 def write_status(path: Path, data: dict[str, Any]) -> None:
     """Atomically: a temp file in the same directory, fsync, then rename over the old one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2), mode=0o600)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
+from model.atomic import write_atomic
+
 UNIT_NAME = "mttd.service"
 DESKTOP_NAME = "mttd.desktop"
 LAUNCHD_LABEL = "org.mttd.daemon"
@@ -314,13 +316,6 @@ def _make_dirs(path: Path) -> list[Path]:
     return list(reversed(missing))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def install(spec: ServiceSpec, backend: str | None = None, start: bool = True) -> InstallReport:
     """Write (or rewrite) the service definition, register it, and start it unless `start` is False."""
     backend = backend or detect_backend()
@@ -329,7 +324,7 @@ def install(spec: ServiceSpec, backend: str | None = None, start: bool = True) -
     path = definition_path(backend)
     if path is not None:
         report.created_dirs += _make_dirs(path.parent)
-        _write_atomic(path, data)
+        write_atomic(path, data, mode=0o600)
         report.files.append(path)
     if backend == "systemd":
         _run(["systemctl", "--user", "daemon-reload"])

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from model.atomic import write_atomic
 
 if TYPE_CHECKING:
     from daemon.watcher import Watcher
@@ -136,15 +137,7 @@ class WatchStore:
     def save(self, specs: list[WatchSpec]) -> None:
         doc = {"schema": STORE_SCHEMA, "watches": [asdict(s) for s in specs]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(doc, f, indent=2)
-                f.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, json.dumps(doc, indent=2) + "\n", mode=0o600)
 
 
 class WatchRegistry:

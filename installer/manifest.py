@@ -9,10 +9,10 @@ plain uninstall rewrites the manifest with the kept entries so a later `--purge`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from model.atomic import write_atomic
 
 SCHEMA = "mttd.install-manifest/1"
 KINDS = ("dir", "file", "link", "tree")  # tree: a folder that is ours whole (the venv, a plugin)
@@ -68,11 +68,7 @@ class Manifest:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".install-manifest.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.to_json(), indent=2) + "\n", mode=0o600)
 
 
 def load(path: Path) -> Manifest | None:

@@ -8,7 +8,6 @@ holds the optimizer state flattened into tensors, with its scalar settings in th
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model.atomic import write_atomic
 from model.inference.model_files import first_line, read_meta_json, sha256_file
 
 SCHEMA = "mtt.checkpoint/1"
@@ -45,20 +45,14 @@ def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.
     """Write NAME.safetensors (+ NAME.optim.safetensors) and NAME.json, each atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(path, lambda tmp: save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp)))
+    write_atomic(path, lambda tmp: save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp)))
     meta = {**meta, "schema": SCHEMA, "weights_sha256": sha256_file(path)}
     if optimizer is not None:
         tensors, settings = flatten_optimizer(optimizer)
-        _atomic(optim_path(path), lambda tmp: save_file(tensors, str(tmp)))
+        write_atomic(optim_path(path), lambda tmp: save_file(tensors, str(tmp)))
         meta["optimizer"] = settings
-    _atomic(meta_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    write_atomic(meta_path(path), json.dumps(meta, indent=1))
     return path
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def resolve(path: str | Path) -> Path:

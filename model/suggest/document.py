@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from model.atomic import write_atomic
 from model.inference.predictor import Predictor
 from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
 from model.suggest.pipeline import suggest
@@ -24,16 +24,6 @@ from model.timeline.types import Timeline
 
 SCHEMA = "mtt.suggestions/1"
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "mtt.suggestions-1.schema.json"
-
-
-def _read_umask() -> int:
-    # Read once at import: os.umask is process-wide, so toggling it later would race other threads.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 @dataclass
@@ -193,24 +183,8 @@ def write_sidecars(doc: dict, xml_bytes: bytes | None, out_dir: str | Path, stem
 
     json_path, xml_path = sidecar_paths(out_dir, stem)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    written = [_atomic_write(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))]
+    written = [write_atomic(json_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")]
     if xml_bytes is not None:
-        written.append(_atomic_write(xml_path, xml_bytes))
+        written.append(write_atomic(xml_path, xml_bytes))
     return written
 
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    """A unique temp file beside `path` (threads of one daemon may write at once), then rename."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would have given; mkstemp makes 0600
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path

@@ -20,7 +20,6 @@ enter the document, and copies are deep, so no element is ever in two places.
 
 from __future__ import annotations
 
-import os
 import re
 from decimal import Decimal
 from itertools import count
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from model.atomic import write_atomic
 from model.timeline.types import (
     Crop,
     Item,
@@ -62,10 +62,7 @@ def write_xmeml(timeline: Timeline) -> bytes:
 
 def write_xmeml_file(timeline: Timeline, path: str | Path) -> None:
     """Write atomically: a temporary file beside `path`, then a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(write_xmeml(timeline))
-    os.replace(tmp, path)
+    write_atomic(path, write_xmeml(timeline))
 
 
 class _Ids:

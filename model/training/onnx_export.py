@@ -16,7 +16,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.atomic import write_atomic
 from model.features.history import history_arrays
 from model.inference.checkpoint import Checkpoint
 from model.inference.network import (
@@ -129,15 +129,12 @@ def export_fp32(model: MultiTrackTransformer, out: Path) -> Path:
     shapes = {n: {1: T} for n in INPUTS}
     shapes.update({"pos": {0: T}, "past_k": {3: P}, "past_v": {3: P}})
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on axis names and deprecated pytree specs
         program = torch.onnx.export(step, args, input_names=names, output_names=["heads", "new_keys", "new_values"],
                                     dynamic_shapes=shapes, dynamo=True, opset_version=OPSET, external_data=False,
                                     verbose=False, optimize=True)
-    program.save(str(tmp), external_data=False)
-    os.replace(tmp, out)
-    return out
+    return write_atomic(out, lambda tmp: program.save(str(tmp), external_data=False))
 
 
 def quantize_int8(fp32: Path, out: Path, keep_float: set[tuple[int, int]] = frozenset()) -> Path:
@@ -150,13 +147,14 @@ def quantize_int8(fp32: Path, out: Path, keep_float: set[tuple[int, int]] = froz
     graph = onnx.load(str(fp32), load_external_data=False).graph
     shapes = {i.name: tuple(i.dims) for i in graph.initializer}
     exclude = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and any(shapes.get(i) in keep_float for i in n.input)]
-    tmp = out.with_name(out.name + ".tmp")
-    with warnings.catch_warnings(), _quiet_root_logger():
-        warnings.simplefilter("ignore")
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
-                         nodes_to_exclude=exclude)
-    os.replace(tmp, out)
-    return out
+
+    def quantize(tmp: Path) -> None:
+        with warnings.catch_warnings(), _quiet_root_logger():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                             nodes_to_exclude=exclude)
+
+    return write_atomic(out, quantize)
 
 
 @contextmanager
@@ -282,10 +280,7 @@ def export(ckpt: Checkpoint, out: Path, int8: bool = False, windows: int = 8, wi
 
 
 def write_meta(onnx_path: Path, meta: dict) -> None:
-    path = meta_path(onnx_path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, path)
+    write_atomic(meta_path(onnx_path), json.dumps(meta, indent=1))
 
 
 # ---------------------------------------------------------------- the evaluation check

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.atomic import write_atomic
 from model.features.grid import featurize
 from model.inference.predictor import Predictor
 from model.suggest.items import SequenceSuggestions, SuggestOptions
@@ -124,8 +125,6 @@ def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from model.suggest.document import _atomic_write
-
     reviews = geom.of_kind("review")
     source_rows = -(-min(len(geom.legend), layout.max_legend) // layout.legend_columns)
     more_row = 0.6 if len(geom.legend) > layout.max_legend else 0.0
@@ -149,7 +148,7 @@ def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout(
     _draw_reviews(over, reviews, geom, layout, y)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=layout.dpi)
-    return _atomic_write(Path(out_path), buf.getvalue())
+    return write_atomic(out_path, buf.getvalue())
 
 
 def _draw_title(over, geom: Geometry, layout: Layout, height: float) -> None:

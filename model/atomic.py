@@ -1,0 +1,46 @@
+"""The one atomic write: a reader of the folder sees the old file or the new one, never half of one.
+
+Stdlib only, so the daemon and the installer use it too (the plugin bridge has no file it rewrites).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _read_umask() -> int:
+    # Read once at import: os.umask is process-wide, so toggling it later would race other threads.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object], *, mode: int | None = None) -> Path:
+    """Write `path`: a unique temp file beside it (threads may write at once), fsync, then rename.
+
+    `data` is bytes, text (UTF-8), or a function that writes the temp path it is given (for
+    libraries that only save to a path). `mode` defaults to what a plain open() would give;
+    pass 0o600 for files only the user may read.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if not callable(data):
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        if callable(data):
+            data(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp makes 0600
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
