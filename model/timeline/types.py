@@ -142,12 +142,25 @@ class Item:
     motion: Motion | None = None  # None = no (enabled) Basic Motion filter
     crop: Crop | None = None  # None = no (enabled) Crop filter
     name: str = ""
+    opacity: Param | None = None  # percent; None = no (enabled) Opacity filter, fully opaque
+    alpha: str = ""  # the clipitem's <alphatype> (none, straight, black ...); "" when not written
+    composite: str = ""  # the clipitem's <compositemode> (normal, add, screen, texturize ...); "" = normal
     kind: Literal["clip", "generator"] = "clip"
     id: str | None = None
     line: int = 0  # source line of the element, for messages
 
     def source_frame(self, frame: float) -> float:
         return self.in_frame + (frame - self.start)
+
+    @property
+    def has_alpha(self) -> bool:
+        """The exporter says the picture carries an alpha channel (titles, keyed graphics)."""
+        return self.alpha not in ("", "none")
+
+    @property
+    def blends(self) -> bool:
+        """A composite mode other than normal mixes the picture with what lies below."""
+        return self.composite not in ("", "normal")
 
 
 @dataclass(frozen=True)

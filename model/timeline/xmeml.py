@@ -205,7 +205,7 @@ class _Reader:
             raise self.fail(el, f"<{el.tag}> ends ({end}) before it starts ({start})")
         name = _str(kids.get("name"))
         source = self.source(el, kids, name)
-        motion, crop = self.effects(filters)
+        motion, crop, opacity = self.effects(filters)
         return Item(
             start=start,
             end=end,
@@ -215,6 +215,9 @@ class _Reader:
             motion=motion,
             crop=crop,
             name=name,
+            opacity=opacity,
+            alpha=_str(kids.get("alphatype")).lower(),
+            composite=_str(kids.get("compositemode")).lower(),
             kind="generator" if source.kind == "generator" else "clip",
             id=el.get("id"),
             line=el.sourceline or 0,
@@ -294,10 +297,11 @@ class _Reader:
 
     # -- Basic Motion and Crop -------------------------------------------------------------
 
-    def effects(self, filters: list[etree._Element]) -> tuple[Motion | None, Crop | None]:
-        """The first enabled Basic Motion and Crop filters, matched by effectid, never by name."""
+    def effects(self, filters: list[etree._Element]) -> tuple[Motion | None, Crop | None, Param | None]:
+        """The first enabled Basic Motion, Crop and Opacity filters, matched by effectid, never by name."""
         motion: Motion | None = None
         crop: Crop | None = None
+        opacity: Param | None = None
         for filt in filters:
             kids, _ = _children(filt)
             effect = kids.get("effect")
@@ -309,7 +313,9 @@ class _Reader:
                 motion = Motion(self.param(params.get("scale"), 100.0), center_x, center_y)
             elif effect_id == "crop" and crop is None:
                 crop = Crop(*(self.param(params.get(side), 0.0) for side in ("left", "right", "top", "bottom")))
-        return motion, crop
+            elif effect_id == "opacity" and opacity is None:
+                opacity = self.param(params.get("opacity"), 100.0)
+        return motion, crop, opacity
 
     def param(self, el: etree._Element | None, default: float) -> Param:
         return self.params(el, default, (None,))[0]
