@@ -220,7 +220,9 @@ def paired_difference(a: list[dict], b: list[dict], seed: int = 0, n_boot: int =
     together and only the difference varies. The interval is the 2.5 and 97.5 % quantiles of
     the resampled differences: of the mean of per-sequence differences (over sequences where both
     are defined), and for MASE of the difference of the two pooled ratios. With fewer than two
-    sequences there is no interval (null). Each entry is {"diff", "ci95": [lo, hi], "n"}.
+    sequences there is no interval (null); with a handful (a production of two or three episodes)
+    the percentile bootstrap is too narrow, so read it as the range of those few differences.
+    Each entry is {"diff", "ci95": [lo, hi], "n"}, n the sequences (for MASE, with an error to pool).
     """
     rng = np.random.default_rng(seed)
     out: dict = {}

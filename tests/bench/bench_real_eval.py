@@ -1,0 +1,157 @@
+"""Real-edit evaluation: a model against Markov (fitted on each timeline's own past) and persistence
+on the real timelines of the shared corpus (xmeml, fcpxml, kdenlive), per production.
+
+    python tests/bench/bench_real_eval.py [--model PATH] [--json OUT] [--by production|folder] [--rollouts]
+
+The corpus is ../shared/corpus relative to the repository (as tests/conftest.py finds it), or
+--corpus. Files that cannot be read are skipped with a one-line note. Prints, overall and per
+production, every metric for the three systems with the paired bootstrap 95 % interval of
+model - Markov over the production's sequences (`mttd eval` computes all of it: see
+model/training/evaluate.py), the sequences with too few cuts to score, and how long it took: the
+seconds each system spent, so the model's time stands beside the baselines' measured in the same
+run, and the peak memory. A production with one sequence has no interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+CORPUS = REPO.parent / "shared" / "corpus"
+SUFFIXES = frozenset({".xml", ".xmeml", ".fcpxml", ".kdenlive"})
+HEADLINE = ("next_active_acc", "next_asset_acc", "cut_time_mae_s", "iou_changed")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="a .safetensors file or run folder (default: the bundled model)")
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--by", choices=("production", "folder"), default="production")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the whole evaluation document here")
+    parser.add_argument("--rollouts", action="store_true", help="also the rollout rates (slow on long programmes)")
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def fmt_value(v, fmt: str) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+
+
+def fmt_diff(entry: dict, fmt: str) -> str:
+    signed = fmt.replace("{:", "{:+")
+    if entry is None or entry["diff"] is None or math.isnan(entry["diff"]):
+        return "-"
+    lo, hi = entry["ci95"]
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return signed.format(entry["diff"]) + " (n=1)"
+    return f"{signed.format(entry['diff'])} [{signed.format(lo)}, {signed.format(hi)}]"
+
+
+def table(doc: dict, groups: dict[str, dict], rows_spec) -> list[str]:
+    """One block of metric rows per group: model / Markov / persistence, model - Markov [paired 95 %]."""
+    lines = ["| production | seqs | steps | metric | model | Markov | persistence | model - Markov [paired 95 %] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, g in [("ALL", doc), *groups.items()]:
+        first = True
+        for key, sub, label, fmt in rows_spec:
+            if key not in g["model"]:
+                continue
+            pick = (lambda d: d[key]) if sub is None else (lambda d: d[key][sub])  # noqa: E731
+            cells = [fmt_value(pick(g[s]), fmt) for s in ("model", "markov", "persistence")]
+            head = f"{name} | {g['sequences']} | {g['steps']}" if first else " | | "
+            lines.append(f"| {head} | {label} | " + " | ".join(cells) + f" | {fmt_diff(pick(g['model_minus_markov']), fmt)} |")
+            first = False
+    return lines
+
+
+def headline(doc: dict, groups: dict[str, dict], rows_spec) -> list[str]:
+    """A compact table: per production, model / Markov and the paired interval for the four headline metrics."""
+    spec = {key: (label, fmt) for key, sub, label, fmt in rows_spec if sub is None}
+    cols = [spec[k][0] for k in HEADLINE]
+    lines = ["| production | seqs | steps | " + " | ".join(f"{c}: model / Markov (model - Markov [95 %])" for c in cols) + " |",
+             "|---|---|---|" + "---|" * len(cols)]
+    for name, g in [("ALL", doc), *groups.items()]:
+        cells = []
+        for key in HEADLINE:
+            fmt = spec[key][1]
+            cells.append(f"{fmt_value(g['model'][key], fmt)} / {fmt_value(g['markov'][key], fmt)} "
+                         f"({fmt_diff(g['model_minus_markov'][key], fmt)})")
+        lines.append(f"| {name} | {g['sequences']} | {g['steps']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def too_few_cuts(rows: list[dict]) -> list[str]:
+    """Sequences where a cut metric has nothing to score: no cut to predict, or fewer than two to time."""
+    out = []
+    for r in rows:
+        empty = [k for k in ("next_active_acc", "next_asset_acc", "cut_time_mae_s") if _nan(r["model"][k])]
+        if empty:
+            out.append(f"- {r['file']} ({r['name']}): {r['steps']} steps, {r['cuts']} cuts; no {', '.join(empty)}")
+    return out
+
+
+def _progress(n: int, total: int) -> None:
+    print(f"evaluated {n}/{total} sequences", file=sys.stderr, flush=True)
+
+
+def _nan(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from model.training.train_args import passive_omp
+
+    passive_omp()
+    import torch
+
+    from model.features.grid import DEFAULT_STEP
+    from model.inference.network import load_predictor
+    from model.training import evaluate
+
+    torch.set_num_threads(args.threads)
+    if not args.corpus.is_dir():
+        print(f"bench_real_eval: no corpus at {args.corpus}", file=sys.stderr)
+        return 1
+    t0 = time.perf_counter()
+    model = load_predictor(args.model)
+    evalset = evaluate.from_folder(args.corpus, None, model.step_seconds or DEFAULT_STEP, SUFFIXES)
+    t_read = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    doc = evaluate.evaluate(model, evalset, rollouts=args.rollouts, by=args.by, progress=_progress)
+    t_eval = time.perf_counter() - t1
+    rows = doc["per_sequence"]
+    seconds = {s: sum(r["seconds"][s] for r in rows) for s in evaluate.SYSTEMS}
+    longest = max(rows, key=lambda r: r["steps"])
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    doc["bench"] = {"read_seconds": t_read, "eval_seconds": t_eval, "system_seconds": seconds, "peak_rss_mb": peak_mb}
+
+    info = doc["model_info"]
+    print(f"Real-edit evaluation of {info['name']} {info['version']} ({info['sha256'][:12]}) on {args.corpus}: "
+          f"{doc['sequences']} sequences from {len({r['file'] for r in rows})} files, {doc['steps']:,} steps, "
+          f"{len(doc['groups'])} {args.by}s. Markov is fitted on each timeline's own past.\n")
+    print("\n".join(headline(doc, doc["groups"], evaluate.ROWS)) + "\n")
+    print("\n".join(table(doc, doc["groups"], evaluate.ROWS)) + "\n")
+    few = too_few_cuts(rows)
+    print(f"Sequences with too few cuts to score ({len(few)}; left out of the means of those metrics):")
+    print("\n".join(few) if few else "- none")
+    print(f"\nTime: reading {t_read:.1f} s, evaluation {t_eval:.1f} s (model {seconds['model']:.1f} s, Markov "
+          f"{seconds['markov']:.1f} s, persistence {seconds['persistence']:.1f} s); longest sequence {longest['steps']:,} "
+          f"steps ({longest['file']}); peak memory {peak_mb:.0f} MB; {args.threads} threads"
+          f"{'' if args.rollouts else ', no rollouts'}.")
+    if args.json:
+        args.json.write_text(json.dumps(evaluate.to_json(doc), indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
