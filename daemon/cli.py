@@ -3,7 +3,9 @@
 Command modules import nothing heavy at module level (no torch, no grpc): `mttd start` must
 spawn the daemon before grpc or torch are imported, and `mttd features` never needs torch.
 A module exposes `register(subparsers)`, which adds its parser(s) with `set_defaults(run=...)`;
-`run(args)` returns the exit code.
+`run(args)` returns the exit code. A command that fails raises a domain error (daemon.errors, or
+a timeline the reader cannot read): `main` prints it once, as `mttd: FILE: reason`, and exits
+with its code.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import importlib.util
 import os
 import sys
 
+from daemon.errors import MttdError
 from model import __version__
+from model.timeline.errors import TimelineParseError
 
 # Order is the order of `mttd --help`.
 COMMAND_MODULES = (
@@ -56,10 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         code = int(args.run(args) or 0)
         sys.stdout.flush()
         return code
+    except MttdError as err:
+        return report(err.message, err.exit_code)
+    except TimelineParseError as err:
+        return report(f"cannot read {err.one_line()}")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return _reader_gone()
+
+
+def report(message: str, code: int = 1) -> int:
+    """Print one line to stderr, `mttd: message`, and return the exit code."""
+    sys.stdout.flush()  # what the command printed before it failed comes first
+    print(f"mttd: {message}", file=sys.stderr)
+    return code
 
 
 def _reader_gone() -> int:

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from daemon import paths as paths_mod
 from daemon import process
 from daemon.config import Config
+from daemon.errors import DaemonError
 from model import __version__
 
 HEALTH_TIMEOUT = 2.0
@@ -34,18 +35,8 @@ SHUTDOWN_TIMEOUT = 10.0
 WATCH_TIMEOUT = 10.0
 EXIT_TIMEOUT = 10.0  # for the process to exit after Shutdown, then after SIGTERM
 MANAGED_GRACE = 2.0  # after the service manager's stop returned, for its daemon to be reaped
+NO_WATCHING = "this daemon cannot watch folders; run `mttd restart` after upgrading"  # an older daemon
 NOT_A_DAEMON_ANSWER = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "CANCELLED", "UNIMPLEMENTED", "UNAUTHENTICATED")
-
-
-class DaemonError(Exception):
-    """A call that failed; `code` is the gRPC status name (or NOT_RUNNING, START_FAILED, VERSION)."""
-
-    def __init__(self, code: str, message: str, line: int = 0, reason: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-        self.reason = reason or message
 
 
 class DaemonClient:
@@ -137,22 +128,26 @@ class DaemonClient:
 
     def watch(self, path: str, poll: bool = False, timeout: float = WATCH_TIMEOUT) -> Any:
         """Watch a folder; the reply's `watch` is its mtt.v1.WatchState."""
-        return self._call("Watch", self.pb.WatchRequest(path=path, poll=poll), timeout)
+        return self._call("Watch", self.pb.WatchRequest(path=path, poll=poll), timeout, NO_WATCHING)
 
     def unwatch(self, path: str, timeout: float = WATCH_TIMEOUT) -> bool:
-        return self._call("Unwatch", self.pb.UnwatchRequest(path=path), timeout).removed
+        return self._call("Unwatch", self.pb.UnwatchRequest(path=path), timeout, NO_WATCHING).removed
 
     def list_watches(self, timeout: float = WATCH_TIMEOUT) -> list[Any]:
-        return list(self._call("ListWatches", self.pb.ListWatchesRequest(), timeout).watches)
+        return list(self._call("ListWatches", self.pb.ListWatchesRequest(), timeout, NO_WATCHING).watches)
 
     def shutdown(self, reason: str, timeout: float = SHUTDOWN_TIMEOUT) -> Any:
         return self._call("Shutdown", self.pb.ShutdownRequest(reason=reason), timeout)
 
-    def _call(self, method: str, request: Any, timeout: float) -> Any:
+    def _call(self, method: str, request: Any, timeout: float, unimplemented: str = "") -> Any:
+        """The reply, or DaemonError (`unimplemented`: what an UNIMPLEMENTED answer means here)."""
         try:
             return getattr(self._stub, method)(request, timeout=timeout, metadata=self._metadata)
         except self._grpc.RpcError as err:
-            raise _daemon_error(err) from None
+            error = _daemon_error(err)
+            if error.code == "UNIMPLEMENTED" and unimplemented:
+                error = DaemonError(error.code, unimplemented)
+            raise error from None
 
 
 def _daemon_error(err: Any) -> DaemonError:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.errors import MttdError
 from daemon.paths import Paths
 
 
-class ConfigError(Exception):
+class ConfigError(MttdError):
     """A config file or variable that cannot be used; the message names it."""
 
 

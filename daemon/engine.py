@@ -5,7 +5,7 @@ QueueFull when `queue_size` calls are already waiting or running, so an overload
 "busy" at once instead of letting health checks queue behind inference. The model is loaded on
 the engine thread (torch is imported there, in the serve process only), unloaded after
 `keep_alive` idle seconds and loaded again by the next call. Results are cached by content hash
-and options. Nothing here knows about gRPC: errors are RequestError with a status name.
+and options. Nothing here knows about gRPC: errors are DaemonError with a status name.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.config import Config
+from daemon.errors import DaemonError
 from model.inference import cancel
 from model.timeline import kinds
 
@@ -37,17 +38,6 @@ CALLER_CHECK_S = 0.25  # how often a waiting call checks that its caller is stil
 
 class QueueFull(Exception):
     """Too many calls waiting or running."""
-
-
-class RequestError(Exception):
-    """A call that cannot be answered; `code` is a gRPC status name such as INVALID_ARGUMENT."""
-
-    def __init__(self, code: str, message: str, line: int = 0, reason: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-        self.reason = reason or message  # without the file and line, for clients that rebuild errors
 
 
 @dataclass
@@ -98,7 +88,7 @@ def load_predictor(spec: str, fall_back: bool, backend: str = "torch", threads: 
         from model.inference.onnx_backend import load_predictor_with_backend, model_errors
     except ImportError:
         if spec:
-            raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec}: this install has no network") from None
+            raise DaemonError("FAILED_PRECONDITION", f"cannot load model {spec}: this install has no network") from None
         log.warning("no network module in this install: serving the persistence baseline")
         from model.inference.predictor import PersistencePredictor
 
@@ -111,7 +101,7 @@ def load_predictor(spec: str, fall_back: bool, backend: str = "torch", threads: 
         return predictor, spec, running
     except model_errors() as err:
         if not (spec and fall_back):
-            raise RequestError("FAILED_PRECONDITION", f"cannot load model {spec or 'default'}: {err}") from None
+            raise DaemonError("FAILED_PRECONDITION", f"cannot load model {spec or 'default'}: {err}") from None
         log.error("cannot load model %s (%s); using the bundled default", spec, err)
         predictor, running = load_predictor_with_backend(None, backend, cache, threads)
         return predictor, "", running
@@ -127,7 +117,7 @@ class _Job:
     def check(self) -> None:
         """model.inference.cancel's check for this job: stop work nobody waits for any more."""
         if self.unwanted:
-            raise RequestError("CANCELLED", f"stopped: {self.unwanted}")
+            raise DaemonError("CANCELLED", f"stopped: {self.unwanted}")
 
 
 class Ticket:
@@ -217,10 +207,10 @@ class Engine:
                 pass
             if alive is not None and not alive():
                 self._give_up(job, "the caller has gone")
-                raise RequestError("CANCELLED", "the caller has gone")
+                raise DaemonError("CANCELLED", "the caller has gone")
             if deadline is not None and time.monotonic() >= deadline:
                 self._give_up(job, f"no result within {timeout:.1f} s")
-                raise RequestError("DEADLINE_EXCEEDED", f"no result within {timeout:.1f} s (the daemon is busy or the timeline is large)")
+                raise DaemonError("DEADLINE_EXCEEDED", f"no result within {timeout:.1f} s (the daemon is busy or the timeline is large)")
 
     def _give_up(self, job: _Job, why: str) -> None:
         job.unwanted = why
@@ -407,7 +397,7 @@ def _return_memory_to_os() -> None:
 def _error_text(err: BaseException | None) -> str | None:
     if err is None:
         return None
-    return err.message if isinstance(err, RequestError) else f"{type(err).__name__}: {err}"
+    return err.message if isinstance(err, DaemonError) else f"{type(err).__name__}: {err}"
 
 
 def rss_mb() -> float:
@@ -446,7 +436,7 @@ class TimelineInput:
         return self.name or {"xml": "<xml>", "timeline": "<timeline>"}.get(self.kind, "<input>")
 
     def parse(self) -> Any:
-        """The Timeline; RequestError INVALID_ARGUMENT naming the file and line when unreadable."""
+        """The Timeline; DaemonError INVALID_ARGUMENT naming the file and line when unreadable."""
         from model.timeline.errors import TimelineParseError
 
         try:
@@ -458,7 +448,7 @@ class TimelineInput:
 
             return read_timeline_bytes(self.data, self.label)
         except TimelineParseError as err:
-            raise RequestError("INVALID_ARGUMENT", f"cannot read {err.one_line()}", err.line, err.reason) from None
+            raise DaemonError("INVALID_ARGUMENT", f"cannot read {err.one_line()}", err.line, err.reason) from None
 
 
 def input_from_path(text: str) -> TimelineInput:
@@ -466,11 +456,11 @@ def input_from_path(text: str) -> TimelineInput:
     import stat
 
     if not text:
-        raise RequestError("INVALID_ARGUMENT", "no path given")
+        raise DaemonError("INVALID_ARGUMENT", "no path given")
     path = os.path.normpath(text)
 
-    def refuse(code: str, reason: str) -> RequestError:
-        return RequestError(code, f"{path}: {reason}", reason=reason)
+    def refuse(code: str, reason: str) -> DaemonError:
+        return DaemonError(code, f"{path}: {reason}", reason=reason)
 
     if not os.path.isabs(path):
         raise refuse("INVALID_ARGUMENT", "the path must be absolute (the daemon has no working directory of yours)")

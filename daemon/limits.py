@@ -12,7 +12,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
-from daemon.engine import RequestError
+from daemon.errors import DaemonError
 
 MAX_HORIZON_S = 300.0  # `next` rolls the edit forward step by step: 5 minutes is ~3,000 steps
 MIN_STEP_S = Fraction(1, 1000)  # the features grid: finer than a frame at 1000 fps is meaningless
@@ -22,9 +22,9 @@ MAX_STEP_S = Fraction(60)
 def horizon(value: float) -> float:
     """The `next` horizon in seconds: finite, positive and at most MAX_HORIZON_S."""
     if not math.isfinite(value) or value <= 0:
-        raise RequestError("INVALID_ARGUMENT", f"horizon_s {value!r}: must be a positive number of seconds")
+        raise DaemonError("INVALID_ARGUMENT", f"horizon_s {value!r}: must be a positive number of seconds")
     if value > MAX_HORIZON_S:
-        raise RequestError("INVALID_ARGUMENT", f"horizon_s {value:g}: more than the limit of {MAX_HORIZON_S:g} s")
+        raise DaemonError("INVALID_ARGUMENT", f"horizon_s {value:g}: more than the limit of {MAX_HORIZON_S:g} s")
     return value
 
 
@@ -33,16 +33,16 @@ def features_step(text: str) -> Fraction:
     try:
         step = Fraction(text)
     except (ValueError, ZeroDivisionError):
-        raise RequestError("INVALID_ARGUMENT", f"step {text!r}: give seconds as 0.1 or 1/10") from None
+        raise DaemonError("INVALID_ARGUMENT", f"step {text!r}: give seconds as 0.1 or 1/10") from None
     if not MIN_STEP_S <= step <= MAX_STEP_S:
-        raise RequestError("INVALID_ARGUMENT", f"step {text!r}: must be between {float(MIN_STEP_S):g} and {float(MAX_STEP_S):g} s")
+        raise DaemonError("INVALID_ARGUMENT", f"step {text!r}: must be between {float(MIN_STEP_S):g} and {float(MAX_STEP_S):g} s")
     return step
 
 
 def path_text(text: str, what: str = "path") -> str:
     """A path from a call: no NUL (the OS would refuse it deep inside, as an internal error)."""
     if "\0" in text:
-        raise RequestError("INVALID_ARGUMENT", f"the {what} contains a NUL character")
+        raise DaemonError("INVALID_ARGUMENT", f"the {what} contains a NUL character")
     return text
 
 
@@ -57,7 +57,7 @@ def check_steps(timeline: Any, step: Fraction, sequence: str | None, max_steps: 
     for seq in sequences:
         steps = step_count(seq.duration, step * seq.rate.fps)
         if steps > max_steps:
-            raise RequestError(
+            raise DaemonError(
                 "INVALID_ARGUMENT",
                 f"sequence {seq.name!r} is {steps} steps of {float(step):g} s, more than the limit of "
                 f"max_steps = {max_steps} (a setting in config.toml)",

@@ -19,13 +19,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon.errors import MttdError
+
 APP = "mttd"
 # sun_path holds 104 bytes on macOS and 108 on Linux; stay clear of both.
 MAX_SOCKET_PATH = 100
 USE_TCP = sys.platform == "win32"  # grpc Python has no unix-socket client on Windows
 
 
-class UnsafeDirectory(Exception):
+class UnsafeDirectory(MttdError):
     """A private directory or file that another user could read or replace."""
 
 

@@ -40,7 +40,6 @@ from daemon.config import load as load_config
 from daemon.engine import (
     Engine,
     QueueFull,
-    RequestError,
     Ticket,
     TimelineInput,
     input_from_json,
@@ -48,6 +47,7 @@ from daemon.engine import (
     input_from_xml,
     rss_mb,
 )
+from daemon.errors import DaemonError
 from model import __version__
 from model.timeline.kinds import kind_of
 from protos.mtt.v1 import PROTOCOL
@@ -330,7 +330,7 @@ class Suggester(pb_grpc.SuggesterServicer):
                 try:
                     source = input_from_path(limits.path_text(path))
                     item.reply.CopyFrom(self._suggest_input(ticket, source, request.options, context))
-                except RequestError as err:
+                except DaemonError as err:
                     item.error.CopyFrom(pb.Error(code=err.code, message=err.message, line=err.line))
                 except Exception as err:  # noqa: BLE001 - one bad file must not end the batch
                     log.exception("internal error on %s", path)
@@ -389,7 +389,7 @@ class Suggester(pb_grpc.SuggesterServicer):
             doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context), alive=context.is_active)
             if "error" in doc:
                 error = doc["error"]
-                raise RequestError("INVALID_ARGUMENT", error["message"], error.get("line") or 0)
+                raise DaemonError("INVALID_ARGUMENT", error["message"], error.get("line") or 0)
             cached = (json.dumps(doc, ensure_ascii=False), _summary(doc))
             self.engine.cache.put(key, cached)
         text, summary = cached
@@ -399,7 +399,7 @@ class Suggester(pb_grpc.SuggesterServicer):
     def _predict(self, ticket: Ticket, request: pb.PredictRequest, context: grpc.ServicerContext) -> pb.PredictReply:
         timeline = _input(request).parse()
         if request.start < 0 or request.steps < 0:
-            raise RequestError("INVALID_ARGUMENT", "start and steps must not be negative")
+            raise DaemonError("INVALID_ARGUMENT", "start and steps must not be negative")
 
         def job(predictor: Any) -> pb.PredictReply:
             from model.features.grid import DEFAULT_STEP, as_step
@@ -425,7 +425,7 @@ class Suggester(pb_grpc.SuggesterServicer):
             try:
                 doc = features_document(timeline, step, request.sequence or None)
             except KeyError:
-                raise RequestError("INVALID_ARGUMENT", f"{source.label}: no sequence named {request.sequence!r}") from None
+                raise DaemonError("INVALID_ARGUMENT", f"{source.label}: no sequence named {request.sequence!r}") from None
             text = json.dumps(doc)
             self.engine.cache.put(key, text)
         return pb.FeaturesReply(document_json=text)
@@ -448,7 +448,7 @@ def _answer(context: grpc.ServicerContext, fn: Callable[[], Any]) -> Any:
         return fn()
     except QueueFull as err:
         context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
-    except RequestError as err:
+    except DaemonError as err:
         context.set_trailing_metadata((("mtt-error-line", str(err.line)), ("mtt-error-reason-bin", err.reason.encode())))
         context.abort(grpc.StatusCode[err.code], err.message)
     except Exception as err:  # noqa: BLE001 - a bug must not look like a dead daemon
@@ -466,7 +466,7 @@ def _input(request: Any) -> TimelineInput:
     if which == "timeline":
         data = json_format.MessageToDict(request.timeline, always_print_fields_with_no_presence=True)
         return input_from_json(data, name)
-    raise RequestError("INVALID_ARGUMENT", "no timeline given: set path, xml or timeline")
+    raise DaemonError("INVALID_ARGUMENT", "no timeline given: set path, xml or timeline")
 
 
 def _suggest_options(options: pb.SuggestOptions) -> Any:
@@ -482,7 +482,7 @@ def _suggest_options(options: pb.SuggestOptions) -> Any:
     try:
         return SuggestOptions(**fields)
     except ValueError as err:
-        raise RequestError("INVALID_ARGUMENT", str(err)) from None
+        raise DaemonError("INVALID_ARGUMENT", str(err)) from None
 
 
 def _summary(doc: dict) -> dict[str, Any]:
@@ -508,11 +508,11 @@ def _predict_window(timeline: Any, predictor: Any, request: pb.PredictRequest) -
     try:
         seq = timeline.sequence(request.sequence or None)
     except KeyError:
-        raise RequestError("INVALID_ARGUMENT", f"{timeline.path}: no sequence named {request.sequence!r}") from None
+        raise DaemonError("INVALID_ARGUMENT", f"{timeline.path}: no sequence named {request.sequence!r}") from None
     feats = featurize(seq, as_step(getattr(predictor, "step_seconds", DEFAULT_STEP)))
     total = feats.steps
     if request.start > total or (request.start == total and total > 0):
-        raise RequestError("INVALID_ARGUMENT", f"start {request.start} is past the last step ({total} steps)")
+        raise DaemonError("INVALID_ARGUMENT", f"start {request.start} is past the last step ({total} steps)")
     wanted = request.steps or total - request.start
     count = max(0, min(wanted, total - request.start, MAX_PREDICT_STEPS))
     window = slice(request.start, request.start + count)
@@ -541,7 +541,7 @@ def _expand_paths(paths: Any, recursive: bool) -> list[str]:
     for text in paths:
         path = Path(limits.path_text(text))
         if not path.is_absolute():
-            raise RequestError("INVALID_ARGUMENT", f"{text}: the path must be absolute")
+            raise DaemonError("INVALID_ARGUMENT", f"{text}: the path must be absolute")
         if not path.is_dir():
             files.append(str(path))
             continue

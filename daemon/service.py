@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
+from daemon.errors import MttdError
 from model.atomic import write_atomic
 
 UNIT_NAME = "mttd.service"
@@ -47,7 +48,7 @@ WINDOWS_BAKED_ENV = ("MTTD_HOME",)
 COMMAND_TIMEOUT = 30
 
 
-class ServiceError(Exception):
+class ServiceError(MttdError):
     """The service manager refused a command; the message names the command and its output."""
 
 

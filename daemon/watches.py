@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from daemon.errors import MttdError
 from model.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ STORE_SCHEMA = "mttd.watches/1"
 STORE_NAME = "watches.json"
 
 
-class WatchError(Exception):
+class WatchError(MttdError):
     """A watch that cannot be added or a watch list that cannot be read; the message says why."""
 
 

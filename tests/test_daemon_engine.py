@@ -12,7 +12,8 @@ import pytest
 
 from daemon import config as config_mod
 from daemon import paths as paths_mod
-from daemon.engine import Engine, QueueFull, RequestError, ResultCache, input_from_path
+from daemon.engine import Engine, QueueFull, ResultCache, input_from_path
+from daemon.errors import DaemonError
 from tests.helpers_daemon import SAMPLE, wait_for
 
 
@@ -61,7 +62,7 @@ def test_admission_is_bounded_and_refusals_are_counted(tmp_path: Path) -> None:
 def test_a_call_past_its_deadline_keeps_its_place_until_the_job_ends(tmp_path: Path) -> None:
     engine = _started(_config(tmp_path, debug_job_delay=0.4))
     try:
-        with pytest.raises(RequestError) as err:
+        with pytest.raises(DaemonError) as err:
             with engine.admit() as ticket:
                 engine.run(ticket, lambda p: "late", timeout=0.05)
         assert err.value.code == "DEADLINE_EXCEEDED"
@@ -96,7 +97,7 @@ def test_keep_alive_minus_one_never_unloads(tmp_path: Path) -> None:
 def test_a_model_that_cannot_load_is_a_clear_error(tmp_path: Path) -> None:
     engine = _started(_config(tmp_path))
     try:
-        with engine.admit() as ticket, pytest.raises(RequestError) as err:
+        with engine.admit() as ticket, pytest.raises(DaemonError) as err:
             engine.run(ticket, lambda p: None, spec=str(tmp_path / "missing.safetensors"), timeout=30)
         assert err.value.code == "FAILED_PRECONDITION" and "missing.safetensors" in err.value.message
         assert engine.model_state().name == "persistence"  # the configured model is untouched
@@ -133,7 +134,7 @@ def test_a_timeline_file_is_read(tmp_path: Path) -> None:
 )
 def test_the_daemon_reads_only_timeline_files(tmp_path: Path, make, code: str, message: str) -> None:
     started = time.monotonic()
-    with pytest.raises(RequestError) as err:
+    with pytest.raises(DaemonError) as err:
         input_from_path(make(tmp_path))
     assert err.value.code == code and message in err.value.message
     assert time.monotonic() - started < 2  # a FIFO must not block the call
@@ -141,7 +142,7 @@ def test_the_daemon_reads_only_timeline_files(tmp_path: Path, make, code: str, m
 
 def test_an_unreadable_timeline_names_file_and_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "broken.xml", b"<xmeml>\n<sequence>\n</xmeml>")
-    with pytest.raises(RequestError) as err:
+    with pytest.raises(DaemonError) as err:
         input_from_path(path).parse()
     assert err.value.code == "INVALID_ARGUMENT"
     assert err.value.message.startswith(f"cannot read {path}:") and err.value.line >= 1

@@ -16,7 +16,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from daemon.client import DaemonClient, DaemonError
+from daemon.client import DaemonClient
+from daemon.errors import DaemonError
 from protos.mtt.v1 import suggester_pb2 as pb
 from protos.mtt.v1 import suggester_pb2_grpc as pb_grpc
 from tests.helpers_daemon import SAMPLE, client_for, make_home, running_daemon

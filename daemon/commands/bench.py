@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 STEPS = (128, 256, 512, 1024)
 ROLLOUT_STEPS = 100
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             doc = bench(args, Path(tmp))
         except (ModelLoadError, OnnxModelError) as err:
-            return fail(f"bench: {err}")
+            raise MttdError(f"bench: {err}") from None
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")

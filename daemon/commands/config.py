@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from daemon.commands import fail
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="show the daemon's settings")
@@ -18,13 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     from daemon import paths as paths_mod
-    from daemon.config import ConfigError, load
+    from daemon.config import load
 
     paths = paths_mod.resolve()
-    try:
-        config = load(paths)
-    except ConfigError as err:
-        return fail(str(err))
+    config = load(paths)
     settings = config.describe()
     if args.json:
         doc = {

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from daemon.commands import fail
+from daemon.errors import MttdError, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,14 +39,14 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         step = as_step(args.step)
     except (ValueError, ZeroDivisionError):
-        return fail(f"--step wants a positive number of seconds, got {args.step!r}", 2)
+        raise UsageError(f"--step wants a positive number of seconds, got {args.step!r}") from None
     if args.window < 2 or args.stride < 1 or not 0 <= args.val < 1 or args.jitter < 0:
-        return fail("need --window >= 2, --stride >= 1, 0 <= --val < 1 and --jitter >= 0", 2)
+        raise UsageError("need --window >= 2, --stride >= 1, 0 <= --val < 1 and --jitter >= 0")
     missing = [s for s in args.sources if not Path(s).exists()]
     if missing:
-        return fail(f"no such file or folder: {missing[0]}", 2)
+        raise UsageError(f"no such file or folder: {missing[0]}")
     if not find_timeline_files(args.sources):
-        return fail(f"no timeline files in {', '.join(args.sources)}", 2)
+        raise UsageError(f"no timeline files in {', '.join(args.sources)}")
     options = BuildOptions(step, args.window, args.stride, args.val, args.seed, max(1, args.jobs), args.jitter)
     bar = ProgressLine("dataset", "files")
     manifest = build_dataset(args.sources, args.out, options, progress=bar)
@@ -58,7 +58,7 @@ def run_build(args: argparse.Namespace) -> int:
           f"{c['train']['steps']} steps {c['train']['windows']} windows; val {c['val']['timelines']} timelines "
           f"{c['val']['steps']} steps {c['val']['windows']} windows -> {args.out}")
     if c["failed"] == c["files"]:
-        return fail("no file could be read")
+        raise MttdError("no file could be read")
     return 0
 
 
@@ -66,7 +66,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from model.training.dataset_stats import dataset_stats, format_stats
 
     if not (Path(args.data) / "manifest.json").is_file():
-        return fail(f"{args.data}: not a dataset folder (no manifest.json)", 2)
+        raise UsageError(f"{args.data}: not a dataset folder (no manifest.json)")
     stats = dataset_stats(args.data)
     print(json.dumps(stats, indent=1) if args.json else format_stats(stats))
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,15 +45,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_predictor(args.model)
     except ModelLoadError as err:
-        return fail(f"eval: {err}")
+        raise MttdError(f"eval: {err}") from None
     if not args.data.is_dir():
-        return fail(f"eval: {args.data}: not a folder")
+        raise MttdError(f"eval: {args.data}: not a folder")
     if (args.data / "manifest.json").is_file():
         evalset = evaluate.from_dataset(args.data, args.limit)
     else:
         evalset = evaluate.from_folder(args.data, args.limit, model.step_seconds or DEFAULT_STEP)
     if not evalset.sequences:
-        return fail(f"eval: {args.data}: no timelines with at least two steps")
+        raise MttdError(f"eval: {args.data}: no timelines with at least two steps")
     doc = evaluate.evaluate(model, evalset, rollouts=not args.no_rollouts, by=args.by)
     if args.json:
         json.dump(evaluate.to_json(doc), sys.stdout, indent=1)

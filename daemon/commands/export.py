@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         ckpt = load(weights_path(args.model))
     except ModelLoadError as err:
-        return fail(f"export: {err}")
+        raise MttdError(f"export: {err}") from None
     out = Path(args.out) if args.out else onnx_name(ckpt.path, args.int8)
     try:
         result = _export(ckpt, out, args)
     except OSError as err:
-        return fail(f"export: cannot write {out}: {err.strerror or err}")
+        raise MttdError(f"export: cannot write {out}: {err.strerror or err}") from None
     d = result.difference
     size = out.stat().st_size / 1e6
     print(f"wrote {out} ({size:.1f} MB, {'int8' if args.int8 else 'fp32'}, model {result.meta['version']})")

@@ -14,7 +14,7 @@ import json
 import sys
 from fractions import Fraction
 
-from daemon.commands import fail, parse_error
+from daemon.errors import MttdError
 
 MAX_STEPS = 2_000_000  # 55 hours at 0.1 s; more is a broken file or a typo in --step
 
@@ -41,28 +41,24 @@ def run(args: argparse.Namespace) -> int:
         features_document,
         featurize_timeline,
     )
-    from model.timeline.errors import TimelineParseError
     from model.timeline.formats import read_timeline
 
     try:
         step = as_step(Fraction(args.step))
     except (ValueError, ZeroDivisionError):
-        return fail(f"--step must be a positive number of seconds, not {args.step!r}")
+        raise MttdError(f"--step must be a positive number of seconds, not {args.step!r}") from None
     if args.json and not args.no_daemon and step == DEFAULT_STEP:
         doc = _from_daemon(args.file, args.sequence)
         if doc is not None:
             _print_json(doc)
             return 0
-    try:
-        timeline = read_timeline(args.file)
-    except TimelineParseError as err:
-        return parse_error(err)
+    timeline = read_timeline(args.file)
     names = [s.name for s in timeline.sequences]
     if args.sequence is not None and args.sequence not in names:
-        return fail(f"{args.file}: no sequence named {args.sequence!r} (sequences: {', '.join(map(repr, names))})")
+        raise MttdError(f"{args.file}: no sequence named {args.sequence!r} (sequences: {', '.join(map(repr, names))})")
     too_long = _too_many_steps(timeline, step, args.sequence)
     if too_long:
-        return fail(f"{args.file}: {too_long}")
+        raise MttdError(f"{args.file}: {too_long}")
     if args.json:
         _print_json(features_document(timeline, step, args.sequence))
     else:

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 STATUS_NOT_RUNNING = 3  # LSB: program is not running
 
@@ -59,18 +59,15 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_start(args: argparse.Namespace) -> int:
-    from daemon.client import DaemonError, ensure_daemon
-    from daemon.config import ConfigError
+    from daemon.client import ensure_daemon
     from daemon.paths import UnsafeDirectory, ensure_dirs
 
+    paths, config = _setup()
     try:
-        paths, config = _setup()
         ensure_dirs(paths)
-        running = ensure_daemon(paths, config, args.timeout)
-    except (ConfigError, DaemonError) as err:
-        return fail(str(err))
     except UnsafeDirectory as err:
-        return fail(f"refusing to start: {err}")
+        raise MttdError(f"refusing to start: {err}") from None
+    running = ensure_daemon(paths, config, args.timeout)
     record = running.record
     print(f"mttd {record.version} {running.how}: pid {record.pid}, {record.endpoint}")
     return 0
@@ -78,41 +75,28 @@ def run_start(args: argparse.Namespace) -> int:
 
 def run_stop(args: argparse.Namespace) -> int:
     from daemon.client import stop_daemon
-    from daemon.config import ConfigError
     from daemon.process import find_daemon
 
-    try:
-        paths, _config = _setup()
-    except ConfigError as err:
-        return fail(str(err))
+    paths, _config = _setup()
     record = find_daemon(paths)
     how = stop_daemon(paths, args.timeout)
     if how == "still running":
-        return fail(f"pid {record.pid} did not exit, even after SIGKILL")
+        raise MttdError(f"pid {record.pid} did not exit, even after SIGKILL")
     print(f"mttd: {how}" + (f" (pid {record.pid})" if record else ""))
     return 0
 
 
 def run_restart(args: argparse.Namespace) -> int:
     from daemon.client import stop_daemon
-    from daemon.config import ConfigError
 
-    try:
-        paths, _config = _setup()
-    except ConfigError as err:
-        return fail(str(err))
+    paths, _config = _setup()
     if stop_daemon(paths) == "still running":
-        return fail("the old daemon did not exit, even after SIGKILL")
+        raise MttdError("the old daemon did not exit, even after SIGKILL")
     return run_start(args)
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from daemon.config import ConfigError
-
-    try:
-        paths, _config = _setup()
-    except ConfigError as err:
-        return fail(str(err))
+    paths, _config = _setup()
     doc = status_document(paths)
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -136,7 +120,8 @@ def status_document(paths: Any) -> dict[str, Any]:
                uptime_s=round(time.time() - record.started_at, 1), serving=bool(record.raw.get("serving")))
     from google.protobuf import json_format
 
-    from daemon.client import DaemonClient, DaemonError
+    from daemon.client import DaemonClient
+    from daemon.errors import DaemonError
 
     try:
         with DaemonClient.for_record(record, paths) as client:
@@ -183,15 +168,10 @@ def _duration(seconds: float | None) -> str:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    from daemon.config import ConfigError
-
-    try:
-        paths, _config = _setup()
-    except ConfigError as err:
-        return fail(str(err))
+    paths, _config = _setup()
     log_file = paths.log_file
     if not log_file.exists() and not args.follow:
-        return fail(f"no log yet at {log_file}")
+        raise MttdError(f"no log yet at {log_file}")
     position = 0
     if log_file.exists():
         with log_file.open("rb") as f:

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 STATUS_RUNNING = 0
 
@@ -50,10 +50,7 @@ def run_install_service(args: argparse.Namespace) -> int:
     backend = args.backend or service.detect_backend()
     start = not args.no_start and backend != "xdg-autostart"
     running = start and _daemon_running()
-    try:
-        report = service.install(service.current_spec(), backend, start=start and not running)
-    except service.ServiceError as err:
-        return fail(str(err))
+    report = service.install(service.current_spec(), backend, start=start and not running)
     if running:
         report.notes.append("a daemon is already running outside the service manager: `mttd restart` hands it over")
     if args.json:
@@ -69,10 +66,7 @@ def run_install_service(args: argparse.Namespace) -> int:
 def run_uninstall_service(args: argparse.Namespace) -> int:
     from daemon import service
 
-    try:
-        removed = service.uninstall()
-    except service.ServiceError as err:
-        return fail(str(err))
+    removed = service.uninstall()
     if args.json:
         print(json.dumps({"removed": removed}, indent=2))
     elif removed:
@@ -89,4 +83,4 @@ def run_uninstall(args: argparse.Namespace) -> int:
     try:
         return uninstall(purge=args.purge, dry_run=args.dry_run)
     except ManifestError as err:
-        return fail(str(err))
+        raise MttdError(str(err)) from None

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 KIND_NAMES = ("review", "next", "fill")
 
@@ -82,12 +82,7 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from daemon.config import ConfigError
-
-    try:
-        model = Model(args.model, args.model or _configured_model(), args.backend)
-    except ConfigError as err:
-        return fail(str(err))
+    model = Model(args.model, args.model or _configured_model(), args.backend)
     options = options_from_args(args)
     if len(args.paths) == 1 and not Path(args.paths[0]).is_dir():
         return run_single(args, options, model)
@@ -136,7 +131,7 @@ def run_single(args: argparse.Namespace, options, model: Model) -> int:
     try:
         predictor = model.get()
     except (OSError, ValueError) as err:
-        return fail(f"cannot load the model: {err}")
+        raise MttdError(f"cannot load the model: {err}") from None
     return suggest_one(path, predictor, options, out_dir=out_dir, as_json=args.json)
 
 
@@ -170,15 +165,15 @@ def suggest_one(path: str, predictor, options, *, out_dir: str | None, as_json: 
         try:
             written = write_sidecars(doc, result.xml_bytes(), out_dir, sidecar_stem(path))
         except OSError as err:
-            return fail(f"cannot write sidecars into {out_dir}: {err.strerror or err}")
+            raise MttdError(f"cannot write sidecars into {out_dir}: {err.strerror or err}") from None
     if as_json or result.ok:
         print_document(doc, as_json)
     if result.ok and out_dir is not None and not as_json:
         print("wrote " + ", ".join(str(p) for p in written))
     if not result.ok:
-        if not as_json:
-            fail(error_line(doc))
-        return 1
+        if as_json:
+            return 1  # the error document printed above says why
+        raise MttdError(error_line(doc))
     return 0
 
 

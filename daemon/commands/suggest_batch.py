@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from daemon.commands import fail
 from daemon.commands.suggest import Model, error_line
+from daemon.errors import MttdError, UsageError
 
 USAGE = 2
 
@@ -51,7 +51,7 @@ def run_batch(args: argparse.Namespace, options: Any, model: Model) -> int:
     started = time.perf_counter()
     jobs, refusal = plan_jobs(args.paths, args.recursive, args.out, args.in_place)
     if refusal:
-        return fail(refusal, USAGE)
+        raise UsageError(refusal)
     progress = Progress(sys.stderr, len(jobs))
     summary = Summary()
     try:
@@ -62,7 +62,7 @@ def run_batch(args: argparse.Namespace, options: Any, model: Model) -> int:
             progress.step(outcome.path)
     except ModelUnavailable as err:
         progress.clear()
-        return fail(f"cannot load the model: {err}")
+        raise MttdError(f"cannot load the model: {err}") from None
     progress.clear()
     report = summary.text(time.perf_counter() - started)
     print(report, file=sys.stderr if args.json else sys.stdout)

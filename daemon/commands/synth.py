@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from daemon.commands import fail
+from daemon.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
     styles = tuple(s.strip() for s in args.styles.split(",") if s.strip()) if args.styles else STYLES
     unknown = [s for s in styles if s not in STYLES]
     if unknown or not styles:
-        return fail(f"unknown style {', '.join(unknown) or '(none)'}; styles: {', '.join(STYLES)}", 2)
+        raise UsageError(f"unknown style {', '.join(unknown) or '(none)'}; styles: {', '.join(STYLES)}")
     try:
         minutes = parse_minutes(args.minutes)
     except ValueError:
-        return fail(f"--minutes wants MIN-MAX with 0 < MIN <= MAX, got {args.minutes!r}", 2)
+        raise UsageError(f"--minutes wants MIN-MAX with 0 < MIN <= MAX, got {args.minutes!r}") from None
     if args.count < 0:
-        return fail("--count must not be negative", 2)
+        raise UsageError("--count must not be negative")
     bar = ProgressLine("synth", "timelines")
     size = write_corpus(args.out, args.count, args.seed, styles=styles, minutes=minutes, jobs=max(1, args.jobs), progress=bar)
     bar.close()

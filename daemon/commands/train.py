@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = train(args)
     except (FileNotFoundError, ModelLoadError, ValueError) as err:
-        return fail(f"train: {err}")
+        raise MttdError(f"train: {err}") from None
     print(f"mttd: report {write_report(out, eval_timelines=args.eval_timelines, threads=args.threads)}")
     return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from daemon.commands import fail, parse_error
+from daemon.errors import MttdError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,28 +42,24 @@ def default_out(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.timeline.errors import TimelineParseError
     from model.timeline.formats import read_timeline
     from model.viz.render import pick_sequence
 
     out = Path(args.out) if args.out else default_out(args.file)
-    try:
-        timeline = read_timeline(args.file)
-    except TimelineParseError as err:
-        return parse_error(err)
+    timeline = read_timeline(args.file)
     if not timeline.sequences:
-        return fail(f"cannot read {args.file}: no sequence in the file")
+        raise MttdError(f"cannot read {args.file}: no sequence in the file")
     try:
         seq = pick_sequence(timeline, args.sequence)
     except KeyError:
         names = ", ".join(repr(s.name) for s in timeline.sequences)
-        return fail(f"{args.file}: no sequence named {args.sequence!r} (sequences: {names})")
+        raise MttdError(f"{args.file}: no sequence named {args.sequence!r} (sequences: {names})") from None
     if not out.parent.is_dir():
-        return fail(f"cannot write {out}: no folder {out.parent}")
+        raise MttdError(f"cannot write {out}: no folder {out.parent}")
     try:
         predictor = _load_model(args.model)
     except (OSError, ValueError) as err:
-        return fail(f"cannot load the model: {err}")
+        raise MttdError(f"cannot load the model: {err}") from None
     return _render(timeline, seq.name, predictor, out)
 
 
@@ -88,7 +84,7 @@ def _render(timeline, sequence: str, predictor, out: Path) -> int:
     try:
         written = draw_geometry(geom, out)
     except OSError as err:
-        return fail(f"cannot write {out}: {err.strerror or err}")
+        raise MttdError(f"cannot write {out}: {err.strerror or err}") from None
     counts = {kind: len(geom.of_kind(kind)) for kind in ("clip", "review", "next", "fill")}
     print(
         f"wrote {written}  (sequence {sequence!r}, {len(geom.lanes)} tracks, {counts['clip']} clips, "

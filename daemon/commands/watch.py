@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from daemon.commands import fail
+from daemon.errors import MttdError
 
 COLUMNS = ("seen", "processed", "skipped_unchanged", "failed")
 
@@ -36,66 +36,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from daemon.client import DaemonError, ensure_daemon
-    from daemon.config import ConfigError
-    from daemon.paths import UnsafeDirectory, ensure_dirs
+    from daemon.client import ensure_daemon
+    from daemon.paths import ensure_dirs
 
     folder = Path(args.path).expanduser().resolve()
     if not folder.is_dir():
-        return fail(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
-    try:
-        paths, config = _setup()
-        ensure_dirs(paths)
-        record = ensure_daemon(paths, config).record
-        with _client(record, paths) as client:
-            state = client.watch(str(folder), args.poll).watch
-    except (ConfigError, UnsafeDirectory) as err:
-        return fail(str(err))
-    except DaemonError as err:
-        return fail(_explain(err))
+        raise MttdError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    paths, config = _setup()
+    ensure_dirs(paths)
+    record = ensure_daemon(paths, config).record
+    with _client(record, paths) as client:
+        state = client.watch(str(folder), args.poll).watch
     how = "polling every few seconds" if state.poll else "on file system events"
     print(f"watching {state.path} ({how})")
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from daemon.client import DaemonError
-    from daemon.config import ConfigError
-    from daemon.watches import WatchError
-
     folder = Path(args.path).expanduser().absolute()
-    try:
-        paths, _config = _setup()
-        record = _running(paths)
-        if record is not None:
-            with _client(record, paths) as client:
-                removed = client.unwatch(str(folder))
-            note = ""
-        else:
-            removed = _remove_saved(paths, folder)
-            note = " (the daemon is not running: removed from the saved list)"
-    except (ConfigError, WatchError) as err:
-        return fail(str(err))
-    except DaemonError as err:
-        return fail(_explain(err))
+    paths, _config = _setup()
+    record = _running(paths)
+    if record is not None:
+        with _client(record, paths) as client:
+            removed = client.unwatch(str(folder))
+        note = ""
+    else:
+        removed = _remove_saved(paths, folder)
+        note = " (the daemon is not running: removed from the saved list)"
     if not removed:
-        return fail(f"not watched: {folder}")
+        raise MttdError(f"not watched: {folder}")
     print(f"stopped watching {folder}{note}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from daemon.client import DaemonError
-    from daemon.config import ConfigError
-    from daemon.watches import WatchError
-
-    try:
-        paths, _config = _setup()
-        doc = _listing(paths)
-    except (ConfigError, WatchError) as err:
-        return fail(str(err))
-    except DaemonError as err:
-        return fail(_explain(err))
+    paths, _config = _setup()
+    doc = _listing(paths)
     print(json.dumps(doc, indent=2) if args.json else _listing_text(doc))
     return 0
 
@@ -122,12 +98,6 @@ def _client(record: Any, paths: Any) -> Any:
     from daemon.client import DaemonClient
 
     return DaemonClient.for_record(record, paths)
-
-
-def _explain(err: Any) -> str:
-    if err.code == "UNIMPLEMENTED":
-        return "this daemon cannot watch folders; run `mttd restart` after upgrading"
-    return err.message
 
 
 def _listing(paths: Any) -> dict:
