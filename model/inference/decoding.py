@@ -26,7 +26,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
-from model.inference import cancel
+from model.inference import cancel, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
 from model.timeline.types import SOURCE_KINDS
 from model.training.metrics import Forecast
@@ -221,6 +221,8 @@ class Primed:
     cached: int  # steps the cache holds
     hist: History
     speed: np.ndarray
+    done: dict[tuple, Rollout] | None = None  # (n_steps, seed, sample) -> the same rollout from the last pass
+    keep: dict[tuple, Rollout] | None = None  # where a rollout from here is kept for the next pass
 
 
 class Decoder:
@@ -265,33 +267,71 @@ class Decoder:
     ) -> tuple[dict[str, np.ndarray], dict[int, Any]]:
         """`outputs` and, from the same pass, {start: cache of the steps before it} for each start,
         so rollouts from there need not encode their context again (see `predict_primed`)."""
+        out, caches, _, _ = self._pass(feats, starts, arrays, None, keep=False)
+        return out, caches
+
+    def _pass(self, feats: SequenceFeatures, starts: tuple[int, ...], arrays: HistoryArrays | None,
+              memo: reuse.PassMemo | None, keep: bool):
+        """The teacher-forced pass in chunks of `context` steps through the cache; with the memo of
+        an earlier version of the sequence, only the chunks its changes reach (model.inference.reuse).
+        Returns the outputs, the caches at `starts`, the new memo (when `keep`) and the plan."""
         self._check_step(feats)
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
         x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(arrays), self.norm)
-        parts: list[dict[str, np.ndarray]] = []
+        steps, context = feats.steps, self.context
+        n_layer = getattr(self, "n_layer", None)
+        dg = reuse.digest(x, feats.grid) if keep or memo is not None else None
+        plan = reuse.plan(memo if n_layer else None, dg, context, n_layer or 0) if dg is not None else reuse.Plan(0, steps, 0, steps - 1, False)
+        out = {name: np.empty((steps, N_TRACKS, n), np.float32) for name, n in self.heads}
+        snapshots: dict[int, Any] = {}
         caches: dict[int, Any] = {}
-        cache = None
+        if memo is not None and (plan.start > 0 or plan.same_length):
+            for k in out:
+                out[k][: plan.start] = memo.out[k][: plan.start]
+                if plan.same_length:
+                    out[k][plan.stop :] = memo.out[k][plan.stop :]
+            reach = plan.last_change + 1 + (n_layer - 1) * (context - 1)  # K/V from here on are the memo's
+            snapshots = {a: c for a, c in memo.snapshots.items() if a <= plan.first_change or (plan.same_length and a - (context - 1) >= reach)}
+            caches = {s: memo.windows[s] for s in starts if s in memo.windows
+                      and (s <= plan.first_change or (plan.same_length and s - (context - 1) >= reach))}
+        cache = snapshots.get(plan.start) if plan.start > 0 else None
         with self.scope(single_steps=False):
-            for a in range(0, feats.steps, self.context):
+            for a in range(plan.start, plan.stop, context):
                 cancel.check()  # a long sequence is many chunks: stop between them once unwanted
-                out, cache = self.run({k: v[:, a : a + self.context] for k, v in x.items()}, a, cache)
-                first = a - min(a, self.context - 1)  # the step the returned cache begins at
-                for s in (s for s in starts if a < s <= a + self.context):
-                    caches[s] = self.window(cache, max(s - (self.context - 1), 0) - first, s - first)
+                if keep and a > 0 and a % (reuse.SNAPSHOT_EVERY * context) == 0:
+                    snapshots[a] = cache
+                chunk, cache = self.run({k: v[:, a : a + context] for k, v in x.items()}, a, cache)
+                first = a - min(a, context - 1)  # the step the returned cache begins at
+                for s in (s for s in starts if a < s <= a + context):
+                    caches[s] = self.window(cache, max(s - (context - 1), 0) - first, s - first)
                 cache = self.trim(cache)
-                parts.append({k: v[0] for k, v in out.items()})
-        if not parts:
-            out = {name: np.zeros((0, N_TRACKS, n), np.float32) for name, n in self.heads}
-        else:
-            out = self.calibrate({k: np.concatenate([p[k] for p in parts]) for k in parts[0]}, feats.grid[..., 0] > 0.5)
-        return out, caches
+                n = chunk["event"].shape[1]
+                calibrated = self.calibrate({k: v[0] for k, v in chunk.items()}, feats.grid[a : a + n, :, 0] > 0.5)
+                for k, v in calibrated.items():
+                    out[k][a : a + n] = v
+        new_memo = reuse.PassMemo(dg, out, snapshots, dict(caches), reuse.last_active_steps(feats.grid)) if keep else None
+        return out, caches, new_memo, plan
 
-    def predict_primed(self, feats: SequenceFeatures, starts: tuple[int, ...]) -> tuple[Predictions, dict[int, Primed]]:
+    def predict_primed(
+        self, feats: SequenceFeatures, starts: tuple[int, ...], key: Any = None
+    ) -> tuple[Predictions, dict[int, Primed]]:
         """`predict` and, from the same pass, rollouts primed at each start in 1..T (review, next
-        and fill together read the network over the sequence once)."""
+        and fill together read the network over the sequence once).
+
+        With a `key` (the caller's identity of the sequence: its file and name) the pass and its
+        rollouts are kept, and the next call with that key (a re-save) runs only what its edit
+        reaches (model.inference.reuse); the results are the same as a full pass's."""
         arrays = history_arrays(feats.grid, feats.source_index)
         starts = tuple(s for s in set(starts) if 0 < s <= feats.steps)
-        out, caches = self.outputs_and_caches(feats, starts, arrays)
+        memos = self.__dict__.setdefault("_memos", reuse.MemoStore())
+        memo = memos.get((key, self.sha256)) if key is not None else None
+        out, caches, new_memo, plan = self._pass(feats, starts, arrays, memo, keep=key is not None)
+        if new_memo is None:
+            preds = self.marginal(feats, out, arrays)
+        else:
+            preds = self._spliced_predictions(feats, out, arrays, memo, new_memo, plan)
+            new_memo.preds = preds
+            memos.put((key, self.sha256), new_memo)
         primed = {}
         for s, cache in caches.items():
             grid, src = feats.grid[:s], feats.source_index[:s]
@@ -299,7 +339,35 @@ class Decoder:
             hist = History.after(grid, src, head)
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
             primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed)
-        return self.marginal(feats, out, arrays), primed
+            if new_memo is not None:
+                old = memo.rollouts if memo is not None and s <= plan.first_change else {}
+                primed[s].done = {k[1:]: r for k, r in old.items() if k[0] == s}
+                new_memo.rollouts.update({(s, *k): r for k, r in primed[s].done.items()})
+                primed[s].keep = new_memo.rollouts
+        return preds, primed
+
+    def _spliced_predictions(self, feats, out, arrays, memo, new_memo, plan) -> Predictions:
+        """The memo's predictions with the rows the edit reaches recomputed (one span covering them)."""
+        if memo is None or memo.preds is None or not plan.same_length and plan.start == 0:
+            return self.marginal(feats, out, arrays)
+        rows = reuse.changed_rows(plan, memo, new_memo.digest, new_memo.last_active)
+        steps = feats.steps
+        if len(memo.preds.p_active) < steps:
+            rows[len(memo.preds.p_active):] = True
+        changed = np.flatnonzero(rows)
+        if len(changed) == 0:
+            return memo.preds
+        lo, hi = int(changed[0]), int(changed[-1]) + 1
+        part = self.marginal(feats, out, arrays, rows=slice(lo, hi))
+        spliced = {}
+        for name in ("p_active", "asset_probs", "values", "p_change"):
+            old = getattr(memo.preds, name)
+            full = np.empty((steps, *old.shape[1:]), old.dtype)
+            full[:lo] = old[:lo]
+            full[lo:hi] = getattr(part, name)
+            full[hi:] = old[hi:steps]
+            spliced[name] = full
+        return Predictions(**spliced)
 
     def calibrate(self, out: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
         """Undo a known prior shift of the cut logit of empty tracks (logit adjustment).
@@ -318,10 +386,18 @@ class Decoder:
     def predict(self, feats: SequenceFeatures) -> Predictions:
         return self.predict_primed(feats, ())[0]
 
-    def marginal(self, feats: SequenceFeatures, out: dict[str, np.ndarray], arrays: HistoryArrays | None = None) -> Predictions:
-        """Mix "nothing changes" (the current state) with "after a cut" by the event head."""
+    def marginal(self, feats: SequenceFeatures, out: dict[str, np.ndarray], arrays: HistoryArrays | None = None,
+                 rows: slice | None = None) -> Predictions:
+        """Mix "nothing changes" (the current state) with "after a cut" by the event head; only
+        `rows` of it when given (a row depends on its own step, the one before and the framings)."""
         mean, std, _ = self.norm.arrays()
-        grid = feats.grid
+        arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
+        lo, hi = (0, feats.steps) if rows is None else (rows.start, rows.stop)
+        framing, framed = framing_arrays(feats.grid)
+        framing, framed = framing[lo:hi], framed[lo:hi]
+        speed = velocity(feats.grid[lo:hi], arrays.cut[lo:hi], feats.grid[lo - 1] if lo > 0 else None)
+        grid = feats.grid[lo:hi]
+        out = {k: v[lo:hi] for k, v in out.items()}
         event = softmax(out["event"])
         p_cut = event[..., CUT]
         active_now = grid[..., 0] > 0.5
@@ -338,10 +414,8 @@ class Decoder:
         # keys) or, when it starts to move, the delta head if P(move) > 1/2; else the current values.
         # (The most likely of the three events is not enough: a move at 40 % against "nothing" at
         # 35 % is still a jump that does not happen 60 % of the time.)
-        cut_values = after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std)
+        cut_values = after_cut(out["values"] * std + mean, framing, framed, active_now, std)
         moving = (event[..., MOVE] > 0.5)[..., None]
-        arrays = history_arrays(grid, feats.source_index) if arrays is None else arrays
-        speed = velocity(grid, arrays.cut)
         kept_values = grid[..., 2:] + np.where(moving, motion(speed, out["delta"], self.norm, snap=True), 0.0)
         keep = (active_now & (p_cut < 0.5))[..., None]
         return Predictions(
@@ -392,6 +466,8 @@ class Decoder:
             raise ValueError(f"rollout start {start} outside 0..{feats.steps}")
         if primed is not None and primed.start != start:
             raise ValueError(f"rollout start {start}, but primed at {primed.start}")
+        if primed is not None and primed.done is not None and (n_steps, seed, sample) in primed.done:
+            return primed.done[(n_steps, seed, sample)]  # the same context: the same rollout as the last pass
         rng = np.random.default_rng(seed)
         out_grid = np.zeros((n_steps, N_TRACKS, 9), np.float32)
         out_src = np.full((n_steps, N_TRACKS), -1, np.int32)
@@ -416,7 +492,10 @@ class Decoder:
                 out, cache = self.run(x, pos, cache)
                 last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
                 cached, pos = cached + 1, pos + 1
-        return Rollout(grid=out_grid, source_index=out_src, confidence=conf)
+        rollout = Rollout(grid=out_grid, source_index=out_src, confidence=conf)
+        if primed is not None and primed.keep is not None:
+            primed.keep[(start, n_steps, seed, sample)] = rollout
+        return rollout
 
     def _prime(self, feats: SequenceFeatures, start: int) -> Primed:
         """Encode the last `context` steps before `start` on their own (an empty step when start is 0)."""

@@ -287,6 +287,7 @@ class NetworkPredictor(Decoder):
         self.event_shift = event_shift  # see Decoder.calibrate
         self.step_seconds = Fraction(step_seconds)
         self.context = model.cfg.context
+        self.n_layer = model.cfg.n_layer
         self.version = version
         self.sha256 = sha256
 

@@ -74,6 +74,7 @@ class OnnxPredictor(Decoder):
         self.context = int(self.meta["context"])
         cache = self.meta["cache"]
         self._cache_dims = (cache["n_layer"], 1, cache["n_head"], cache["head_size"])
+        self.n_layer = int(cache["n_layer"])
         self.heads = tuple((str(n), int(k)) for n, k in self.meta["heads"])
         self._session = _session(path, threads)
         # One step at a time is bound by per-operator overhead, where waking a second thread

@@ -41,10 +41,14 @@ def suggest(timeline: Timeline, predictor: Predictor, options: SuggestOptions = 
     """Suggestions for every sequence of the timeline (or the one named in the options)."""
     sequences = [timeline.sequence(options.sequence)] if options.sequence is not None else list(timeline.sequences)
     step = predictor_step(predictor, options)
-    return [suggest_sequence(seq, predictor, options, step) for seq in sequences]
+    return [suggest_sequence(seq, predictor, options, step, key=(timeline.path, i, seq.name)) for i, seq in enumerate(sequences)]
 
 
-def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOptions, step: Fraction) -> SequenceSuggestions:
+def suggest_sequence(
+    seq: Sequence, predictor: Predictor, options: SuggestOptions, step: Fraction, key: object = None
+) -> SequenceSuggestions:
+    """`key` names the sequence across saves (file, index, name): a network predictor keeps its
+    last pass under it and a re-save recomputes only what the edit reaches."""
     clock = _Clock()
     feats = featurize(seq, step)
     clock.lap("features")
@@ -56,7 +60,7 @@ def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOption
     primed: dict[int, object] = {}
     if "review" in options.kinds and feats.steps > 1:
         starts = tuple(w[0] for ws in windows.values() for w in ws)
-        preds, primed = predict_primed(predictor, feats, starts)
+        preds, primed = predict_primed(predictor, feats, starts, key)
         out.predictions = preds
         clock.lap("predict")
         out.review = review_sequence(seq, feats, preds, predictor, options.max_review)
@@ -71,11 +75,13 @@ def suggest_sequence(seq: Sequence, predictor: Predictor, options: SuggestOption
     return out
 
 
-def predict_primed(predictor: Predictor, feats: SequenceFeatures, starts: tuple[int, ...]) -> tuple[Predictions, dict]:
+def predict_primed(
+    predictor: Predictor, feats: SequenceFeatures, starts: tuple[int, ...], key: object = None
+) -> tuple[Predictions, dict]:
     """The predictions and, where the predictor can, rollouts primed at `starts` by the same pass
     over the sequence (the network reads a 10-minute timeline once instead of once per kind)."""
     if hasattr(predictor, "predict_primed"):
-        return predictor.predict_primed(feats, starts)
+        return predictor.predict_primed(feats, starts, key) if key is not None else predictor.predict_primed(feats, starts)
     return predictor.predict(feats), {}
 
 

@@ -1,0 +1,98 @@
+"""A re-save runs only what its edit reaches, and gets exactly what a full pass gets (real
+corpus programme, the bundled network on its int8 ONNX export)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from model.inference.load import load_predictor
+from model.inference.reuse import SNAPSHOT_EVERY
+from model.suggest.items import SuggestOptions
+from model.suggest.pipeline import suggest
+from model.timeline.formats import read_timeline
+
+PROGRAMME = "havardgulldahl__xmeml/UA4-konsulentteam-CC.xml"  # 3.4 minutes, 2,017 steps, 3 tracks
+OPTIONS = SuggestOptions(max_fills=3)
+
+
+@pytest.fixture(scope="module")
+def network():
+    return load_predictor(None, "onnx-int8")
+
+
+def counted(predictor):
+    """The predictor with a count of the network calls of more than one step (the pass's chunks)."""
+    calls = {"chunks": 0}
+    run = type(predictor).run
+
+    def counting(self, x, start, cache):
+        calls["chunks"] += x["active"].shape[1] > 1
+        return run(self, x, start, cache)
+
+    predictor.run = counting.__get__(predictor)
+    return calls
+
+
+def edited(timeline, at: float, frames: int = -10, ripple: bool = False):
+    """The clip nearest `at` of the programme trimmed by `frames` (with `ripple`, later clips move too)."""
+    seq = timeline.sequences[0]
+    track, index, item = min(((t, i, it) for t, tr in enumerate(seq.video_tracks) for i, it in enumerate(tr.items)),
+                             key=lambda x: abs(x[2].start - at * seq.duration))
+    tracks = []
+    for t, tr in enumerate(seq.video_tracks):
+        items = []
+        for i, it in enumerate(tr.items):
+            if (t, i) == (track, index):
+                it = replace(it, end=it.end + frames)
+            elif ripple and it.start >= item.end:
+                it = replace(it, start=it.start + frames, end=it.end + frames)
+            items.append(it)
+        tracks.append(replace(tr, items=tuple(items)))
+    return replace(timeline, sequences=(replace(seq, video_tracks=tuple(tracks)),))
+
+
+def fresh(predictor, timeline):
+    predictor.__dict__.pop("_memos", None)
+    return suggest(timeline, predictor, OPTIONS)[0]
+
+
+def assert_same(a, b):
+    for name in ("p_active", "asset_probs", "values", "p_change"):
+        assert np.array_equal(getattr(a.predictions, name), getattr(b.predictions, name)), name
+    assert (a.review, a.next, a.fill) == (b.review, b.next, b.fill)
+
+
+@pytest.mark.parametrize("at, ripple", [(0.75, False), (0.3, False), (0.6, True)], ids=["late", "early", "ripple"])
+def test_a_resave_equals_a_full_pass_and_runs_fewer_chunks(corpus_dir, network, at, ripple):
+    timeline = read_timeline(corpus_dir / PROGRAMME)
+    calls = counted(network)
+    fresh(network, timeline)
+    full = calls["chunks"]
+    assert full == -(-suggest(timeline, network, SuggestOptions(kinds=("review",)))[0].steps // network.context)
+    calls["chunks"] = 0
+    changed = edited(timeline, at, ripple=ripple)
+    resaved = suggest(changed, network, OPTIONS)[0]
+    rerun = calls["chunks"]
+    assert_same(resaved, fresh(network, changed))
+    if not ripple and at > 0.5:
+        assert rerun < full
+    assert rerun <= full - (int(at * full) // SNAPSHOT_EVERY) * SNAPSHOT_EVERY + 1
+
+
+def test_an_unchanged_resave_runs_no_chunk_and_reuses_its_rollouts(corpus_dir, network):
+    timeline = read_timeline(corpus_dir / PROGRAMME)
+    first = fresh(network, timeline)
+    calls = counted(network)
+    again = suggest(timeline, network, OPTIONS)[0]
+    assert calls["chunks"] == 0
+    assert_same(first, again)
+
+
+def test_another_file_is_not_mistaken_for_the_last_one(corpus_dir, network):
+    timeline = read_timeline(corpus_dir / PROGRAMME)
+    suggest(timeline, network, OPTIONS)
+    other = read_timeline(corpus_dir / "havardgulldahl__xmeml/fcp.sample.xml")
+    assert_same(suggest(other, network, OPTIONS)[0], fresh(network, other))
