@@ -40,6 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("keep_alive", 900.0, float, "idle seconds before the model is unloaded (reloaded on the next call); -1 never, 0 after every call"),
     Setting("queue_size", 8, int, "inference calls waiting or running before new ones get RESOURCE_EXHAUSTED"),
     Setting("cache_entries", 128, int, "results kept by content hash and options"),
+    Setting("cache_mb", 64, int, "most memory the kept results may hold (emptied when the model is unloaded for idleness)"),
     Setting("threads", 1, int, "CPU threads for inference (leave the editor its cores)"),
     Setting("max_message_mb", 64, int, "largest gRPC message either way (send paths, not bytes, for big timelines)"),
     Setting("max_steps", 36_000, int, "longest sequence a call may cover, in model steps (36,000 steps of 0.1 s = 1 hour)"),
@@ -126,7 +127,7 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> None:
     def bad(name: str, reason: str) -> ConfigError:
         return ConfigError(f"{name} = {values[name]!r} ({sources[name]}): {reason}")
 
-    for name in ("queue_size", "cache_entries", "threads", "max_message_mb", "log_max_mb", "max_steps"):
+    for name in ("queue_size", "cache_entries", "threads", "max_message_mb", "log_max_mb", "max_steps", "cache_mb"):
         if values[name] < 1:
             raise bad(name, "must be at least 1")
     for name in ("request_timeout", "start_timeout"):

@@ -159,7 +159,7 @@ class Engine:
         self._busy_since: float | None = None
         self._last_used = time.monotonic()
         self.counts = {"completed": 0, "rejected": 0, "failed": 0}
-        self.cache = ResultCache(config.cache_entries)
+        self.cache = ResultCache(config.cache_entries, config.cache_mb * 1024 * 1024)
         self._thread = threading.Thread(target=self._loop, name="mttd-engine", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class Engine:
             try:
                 job = self._jobs.get(timeout=self._idle_wait())
             except queue.Empty:
-                self._unload("idle for %.0f s" % self.config.keep_alive)
+                self._on_idle()
                 continue
             if job is None:
                 return
@@ -290,10 +290,24 @@ class Engine:
                 self._unload("keep_alive is 0")
 
     def _idle_wait(self) -> float | None:
+        """Seconds until the model and the cached results are idle for keep_alive; None = never.
+        The cache fills without the engine thread (features calls), so an empty engine still
+        looks again every keep_alive (at least every second)."""
         keep_alive = self.config.keep_alive
-        if not self._models or keep_alive < 0:
+        if keep_alive < 0:
             return None
-        return max(0.01, self._last_used + keep_alive - time.monotonic())
+        if not self._models and not self.cache.state()["entries"]:
+            return max(1.0, keep_alive)
+        return max(0.01, self._last_activity() + keep_alive - time.monotonic())
+
+    def _last_activity(self) -> float:
+        return max(self._last_used, self.cache.last_used)
+
+    def _on_idle(self) -> None:
+        if time.monotonic() - self._last_activity() < self.config.keep_alive:
+            return  # used (a cached answer, a features call) since the wait began
+        self.cache.clear()  # idle: give back what the results held, with the model
+        self._unload("idle for %.0f s" % self.config.keep_alive)
 
     def _predictor(self, spec: str) -> Any:
         with self._lock:
@@ -342,38 +356,64 @@ class Engine:
 
 
 class ResultCache:
-    """A small LRU of finished results keyed by content hash, options and model."""
+    """A small LRU of finished results keyed by content hash, options and model, bounded by
+    entries and by bytes: one features document of a long timeline can hold tens of MB, so a
+    count alone let 20 calls of 45 bytes each take the daemon from 123 to 843 MB."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
+        self.last_used = time.monotonic()
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
+            self.last_used = time.monotonic()
             if key in self._items:
                 self.hits += 1
                 self._items.move_to_end(key)
-                return self._items[key]
+                return self._items[key][0]
             self.misses += 1
             return None
 
     def put(self, key: Hashable, value: Any) -> None:
+        size = _result_bytes(value)
         with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            self.last_used = time.monotonic()
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            if size > self.max_bytes:
+                return  # larger than the whole cache: answered, never kept
+            self._items[key] = (value, size)
+            self.bytes += size
+            while len(self._items) > self.capacity or self.bytes > self.max_bytes:
+                self.bytes -= self._items.popitem(last=False)[1][1]
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.bytes = 0
 
     def state(self) -> dict[str, int]:
         with self._lock:
-            return {"entries": len(self._items), "capacity": self.capacity, "hits": self.hits, "misses": self.misses}
+            return {"entries": len(self._items), "capacity": self.capacity, "hits": self.hits, "misses": self.misses,
+                    "bytes": self.bytes, "max_bytes": self.max_bytes}
+
+
+def _result_bytes(value: Any) -> int:
+    """What a cached result holds in memory: its strings (the documents) and a little for the rest."""
+    if isinstance(value, (str, bytes)):
+        return sys.getsizeof(value)
+    if isinstance(value, (tuple, list)):
+        return sys.getsizeof(value) + sum(_result_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + sum(_result_bytes(v) for v in value.values())
+    return sys.getsizeof(value)
 
 
 def _limit_threads(threads: int) -> None:

@@ -314,7 +314,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         return pb.ShutdownReply(pid=os.getpid())
 
     def Suggest(self, request: pb.SuggestRequest, context: grpc.ServicerContext) -> pb.SuggestReply:
-        return _answer(context, lambda: self._admitted(lambda ticket: self._suggest(ticket, request, context)))
+        return _answer(context, lambda: self._suggest_input(None, _input(request), request.options, context))
 
     def SuggestBatch(self, request: pb.SuggestBatchRequest, context: grpc.ServicerContext):
         files = _answer(context, lambda: _expand_paths(request.paths, request.recursive))
@@ -341,7 +341,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         return _answer(context, lambda: self._admitted(lambda ticket: self._predict(ticket, request, context)))
 
     def GetFeatures(self, request: pb.FeaturesRequest, context: grpc.ServicerContext) -> pb.FeaturesReply:
-        return _answer(context, lambda: self._admitted(lambda ticket: self._features(request)))
+        return _answer(context, lambda: self._features(request))
 
     def Watch(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> pb.WatchReply:
         watcher = self._watcher(context)
@@ -365,10 +365,9 @@ class Suggester(pb_grpc.SuggesterServicer):
         with self.engine.admit() as ticket:
             return fn(ticket)
 
-    def _suggest(self, ticket: Ticket, request: pb.SuggestRequest, context: grpc.ServicerContext) -> pb.SuggestReply:
-        return self._suggest_input(ticket, _input(request), request.options, context)
-
-    def _suggest_input(self, ticket: Ticket, source: TimelineInput, proto_options: pb.SuggestOptions, context) -> pb.SuggestReply:
+    def _suggest_input(self, ticket: Ticket | None, source: TimelineInput, proto_options: pb.SuggestOptions,
+                       context) -> pb.SuggestReply:
+        """A cache hit is answered at once; a miss takes a place in the queue (`ticket`, or its own)."""
         started = time.perf_counter()
         options = _suggest_options(proto_options)
         spec = proto_options.model
@@ -386,7 +385,11 @@ class Suggester(pb_grpc.SuggesterServicer):
                 limits.check_steps(timeline, predictor_step(predictor, options), options.sequence, self.daemon.config.max_steps)
                 return suggestions_document(source.name or None, source.data, timeline, predictor, options, read_ms=read_ms)
 
-            doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context), alive=context.is_active)
+            if ticket is None:
+                with self.engine.admit() as own:
+                    doc = self.engine.run(own, job, spec, self.daemon.timeout(context), alive=context.is_active)
+            else:
+                doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context), alive=context.is_active)
             if "error" in doc:
                 error = doc["error"]
                 raise DaemonError("INVALID_ARGUMENT", error["message"], error.get("line") or 0)
@@ -413,22 +416,29 @@ class Suggester(pb_grpc.SuggesterServicer):
         return reply
 
     def _features(self, request: pb.FeaturesRequest) -> pb.FeaturesReply:
-        from model.features.grid import DEFAULT_STEP, features_document
+        """A cache hit is answered at once; a miss takes a place in the queue."""
+        from model.features.grid import DEFAULT_STEP
 
         step = limits.features_step(request.step) if request.step else DEFAULT_STEP
         source = _input(request)
         key = ("features", source.kind, source.name, source.sha256, request.sequence, step)
         text = self.engine.cache.get(key)
         if text is None:
-            timeline = source.parse()
-            limits.check_steps(timeline, step, request.sequence or None, self.daemon.config.max_steps)
-            try:
-                doc = features_document(timeline, step, request.sequence or None)
-            except KeyError:
-                raise DaemonError("INVALID_ARGUMENT", f"{source.label}: no sequence named {request.sequence!r}") from None
-            text = json.dumps(doc)
+            with self.engine.admit():
+                text = self._features_text(source, request, step)
             self.engine.cache.put(key, text)
         return pb.FeaturesReply(document_json=text)
+
+    def _features_text(self, source: TimelineInput, request: pb.FeaturesRequest, step: Any) -> str:
+        from model.features.grid import features_document
+
+        timeline = source.parse()
+        limits.check_steps(timeline, step, request.sequence or None, self.daemon.config.max_steps)
+        try:
+            doc = features_document(timeline, step, request.sequence or None)
+        except KeyError:
+            raise DaemonError("INVALID_ARGUMENT", f"{source.label}: no sequence named {request.sequence!r}") from None
+        return json.dumps(doc)
 
     def _watcher(self, context: grpc.ServicerContext) -> Watcher:
         if self.daemon.watcher is None:

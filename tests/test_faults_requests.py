@@ -4,6 +4,8 @@ clip in a tiny message, a 1e-9 s step, a NUL in a path) and with callers that gi
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import pytest
@@ -90,3 +92,51 @@ def test_work_whose_caller_has_gone_stops_and_frees_the_engine(tmp_path) -> None
         assert not client.status().queue.busy and freed_after < 10, f"the engine was still busy {freed_after:.1f} s later"
         reply = client.suggest(pb.SuggestRequest(path=str(SAMPLE), options=pb.SuggestOptions(kinds=["review"])), timeout=60)
         assert reply.sequences
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def test_the_result_cache_is_bounded_by_bytes_and_emptied_on_idle_unload(tmp_path) -> None:
+    home = make_home(tmp_path, model="persistence", cache_mb=4, keep_alive=4.0)
+    with running_daemon(home) as record, client_for(home) as client:
+        timeline = _one_clip(4)
+        sizes = []
+        rss_before = _rss_mb(record["pid"])
+        for i in range(20):  # 20 tiny calls, 20 distinct documents of several MB each
+            sizes.append(len(client.features(pb.FeaturesRequest(timeline=timeline, step=f"0.1{i:02d}")).document_json))
+        cache = client.status().cache
+        assert min(sizes) > 500_000, min(sizes)
+        assert cache.max_bytes == 4 * 1024 * 1024 and 0 < cache.bytes <= cache.max_bytes
+        assert cache.entries <= cache.max_bytes // min(sizes) < 20
+        grown = _rss_mb(record["pid"]) - rss_before
+        assert grown < 150, f"resident memory grew {grown:.0f} MB over 20 features calls"
+        deadline = time.monotonic() + 20
+        while client.status().model.loaded and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not client.status().model.loaded
+        cache = client.status().cache
+        assert (cache.entries, cache.bytes) == (0, 0), "the idle unload kept the cached results"
+
+
+def test_a_cache_hit_is_answered_while_the_queue_is_full(tmp_path) -> None:
+    home = make_home(tmp_path, model="persistence", queue_size=1, debug_job_delay=3.0)
+    with running_daemon(home), client_for(home) as client:
+        request = pb.SuggestRequest(path=str(SAMPLE))
+        first = client.suggest(request, timeout=30)
+        slow = threading.Thread(target=lambda: client.suggest(pb.SuggestRequest(timeline=_one_clip(1)), timeout=30))
+        slow.start()
+        try:
+            deadline = time.monotonic() + 10
+            while client.status().queue.depth < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.status().queue.depth == 1  # the one place is taken
+            again = client.suggest(request, timeout=5)
+            assert again.cached and again.document_json == first.document_json
+            with pytest.raises(DaemonError) as err:  # a miss is still turned away
+                client.features(pb.FeaturesRequest(timeline=_one_clip(2)), timeout=5)
+            assert err.value.code == "RESOURCE_EXHAUSTED"
+        finally:
+            slow.join()

@@ -154,7 +154,8 @@ def _status_text(doc: dict[str, Any]) -> str:
             f"queue     {queue['depth']}/{queue['capacity']} waiting or running{busy}; "
             f"{queue['completed']} done, {queue['rejected']} refused as busy, {queue['failed']} failed"
         )
-        lines.append(f"cache     {cache['entries']} results, {cache['hits']} hits, {cache['misses']} misses")
+        held, bound = int(cache.get("bytes", 0)) / 1e6, int(cache.get("max_bytes", 0)) / 1e6
+        lines.append(f"cache     {cache['entries']} results ({held:.1f} of {bound:.0f} MB), {cache['hits']} hits, {cache['misses']} misses")
         if doc.get("watches"):
             lines.append(f"watching  {len(doc['watches'])} folders, {doc['watch_queue']} files queued")
         lines.append(f"memory    {doc['rss_mb']:.0f} MB resident")

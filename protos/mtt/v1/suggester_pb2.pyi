@@ -248,16 +248,20 @@ class QueueState(_message.Message):
     def __init__(self, depth: _Optional[int] = ..., capacity: _Optional[int] = ..., busy: _Optional[bool] = ..., busy_s: _Optional[float] = ..., completed: _Optional[int] = ..., rejected: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
 
 class CacheState(_message.Message):
-    __slots__ = ("entries", "capacity", "hits", "misses")
+    __slots__ = ("entries", "capacity", "hits", "misses", "bytes", "max_bytes")
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     MISSES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
     entries: int
     capacity: int
     hits: int
     misses: int
-    def __init__(self, entries: _Optional[int] = ..., capacity: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ...) -> None: ...
+    bytes: int
+    max_bytes: int
+    def __init__(self, entries: _Optional[int] = ..., capacity: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., bytes: _Optional[int] = ..., max_bytes: _Optional[int] = ...) -> None: ...
 
 class WatchState(_message.Message):
     __slots__ = ("path", "poll", "missing", "seen", "processed", "skipped_unchanged", "failed", "last_error")
