@@ -142,12 +142,12 @@ class Item:
     motion: Motion | None = None  # None = no (enabled) Basic Motion filter
     crop: Crop | None = None  # None = no (enabled) Crop filter
     name: str = ""
-    opacity: Param | None = None  # percent; None = no (enabled) Opacity filter, fully opaque
-    alpha: str = ""  # the clipitem's <alphatype> (none, straight, black ...); "" when not written
-    composite: str = ""  # the clipitem's <compositemode> (normal, add, screen, texturize ...); "" = normal
     kind: Literal["clip", "generator"] = "clip"
     id: str | None = None
     line: int = 0  # source line of the element, for messages
+    opacity: Param | None = None  # percent; None = no (enabled) Opacity filter, fully opaque
+    alpha: str = ""  # the clipitem's <alphatype> (none, straight, black ...); "" when not written
+    composite: str = ""  # the clipitem's <compositemode> (normal, add, screen, texturize ...); "" = normal
 
     def source_frame(self, frame: float) -> float:
         return self.in_frame + (frame - self.start)
