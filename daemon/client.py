@@ -236,11 +236,11 @@ def wait_until_serving(paths: paths_mod.Paths, proc: Any, timeout: float) -> pro
     deadline = time.monotonic() + timeout
     while True:
         record = process.find_daemon(paths)
-        if record is not None:
+        if record is not None and not record.recovered:  # a recovered one gets its file back within a second
             with DaemonClient.for_record(record, paths) as client:
                 if client.health(timeout=1.0) == "SERVING":
                     return record
-        elif proc is not None and proc.poll() is not None and not process.lock_held(paths.lock_file):
+        elif record is None and proc is not None and proc.poll() is not None and not process.lock_held(paths.lock_file):
             raise DaemonError("START_FAILED", f"the daemon exited with code {proc.returncode} while starting: {_last_words(paths)}")
         if time.monotonic() >= deadline:
             raise DaemonError("START_FAILED", f"the daemon did not become ready within {timeout:.0f} s; see {paths.log_file}")
@@ -273,7 +273,7 @@ def stop_daemon(paths: paths_mod.Paths, timeout: float = EXIT_TIMEOUT) -> str:
         pass  # unresponsive or refusing: the signals below still work
     if process.wait_gone(record.pid, record.start_time, timeout):
         return "stopped"
-    return process.terminate(record.pid, record.start_time, timeout)
+    return process.terminate(record.pid, record.start_time, timeout, paths.lock_file)
 
 
 def _managed_stop() -> bool:

@@ -77,6 +77,36 @@ def same_process(pid: int, start_time: str | None) -> bool:
     return start_time is None or process_start_time(pid) == start_time
 
 
+def is_serve_process(pid: int) -> bool:
+    """True when `pid`'s command line asks for `serve` (python -m daemon serve, the mttd script)."""
+    if sys.platform == "win32":
+        return True  # no cheap command line there; the start time and the lock still have to match
+    if sys.platform.startswith("linux"):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        words = [a.decode("utf-8", "replace") for a in args[1:]]
+    else:
+        try:
+            out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        words = out.stdout.split()[1:]
+    return any("serve" in word for word in words)
+
+
+def is_the_daemon(pid: int, start_time: str | None, lock_file: Path) -> bool:
+    """Proven, not guessed: `pid` holds the instance lock, has the recorded start time and runs
+    `serve`. Nothing that fails this is ever signalled (a reused pid, a forged status file)."""
+    if start_time is None and sys.platform != "win32":
+        return False  # unknown start time: the pid may be anybody's by now
+    if not same_process(pid, start_time) or not is_serve_process(pid):
+        return False
+    owner = lock_owner(lock_file)
+    return owner is not None and owner[0] == pid
+
+
 class InstanceLock:
     """An exclusive lock on the lock file, held for the daemon's lifetime (one daemon per user)."""
 
@@ -93,7 +123,9 @@ class InstanceLock:
             raise AlreadyRunning(f"another mttd daemon holds {self.path}") from None
         f.seek(0)
         f.truncate()
-        f.write(f"{os.getpid()}\n")
+        # Who holds it, with its start time: what `find_daemon` recovers from when the status
+        # file is damaged or gone while the daemon runs.
+        f.write(f"{os.getpid()} {process_start_time(os.getpid()) or ''}\n")
         f.flush()
         self._file = f
 
@@ -119,6 +151,40 @@ def lock_held(path: Path) -> bool:
         return False
 
 
+def lock_owner(path: Path) -> tuple[int, str | None] | None:
+    """(pid, start time) of the process holding the instance lock, as far as it can be proven:
+    on Linux the kernel's /proc/locks must list that pid as the lock's holder; None when the lock
+    is free or its holder is not the one the lock file names."""
+    if not lock_held(path):
+        return None
+    try:
+        words = path.read_text(encoding="utf-8", errors="replace").split()
+        pid, start_time = int(words[0]), (words[1] if len(words) > 1 else None)
+    except (OSError, ValueError, IndexError):
+        return None
+    if sys.platform.startswith("linux") and pid not in _kernel_lock_holders(path):
+        return None
+    return pid, start_time
+
+
+def _kernel_lock_holders(path: Path) -> set[int]:
+    """Pids /proc/locks lists for the file's flock locks (FLOCK ADVISORY WRITE pid maj:min:inode)."""
+    try:
+        st = os.stat(path)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return set()
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    holders = set()
+    for line in lines:
+        fields = line.split()
+        if "->" in fields:
+            continue  # a waiter, not a holder
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+            holders.add(int(fields[4]))
+    return holders
+
+
 def _lock(f: IO[str], exclusive: bool) -> None:
     if sys.platform == "win32":
         f.seek(0)
@@ -140,6 +206,7 @@ class DaemonRecord:
     log: str
     started_at: float
     raw: dict[str, Any]
+    recovered: bool = False  # rebuilt from the lock (the status file was damaged): pid and start time only
 
 
 def write_status(path: Path, data: dict[str, Any]) -> None:
@@ -166,7 +233,30 @@ def remove_status(path: Path, pid: int) -> None:
 
 
 def find_daemon(paths: Paths) -> DaemonRecord | None:
-    """The running daemon's record, or None when none runs (a stale file is ignored, not trusted)."""
+    """The running daemon's record, or None when none runs (a stale file is ignored, not trusted).
+
+    A status file that is damaged, gone or names another process while a proven daemon holds
+    the lock gives a `recovered` record from the lock (the daemon rewrites its file within a
+    second): a broken file must not orphan a running daemon."""
+    record = _record_from_status(paths)
+    if record is not None and is_the_daemon(record.pid, record.start_time, paths.lock_file):
+        return record
+    return _record_from_lock(paths)
+
+
+def _record_from_lock(paths: Paths) -> DaemonRecord | None:
+    from daemon.paths import USE_TCP
+
+    owner = lock_owner(paths.lock_file)
+    if owner is None or not is_the_daemon(owner[0], owner[1], paths.lock_file):
+        return None
+    endpoint = "" if USE_TCP else f"unix:{paths.socket_file}"
+    return DaemonRecord(pid=owner[0], start_time=owner[1], endpoint=endpoint, version="", protocol=0,
+                        token_file=str(paths.token_file), log=str(paths.log_file), started_at=0.0, raw={},
+                        recovered=True)
+
+
+def _record_from_status(paths: Paths) -> DaemonRecord | None:
     data = read_status(paths.status_file)
     if data is None:
         return None
@@ -183,8 +273,6 @@ def find_daemon(paths: Paths) -> DaemonRecord | None:
             raw=data,
         )
     except (KeyError, TypeError, ValueError):
-        return None
-    if not lock_held(paths.lock_file) or not same_process(record.pid, record.start_time):
         return None
     return record
 
@@ -236,8 +324,13 @@ def _reap(pid: int) -> None:
         pass
 
 
-def terminate(pid: int, start_time: str | None, timeout: float) -> str:
-    """SIGTERM, then SIGKILL, only to the verified process. Returns how it ended."""
+def terminate(pid: int, start_time: str | None, timeout: float, lock_file: Path | None = None) -> str:
+    """SIGTERM, then SIGKILL, only to the verified process (with `lock_file`: only to the proven
+    daemon, see `is_the_daemon`; a start time must be known). Returns how it ended."""
+    if start_time is None and sys.platform != "win32":
+        return "not signalled (its start time is unknown)"
+    if lock_file is not None and not is_the_daemon(pid, start_time, lock_file):
+        return "not signalled (not proven to be the daemon)"
     for sig, how in ((signal.SIGTERM, "terminated"), (getattr(signal, "SIGKILL", signal.SIGTERM), "killed")):
         if not same_process(pid, start_time):
             return "gone"

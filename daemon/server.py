@@ -129,6 +129,7 @@ class Daemon:
         self.started = time.time()
         self.endpoint = ""
         self.exit_code = 0
+        self._serving = False
         self._stop = threading.Event()
         self.health = health.HealthServicer()
         self.engine = Engine(config, on_ready=self._on_model_ready)
@@ -168,7 +169,7 @@ class Daemon:
         self._attach_watcher()
         self.engine.start()
         while not self._stop.wait(1.0):
-            pass
+            self._repair_status()
         self._finish()
         return self.exit_code
 
@@ -235,9 +236,22 @@ class Daemon:
             Path(self.endpoint[5:]).unlink(missing_ok=True)
         log.info("stopped")
 
+    def _repair_status(self) -> None:
+        """Rewrite the status file when something damaged, removed or replaced it: clients find
+        the daemon by it, and a lost one would orphan a running daemon."""
+        data = process.read_status(self.paths.status_file)
+        if data is not None and data.get("pid") == os.getpid() and data.get("endpoint") == self.endpoint:
+            return
+        log.warning("the status file %s was damaged or replaced; rewriting it", self.paths.status_file)
+        try:
+            self._write_status(self._serving)
+        except OSError as err:
+            log.error("cannot rewrite the status file %s: %s", self.paths.status_file, err)
+
     def _write_status(self, serving: bool) -> None:
         if self._stop.is_set():
             return
+        self._serving = serving
         process.write_status(
             self.paths.status_file,
             {
