@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from model.inference.predictor import PersistencePredictor
-from model.suggest.continuation import empty_stretches
+from model.inference.predictor import PersistencePredictor, Rollout
+from model.suggest.continuation import fill_stretches
 from model.suggest.items import SuggestOptions
 from model.suggest.pipeline import suggest
 from model.suggest.programme import Programme, item_values
+from model.suggest.roles import track_roles
 from model.timeline.formats import read_timeline
 from model.timeline.types import Item, Rate, Sequence, Timeline, Track
 from tests.helpers_suggest import FlickerPredictor, source
@@ -98,17 +100,44 @@ def test_framings_are_ones_the_programme_uses(corpus_dir, predictor):
 
 
 def test_fill_is_bounded_in_count_and_length(corpus_dir):
-    seq = read(corpus_dir, BROCODES)
+    seq = read(corpus_dir, STORYBOARD)
+    assert len(fill_stretches(seq, 1.0)) > 3
     options = SuggestOptions(kinds=("fill",), max_fills=3, max_rollout_s=4.0)
-    result = suggest(Timeline("b", (seq,)), FlickerPredictor(), options)[0]
-    starts = {c.start_frame for c in result.fill}
-    holes = sorted(({a for a, _ in _stretches(seq)}))
-    assert result.fill and len(starts & set(holes)) <= 3
-    assert all(c.end_frame - c.start_frame <= 4 * 25 for c in result.fill)
+    result = suggest(Timeline("s", (seq,)), FlickerPredictor(), options)[0]
+    holes = {a for a, _, _ in fill_stretches(seq, 1.0)}
+    assert result.fill and {c.start_frame for c in result.fill} & holes
+    assert len({c.start_frame for c in result.fill} & holes) <= 3
+    assert all(c.end_frame - c.start_frame <= 4 * 24 for c in result.fill)
 
 
-def _stretches(seq):
-    return empty_stretches(seq, 1.0)
+class EveryTrackPredictor(PersistencePredictor):
+    """Rollouts that show the timeline's first source on all 20 tracks: whatever track a fill
+    could land on, it does, unless the engine keeps it off."""
+
+    name = "every-track"
+
+    def rollout(self, feats, start, n_steps):
+        grid = np.zeros((n_steps, 20, 9), np.float32)
+        grid[:, :, 0], grid[:, :, 2] = 1.0, 100.0
+        index = np.zeros((n_steps, 20), np.int32)
+        return Rollout(grid=grid, source_index=index, confidence=np.full((n_steps, 20), 0.5, np.float32))
+
+
+@pytest.mark.parametrize("name", [STORYBOARD, KRAAKE, FINFREDAG, BROCODES])
+def test_sparse_graphics_and_overlay_tracks_get_no_fill(corpus_dir, name):
+    seq = read(corpus_dir, name)
+    roles = track_roles(seq)
+    result = suggest(Timeline(name, (seq,)), EveryTrackPredictor(), SuggestOptions(kinds=("fill",), max_fills=20))[0]
+    on = {c.track for c in result.fill}
+    assert all(roles[t].gaps_matter for t in on), [(t + 1, roles[t].role) for t in on]
+    overlays = [t for t, r in enumerate(roles) if r.role == "overlay" or r.sparse]
+    assert overlays and not on & set(overlays)
+    for clip in result.fill:  # ... and never over something the track already shows
+        assert not any(it.start < clip.end_frame and clip.start_frame < it.end for it in seq.video_tracks[clip.track].items if it.enabled)
+    if name == BROCODES:  # its picture tracks are score graphics and sparse cutaways: nothing to fill
+        assert result.fill == []
+    elif name in (STORYBOARD, KRAAKE):  # (Fin fredag's A-roll runs without a hole)
+        assert result.fill
 
 
 def test_a_continued_clip_and_a_fresh_one_take_unused_material():

@@ -69,9 +69,9 @@ def assert_same(a, b):
 def test_a_resave_equals_a_full_pass_and_runs_fewer_chunks(corpus_dir, network, at, ripple):
     timeline = read_timeline(corpus_dir / PROGRAMME)
     calls = counted(network)
-    fresh(network, timeline)
+    steps = fresh(network, timeline).steps
     full = calls["chunks"]
-    assert full == -(-suggest(timeline, network, SuggestOptions(kinds=("review",)))[0].steps // network.context)
+    assert full == -(-steps // network.context)
     calls["chunks"] = 0
     changed = edited(timeline, at, ripple=ripple)
     resaved = suggest(changed, network, OPTIONS)[0]
@@ -89,6 +89,14 @@ def test_an_unchanged_resave_runs_no_chunk_and_reuses_its_rollouts(corpus_dir, n
     again = suggest(timeline, network, OPTIONS)[0]
     assert calls["chunks"] == 0
     assert_same(first, again)
+
+
+def test_a_resave_after_a_pass_without_rollouts_still_equals_a_full_pass(corpus_dir, network):
+    timeline = read_timeline(corpus_dir / PROGRAMME)
+    fresh(network, timeline)
+    suggest(timeline, network, SuggestOptions(kinds=("review",)))  # kept, but with no rollout starts
+    changed = edited(timeline, 0.75)
+    assert_same(suggest(changed, network, OPTIONS)[0], fresh(network, changed))
 
 
 def test_another_file_is_not_mistaken_for_the_last_one(corpus_dir, network):

@@ -9,6 +9,7 @@ torch-free backend and the daemon's fast start share one copy of the decoding.
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -294,6 +295,11 @@ class Decoder:
             snapshots = {a: c for a, c in memo.snapshots.items() if a <= plan.first_change or (plan.same_length and a - (context - 1) >= reach)}
             caches = {s: memo.windows[s] for s in starts if s in memo.windows
                       and (s <= plan.first_change or (plan.same_length and s - (context - 1) >= reach))}
+            missing = [s for s in starts if s not in caches and not plan.start < s <= plan.stop]
+            if missing:  # a start the memo has no cache for: run its chunk too (exactly a full pass's cache)
+                start = max((a for a in snapshots if a <= min(plan.first_change, min(missing) - 1)), default=0)
+                stop = min(steps, max(plan.stop, -(-max(missing) // context) * context))
+                plan = dataclasses.replace(plan, start=min(start, plan.start), stop=stop)
         cache = snapshots.get(plan.start) if plan.start > 0 else None
         with self.scope(single_steps=False):
             for a in range(plan.start, plan.stop, context):

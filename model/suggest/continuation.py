@@ -1,7 +1,11 @@
 """Next and fill: the predictor's rollout laid out as clips of the timeline's own media.
 
-Each clip is then held to what the programme allows (`model.suggest.programme`): its in and out
-points inside the media, a framing some item uses, and no `next` after closing material. Rollouts
+Fill goes where the picture has a hole (no opaque full-frame picture: `model.suggest.visibility`)
+or where the A-roll track has one, and only on tracks whose gaps matter (the A-roll and dense
+B-roll: `model.suggest.roles`), never on overlay or graphics tracks, nor on a track that already
+shows something there. Each clip is then held to what the programme allows
+(`model.suggest.programme`): its in and out points inside the media, a framing some item uses,
+and no `next` after closing material. Rollouts
 are bounded: `fill` rolls out the `max_fills` longest empty stretches, each for at most
 `max_rollout_s` from its start (a long hole gets a start, not one static shot stretched over
 minutes), so a long programme with many holes costs a fixed number of network steps.
@@ -19,6 +23,8 @@ from model.features.grid import MAX_SLOT, N_TRACKS, SequenceFeatures, step_count
 from model.inference.predictor import Predictor, Rollout
 from model.suggest.items import ClipSuggestion, SuggestOptions
 from model.suggest.programme import Programme
+from model.suggest.roles import TrackRole, track_roles
+from model.suggest.visibility import visibility
 from model.timeline.types import Sequence, Source
 
 
@@ -29,21 +35,74 @@ def first_step_at_or_after(feats: SequenceFeatures, frame: int) -> int:
 
 
 def rollout_windows(
-    kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions, finished: str | None = None
-) -> list[tuple[int, int, int]]:
-    """(start step, start frame, end frame) of each rollout a kind needs: `next` one after the
-    end (or `after_s`; none when the programme looks `finished` there), `fill` one for each of
-    the `max_fills` longest empty stretches, in time order."""
+    kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions, finished: str | None = None,
+    roles: list[TrackRole] | None = None,
+) -> list[tuple[int, int, int, frozenset[int] | None]]:
+    """(start step, start frame, end frame, tracks its clips may go on (None: any)) of each
+    rollout a kind needs: `next` one after the end (or `after_s`; none when the programme looks
+    `finished` there), `fill` one for each of the `max_fills` longest holes (`fill_stretches`),
+    each its first `max_rollout_s`, in time order."""
     if kind == "next":
         if finished is not None and options.after_s is None:
             return []
         fps = seq.rate.fps
         start_frame = seq.duration if options.after_s is None else max(0, round(Fraction(str(options.after_s)) * fps))
         start_step = min(first_step_at_or_after(feats, start_frame), feats.steps)
-        return [(start_step, start_frame, start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps))]
-    stretches = sorted(empty_stretches(seq, options.min_gap_s), key=lambda g: g[0] - g[1])[: options.max_fills]
+        return [(start_step, start_frame, start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps), None)]
+    stretches = fill_stretches(seq, options.min_gap_s, roles)
+    stretches = sorted(stretches, key=lambda g: g[0] - g[1])[: options.max_fills]
     longest = math.ceil(Fraction(str(options.max_rollout_s)) * seq.rate.fps)
-    return [(first_step_at_or_after(feats, a), a, min(b, a + longest)) for a, b in sorted(stretches)]
+    return [(first_step_at_or_after(feats, a), a, min(b, a + longest), tracks) for a, b, tracks in sorted(stretches, key=lambda g: g[0])]
+
+
+def fill_stretches(seq: Sequence, min_gap_s: float, roles: list[TrackRole] | None = None) -> list[tuple[int, int, frozenset[int]]]:
+    """Frame ranges worth a fill, with the tracks a fill may use there: where the picture has a
+    hole (nothing opaque covers the frame) or the A-roll has a gap, after the first shown frame,
+    at least `min_gap_s` long; the tracks are those whose gaps matter and that show nothing there.
+
+    The picture only changes where an item starts or ends, so it is judged once per stretch
+    between two such frames (keyframed opacity or motion inside a clip is not followed)."""
+    roles = track_roles(seq) if roles is None else roles
+    matter = [t for t, r in enumerate(roles[:N_TRACKS]) if r.gaps_matter]
+    if not matter:
+        return []
+    items = [(t, it) for t, tr in enumerate(seq.video_tracks) if tr.enabled for it in tr.items if it.enabled and it.end > it.start]
+    if not items:
+        return []
+    bounds = np.unique([f for _, it in items for f in (it.start, it.end)])
+    lo, hi = bounds[:-1], bounds[1:]
+    hole = visibility(seq, lo).hole
+    a_roll = next((t for t, r in enumerate(roles) if r.role == "a-roll"), None)
+    if a_roll is not None:
+        own = sorted((it.start, it.end) for t, it in items if t == a_roll)
+        covered = np.zeros(len(lo), bool)
+        for a, b in own:
+            covered |= (lo >= a) & (lo < b)
+        hole |= ~covered & (lo >= own[0][0]) & (lo < max(b for _, b in own))
+    min_frames = math.ceil(Fraction(str(min_gap_s)) * seq.rate.fps)
+    first_shown = int(bounds[0])
+    out = []
+    for a, b in _true_runs(hole & (lo > first_shown), lo, hi):
+        if b - a < min_frames:
+            continue
+        free = frozenset(t for t in matter if not any(it.start < b and a < it.end for u, it in items if u == t))
+        if free:
+            out.append((a, b, free))
+    return out
+
+
+def _true_runs(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[tuple[int, int]]:
+    """Frame ranges [lo of a run's first stretch, hi of its last) of the runs of True in `mask`."""
+    runs, start = [], None
+    for i, m in enumerate(mask):
+        if m and start is None:
+            start = i
+        if not m and start is not None:
+            runs.append((int(lo[start]), int(hi[i - 1])))
+            start = None
+    if start is not None:
+        runs.append((int(lo[start]), int(hi[len(mask) - 1])))
+    return runs
 
 
 def empty_stretches(seq: Sequence, min_gap_s: float) -> list[tuple[int, int]]:
@@ -78,12 +137,14 @@ def continuation(
     min_segment_s: float,
     primed: object | None = None,
     programme: Programme | None = None,
+    tracks: frozenset[int] | None = None,
 ) -> list[ClipSuggestion]:
     """The predictor's rollout from `start_step`, laid out on frames [start_frame, end_frame).
 
     Runs are laid on the whole steps that fit; the last run stretches to `end_frame`, so no
     segment ends up shorter than the minimum because the window is not a multiple of a step.
-    Each clip is then held to the `programme`'s media and framings.
+    Each clip is then held to the `programme`'s media and framings; only `tracks` get clips
+    (None: any track).
     """
     per_step = feats.frames_per_step
     span = Fraction(end_frame - start_frame)
@@ -98,7 +159,7 @@ def continuation(
     min_steps = max(1, min(whole, math.ceil(Fraction(str(min_segment_s)) / feats.step_seconds)))
     programme = Programme.of(seq) if programme is None else programme
     clips: list[ClipSuggestion] = []
-    for track in range(N_TRACKS):
+    for track in range(N_TRACKS) if tracks is None else sorted(tracks):
         runs = merged_runs(_state_keys(roll, track)[:whole], min_steps)
         for i, (lo, hi, key) in enumerate(runs):
             if key == _INACTIVE:

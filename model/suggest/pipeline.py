@@ -6,8 +6,8 @@ uses the `Predictor` protocol of `model.inference.predictor`.
 
 - review: where the edit departs from its own patterns (see `model.suggest.review`).
 - next: the predictor's rollout after the end of the sequence (or a given time), for a horizon.
-- fill: for the longest stretches inside the sequence where no track is active (at most
-  `max_fills`), the rollout over the gap's first `max_rollout_s` seconds.
+- fill: for the longest holes in the picture or the A-roll (at most `max_fills`), the rollout
+  over the hole's first `max_rollout_s` seconds, on the tracks whose gaps matter.
 Clips keep to the programme's media and framings, and `next` gives way to a note when the
 programme looks finished (`model.suggest.programme`).
 A network predictor reads the sequence once for all three: its review pass also primes the
@@ -28,6 +28,7 @@ from model.suggest.continuation import continuation, rollout_windows
 from model.suggest.items import SequenceSuggestions, SuggestOptions
 from model.suggest.programme import Programme
 from model.suggest.review import review_sequence
+from model.suggest.roles import track_roles
 from model.timeline.types import Sequence, Timeline
 
 
@@ -56,7 +57,10 @@ def suggest_sequence(
     programme = Programme.of(seq)
     if "next" in options.kinds and options.after_s is None:
         out.finished = programme.finished()
-    windows = {kind: rollout_windows(kind, seq, feats, options, out.finished) for kind in ("next", "fill") if kind in options.kinds}
+    roles = track_roles(seq) if "fill" in options.kinds else None
+    windows = {
+        kind: rollout_windows(kind, seq, feats, options, out.finished, roles) for kind in ("next", "fill") if kind in options.kinds
+    }
     primed: dict[int, object] = {}
     if "review" in options.kinds and feats.steps > 1:
         starts = tuple(w[0] for ws in windows.values() for w in ws)
@@ -67,7 +71,9 @@ def suggest_sequence(
         clock.lap("review")
     for kind, ws in windows.items():
         clips = [
-            c for w in ws for c in continuation(seq, feats, predictor, *w, options.min_segment_s, primed.pop(w[0], None), programme)
+            c
+            for start, a, b, tracks in ws
+            for c in continuation(seq, feats, predictor, start, a, b, options.min_segment_s, primed.pop(start, None), programme, tracks)
         ]
         setattr(out, kind, clips)
         clock.lap(kind)
