@@ -127,7 +127,8 @@ def _reference(clip: ClipSuggestion) -> str | None:
 
 
 def _insert_in_time_order(track: etree._Element, item: etree._Element) -> None:
-    """After the last item that starts at or before the new one (before `enabled`/`locked`)."""
+    """After the last item that starts at or before the new one (before `enabled`/`locked`), but
+    never between a transition and the items it joins (a -1 start or end must stay next to it)."""
     start = int(item.findtext("start"))
     children = list(track)
     at = 0
@@ -139,6 +140,15 @@ def _insert_in_time_order(track: etree._Element, item: etree._Element) -> None:
                 at = i + 1
             elif at == 0:
                 at = i
+
+    def free(i: int) -> bool:
+        before = children[i - 1] if i > 0 else None
+        after = children[i] if i < len(children) else None
+        joined_before = before is not None and (before.tag == "transitionitem" or _int(before.findtext("end")) == -1)
+        joined_after = after is not None and (after.tag == "transitionitem" or _int(after.findtext("start")) == -1)
+        return not (joined_before or joined_after)
+
+    at = next((i for i in range(at, len(children) + 1) if free(i)), len(children))
     track.insert(at, item)
 
 
