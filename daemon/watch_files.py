@@ -139,6 +139,23 @@ def sidecar_source_sha(path: Path) -> str | None:
     return sha if isinstance(sha, str) else None
 
 
+def sidecar_taken_by(path: Path) -> str | None:
+    """Another existing file whose sidecars NAME.mtt.* are (`cut.xml` and `cut.fcpxml`, or
+    `case.xml` and `case.XML`, share one name): the sidecars stay with the file their
+    `source.path` names as long as it exists; None when they are free, this file's or stale."""
+    try:
+        doc = json.loads(sidecar_json_path(path).read_bytes())
+        owner = doc["source"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(owner, str) or owner == str(path):
+        return None
+    try:
+        return None if os.path.samefile(owner, path) else owner
+    except OSError:
+        return None  # the owner is gone (or unreadable): the name is free again
+
+
 # -- what is done with a settled timeline ------------------------------------------------------
 
 
@@ -150,6 +167,7 @@ class ProcessResult:
     error: str = ""  # one line naming the file and the problem, when not ok
     sequences: int = 0  # sequences suggested for, when ok
     items: tuple[tuple[str, int], ...] = ()  # (kind, count) of the suggestions written, when ok
+    written: bool = True  # False: nothing was written (the error document neither)
 
     def summary(self) -> str:
         """`2 sequences, 5 review, 3 next, 2 fill` for the log line of a processed timeline."""
@@ -226,7 +244,7 @@ def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
     """NAME.mtt.png beside the timeline, from the run's suggestions; nothing for an unreadable file."""
     from model.viz.render import render_timeline_png
 
-    if run.ok and run.timeline is not None:
+    if run.ok and run.timeline is not None and sidecar_taken_by(path) is None:
         render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SIDECAR),
                             suggestions=run.results)
 
@@ -236,6 +254,11 @@ def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
     from model.suggest.document import write_sidecars
     from model.suggest.items import KINDS
 
+    owner = sidecar_taken_by(path)
+    if owner is not None:  # never overwrite another file's sidecars with this one's
+        stem = sidecar_stem(path)
+        return ProcessResult(False, f"{path}: not written, its sidecars {stem}{JSON_SIDECAR} and {stem}{XML_SIDECAR} "
+                                    f"describe {owner}; rename one of the two", written=False)
     write_sidecars(run.document, run.xml_bytes(), path.parent, sidecar_stem(path))
     if not run.ok:
         return ProcessResult(False, run.document["error"]["message"])

@@ -365,7 +365,8 @@ class Watcher:
             logger.info("processed %s: %s in %.2f s", job.path, result.summary(), seconds)
         else:
             self._count(job.root, "failed", result.error)
-            logger.warning("failed %s; its error document is written", result.error)  # error: FILE:LINE: reason
+            written = "; its error document is written" if result.written else ""
+            logger.warning("failed %s%s", result.error, written)  # error: FILE:LINE: reason
         self._remember(job.path, stat, timeline=True)
 
     def _count(self, root: Path, counter: str, error: str = "") -> None:

@@ -66,3 +66,23 @@ def test_a_fifo_is_refused_at_open_without_blocking(tmp_path):
     with pytest.raises(TimelineParseError, match="not a regular file"):
         read_capped(fifo, 1024)
     assert list(watch_files.walk_candidates(tmp_path, timeline_kinds(False))) == []
+
+
+def test_a_second_timeline_with_the_same_sidecar_name_is_refused_not_mixed_up(home, tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    mttd("watch", "add", str(folder))
+    first, second = folder / "case.xml", folder / "case.XML"  # one sidecar name: case.mtt.json
+    save_atomically(first, synthetic_xmeml(1, name="first"))
+    assert wait_for(lambda: (folder / "case.mtt.xml").exists(), timeout=30)
+    save_atomically(second, synthetic_xmeml(2, name="second"))
+    assert wait_for(lambda: listing()["watches"][0]["failed"] == 1, timeout=30)
+    doc = json.loads((folder / "case.mtt.json").read_text())
+    assert doc["source"]["path"] == str(first), "the sidecar of case.xml now describes case.XML"
+    assert "first" in (folder / "case.mtt.xml").read_text() and "second" not in (folder / "case.mtt.xml").read_text()
+    error = listing()["watches"][0]["last_error"]
+    assert str(second) in error and str(first) in error and "rename one of the two" in error
+    assert "case.XML" in mttd("logs").stdout  # one warning line in the daemon's log
+    first.unlink()  # the owner is gone: the name is free for the other one
+    save_atomically(second, synthetic_xmeml(3, name="second"))
+    assert wait_for(lambda: json.loads((folder / "case.mtt.json").read_text())["source"]["path"] == str(second), timeout=30)
