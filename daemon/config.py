@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from daemon.errors import MttdError
 from daemon.paths import Paths
@@ -97,6 +97,21 @@ def load(paths: Paths, environ: dict[str, str] | None = None) -> Config:
     return Config(values, sources, tables)
 
 
+def defaults() -> Config:
+    """Every setting at its built-in default (what lifecycle commands use when the config is broken)."""
+    return Config({s.name: s.default for s in SETTINGS}, {s.name: "default" for s in SETTINGS})
+
+
+def load_or_defaults(paths: Paths, warn: Callable[[str], None], environ: dict[str, str] | None = None) -> Config:
+    """`load`, or the defaults and one warning line when the config is broken: `mttd status` and
+    `mttd stop` must control a running daemon whatever its config file holds."""
+    try:
+        return load(paths, environ)
+    except ConfigError as err:
+        warn(f"warning: {err}; using the defaults")
+        return defaults()
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
@@ -105,6 +120,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except OSError as err:
         raise ConfigError(f"{path}: {err.strerror}") from None
 

@@ -44,11 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_logs)
 
 
-def _setup() -> tuple[Any, Any]:
+def _setup(lenient: bool = False) -> tuple[Any, Any]:
+    """Paths and config; `lenient` (stop, status, logs): a broken config gives the defaults and one
+    warning line instead of an error, so a running daemon can always be seen and stopped."""
     from daemon import paths as paths_mod
-    from daemon.config import load
+    from daemon.config import load, load_or_defaults
 
     paths = paths_mod.resolve()
+    if lenient:
+        return paths, load_or_defaults(paths, lambda line: print(f"mttd: {line}", file=sys.stderr))
     return paths, load(paths)
 
 
@@ -77,7 +81,7 @@ def run_stop(args: argparse.Namespace) -> int:
     from daemon.client import stop_daemon
     from daemon.process import find_daemon
 
-    paths, _config = _setup()
+    paths, _config = _setup(lenient=True)
     record = find_daemon(paths)
     how = stop_daemon(paths, args.timeout)
     if how == "still running":
@@ -96,7 +100,7 @@ def run_restart(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    paths, _config = _setup()
+    paths, _config = _setup(lenient=True)
     doc = status_document(paths)
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -169,7 +173,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    paths, _config = _setup()
+    paths, _config = _setup(lenient=True)
     log_file = paths.log_file
     if not log_file.exists() and not args.follow:
         raise MttdError(f"no log yet at {log_file}")
