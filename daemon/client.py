@@ -75,6 +75,8 @@ class DaemonClient:
             raise DaemonError("UNAUTHENTICATED", f"no token at {paths.token_file}") from None
         except paths_mod.UnsafeDirectory as err:
             raise DaemonError("PERMISSION_DENIED", str(err)) from None
+        except paths_mod.BadToken as err:
+            raise DaemonError("UNAUTHENTICATED", str(err)) from None
         return cls(record.endpoint, token)
 
     def close(self) -> None:

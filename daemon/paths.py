@@ -148,26 +148,49 @@ def ensure_dirs(paths: Paths) -> None:
         ensure_private_dir(paths.socket_file.parent)
 
 
+MIN_TOKEN_CHARS = 32  # secrets.token_urlsafe(32) gives 43; an empty or short file is no secret
+
+
+class BadToken(MttdError):
+    """A token file that is not a usable secret: not ASCII, empty or too short."""
+
+
 def read_token(paths: Paths) -> str:
-    """The per-install token; FileNotFoundError when no daemon has created it yet."""
+    """The per-install token; FileNotFoundError when no daemon has created it yet, BadToken when
+    the file is damaged (an empty token would let `authorization: Bearer ` through)."""
     verify_private(paths.token_file, directory=False)
-    return paths.token_file.read_text(encoding="ascii").strip()
+    raw = paths.token_file.read_bytes()
+    try:
+        token = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise BadToken(f"{paths.token_file}: not a token (not ASCII text); `mttd restart` writes a new one") from None
+    if len(token) < MIN_TOKEN_CHARS or not token.isprintable() or any(c.isspace() for c in token):
+        raise BadToken(f"{paths.token_file}: a token of {len(token)} characters, not a {MIN_TOKEN_CHARS}+ character "
+                       "secret; `mttd restart` writes a new one")
+    return token
 
 
 def ensure_token(paths: Paths) -> str:
     """Create the token once (0600, written completely before it appears), then reuse it."""
+    damaged = False
     try:
         return read_token(paths)
     except FileNotFoundError:
         pass
+    except BadToken as err:
+        warnings.warn(f"{err}: writing a new one", stacklevel=2)
+        damaged = True
     tmp = paths.token_file.with_name(f".token.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(secrets.token_urlsafe(32) + "\n")
     try:
-        os.link(tmp, paths.token_file)  # atomic and never replaces a token another process wrote
+        if damaged:
+            os.replace(tmp, paths.token_file)  # only the daemon, holding the instance lock, gets here
+        else:
+            os.link(tmp, paths.token_file)  # atomic and never replaces a token another process wrote
     except FileExistsError:
         pass
     finally:
-        tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return read_token(paths)

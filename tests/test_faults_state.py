@@ -87,3 +87,61 @@ def test_stop_never_signals_a_process_it_cannot_prove_is_the_daemon(tmp_path: Pa
         bystander.wait()
         mttd(home, "stop")
         assert kill_leftovers(home) == []
+
+
+def test_a_broken_config_or_token_never_blocks_status_and_stop(tmp_path: Path) -> None:
+    home = make_home(tmp_path, **FAST)
+    config = home / "config" / "config.toml"
+    good = config.read_bytes()
+    try:
+        for broken, why in ((b"model = [unclosed\n", "config.toml"), (good + b"queue_size = 0\n", "queue_size"),
+                            (good + b"# caf\xe9 \xff\xfe\n", "UTF-8")):
+            record = _start(home)
+            config.write_bytes(broken)
+            status = mttd(home, "status")
+            assert status.returncode == 0 and str(record["pid"]) in status.stdout, status.stderr
+            warning = [line for line in status.stderr.splitlines() if line.strip()]
+            assert len(warning) == 1 and why in warning[0] and "using the defaults" in warning[0], status.stderr
+            stop = mttd(home, "stop")
+            assert stop.returncode == 0 and "Traceback" not in stop.stderr and serve_processes(home) == [], stop.stderr
+            config.write_bytes(good)
+        # A token file that is not text: status and stop still work (stop signals the proven daemon).
+        record = _start(home)
+        (home / "state" / "token").write_bytes(b"\xff\xfe\x00garbage")
+        status = mttd(home, "status")
+        assert status.returncode == 0 and "Traceback" not in status.stderr and str(record["pid"]) in status.stdout
+        stop = mttd(home, "stop")
+        assert stop.returncode == 0 and "Traceback" not in stop.stderr and serve_processes(home) == [], stop.stderr
+    finally:
+        mttd(home, "stop")
+        assert kill_leftovers(home) == []
+
+
+def test_an_empty_or_short_token_is_never_accepted(tmp_path: Path) -> None:
+    import grpc
+
+    from protos.mtt.v1 import suggester_pb2 as pb
+    from protos.mtt.v1 import suggester_pb2_grpc as pb_grpc
+
+    home = make_home(tmp_path, **FAST)
+    (home / "state").mkdir(mode=0o700)
+    token_file = home / "state" / "token"
+    for planted in (b"", b"\n", b"short\n"):
+        token_file.write_bytes(planted)
+        token_file.chmod(0o600)
+        try:
+            record = _start(home)
+            token = token_file.read_text().strip()
+            assert len(token) >= 32, f"the daemon kept a {len(token)}-character token"
+            with grpc.insecure_channel(record["endpoint"]) as channel:
+                stub = pb_grpc.SuggesterStub(channel)
+                for given in ("Bearer ", f"Bearer {planted.decode().strip()}"):
+                    try:
+                        stub.GetInfo(pb.GetInfoRequest(), timeout=5, metadata=(("authorization", given),))
+                        raise AssertionError(f"{given!r} was accepted")
+                    except grpc.RpcError as err:
+                        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert stub.GetInfo(pb.GetInfoRequest(), timeout=5, metadata=(("authorization", f"Bearer {token}"),)).pid
+        finally:
+            mttd(home, "stop")
+            assert kill_leftovers(home) == []
