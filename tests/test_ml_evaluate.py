@@ -152,3 +152,13 @@ def test_mttd_eval_by_production_from_the_command_line(tmp_path):
                                                               "second/vlog-0.xml", "second/vlog-1.xml"]
     assert all(g["sequences"] == 2 for g in doc["groups"].values())
     assert set(doc["model_minus_markov"]) >= {"next_active_acc", "next_asset_acc", "cut_time_mae_s", "iou_changed", "mase"}
+
+
+def test_an_origin_names_the_file_in_the_evaluated_folder_its_folder_and_its_production(corpus_dir):
+    root = corpus_dir.resolve()
+    episode = evaluate.Origin.of(root / "havardgulldahl__xmeml" / "BroShow ep Brocodes.xml", root)
+    assert episode == evaluate.Origin("havardgulldahl__xmeml/BroShow ep Brocodes.xml", "havardgulldahl__xmeml", "broshow")
+    own = evaluate.Origin.of(root / "mifi__lossless-cut" / "FCPXML_1_9.fcpxml", root)
+    assert (own.folder, own.production) == ("mifi__lossless-cut", "mifi__lossless-cut")
+    outside = evaluate.Origin.of(Path("/elsewhere/show/ep1.xml"), root)
+    assert outside == evaluate.Origin("/elsewhere/show/ep1.xml", "show", "show")

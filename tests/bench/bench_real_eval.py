@@ -2,6 +2,7 @@
 on the real timelines of the shared corpus (xmeml, fcpxml, kdenlive), per production.
 
     python tests/bench/bench_real_eval.py [--model PATH] [--json OUT] [--by production|folder] [--rollouts]
+    python tests/bench/bench_real_eval.py --from-json OUT      (the tables of a saved run again)
 
 The corpus is ../shared/corpus relative to the repository (as tests/conftest.py finds it), or
 --corpus. Files that cannot be read are skipped with a one-line note. Prints, overall and per
@@ -38,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the whole evaluation document here")
     parser.add_argument("--rollouts", action="store_true", help="also the rollout rates (slow on long programmes)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--from-json", type=Path, default=None, metavar="IN", help="print the tables of a saved run instead")
     return parser.parse_args(argv)
 
 
@@ -108,6 +110,24 @@ def _nan(v) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        doc = json.loads(args.from_json.read_text())
+    else:
+        if not args.corpus.is_dir():
+            print(f"bench_real_eval: no corpus at {args.corpus}", file=sys.stderr)
+            return 1
+        doc = run_evaluation(args)
+    print(report(doc))
+    if args.json:
+        from model.training.evaluate import to_json
+
+        args.json.write_text(json.dumps(to_json(doc), indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def run_evaluation(args: argparse.Namespace) -> dict:
+    """The evaluation document with timings (doc["bench"])."""
     from model.training.train_args import passive_omp
 
     passive_omp()
@@ -118,39 +138,39 @@ def main(argv: list[str] | None = None) -> int:
     from model.training import evaluate
 
     torch.set_num_threads(args.threads)
-    if not args.corpus.is_dir():
-        print(f"bench_real_eval: no corpus at {args.corpus}", file=sys.stderr)
-        return 1
     t0 = time.perf_counter()
     model = load_predictor(args.model)
     evalset = evaluate.from_folder(args.corpus, None, model.step_seconds or DEFAULT_STEP, SUFFIXES)
     t_read = time.perf_counter() - t0
     t1 = time.perf_counter()
     doc = evaluate.evaluate(model, evalset, rollouts=args.rollouts, by=args.by, progress=_progress)
-    t_eval = time.perf_counter() - t1
-    rows = doc["per_sequence"]
-    seconds = {s: sum(r["seconds"][s] for r in rows) for s in evaluate.SYSTEMS}
-    longest = max(rows, key=lambda r: r["steps"])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    doc["bench"] = {"read_seconds": t_read, "eval_seconds": t_eval, "system_seconds": seconds, "peak_rss_mb": peak_mb}
+    doc["bench"] = {"read_seconds": t_read, "eval_seconds": time.perf_counter() - t1,
+                    "system_seconds": {s: sum(r["seconds"][s] for r in doc["per_sequence"]) for s in evaluate.SYSTEMS},
+                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    "threads": args.threads, "rollouts": args.rollouts}
+    return doc
 
-    info = doc["model_info"]
-    print(f"Real-edit evaluation of {info['name']} {info['version']} ({info['sha256'][:12]}) on {args.corpus}: "
-          f"{doc['sequences']} sequences from {len({r['file'] for r in rows})} files, {doc['steps']:,} steps, "
-          f"{len(doc['groups'])} {args.by}s. Markov is fitted on each timeline's own past.\n")
-    print("\n".join(headline(doc, doc["groups"], evaluate.ROWS)) + "\n")
-    print("\n".join(table(doc, doc["groups"], evaluate.ROWS)) + "\n")
+
+def report(doc: dict) -> str:
+    from model.training.evaluate import ROWS
+
+    rows, info, bench = doc["per_sequence"], doc["model_info"], doc["bench"]
+    seconds = bench["system_seconds"]
+    longest = max(rows, key=lambda r: r["steps"])
     few = too_few_cuts(rows)
-    print(f"Sequences with too few cuts to score ({len(few)}; left out of the means of those metrics):")
-    print("\n".join(few) if few else "- none")
-    print(f"\nTime: reading {t_read:.1f} s, evaluation {t_eval:.1f} s (model {seconds['model']:.1f} s, Markov "
-          f"{seconds['markov']:.1f} s, persistence {seconds['persistence']:.1f} s); longest sequence {longest['steps']:,} "
-          f"steps ({longest['file']}); peak memory {peak_mb:.0f} MB; {args.threads} threads"
-          f"{'' if args.rollouts else ', no rollouts'}.")
-    if args.json:
-        args.json.write_text(json.dumps(evaluate.to_json(doc), indent=1))
-        print(f"wrote {args.json}")
-    return 0
+    return "\n".join([
+        f"Real-edit evaluation of {info['name']} {info['version']} ({info['sha256'][:12]}) on {doc['data']}: "
+        f"{doc['sequences']} sequences from {len({r['file'] for r in rows})} files, {doc['steps']:,} steps, "
+        f"{len(doc['groups'])} {doc['by']}s.", "",
+        *headline(doc, doc["groups"], ROWS), "",
+        *table(doc, doc["groups"], ROWS), "",
+        f"Sequences with too few cuts to score ({len(few)}; left out of the means of those metrics):",
+        *(few or ["- none"]), "",
+        f"Time: reading {bench['read_seconds']:.1f} s, evaluation {bench['eval_seconds']:.1f} s (model "
+        f"{seconds['model']:.1f} s, Markov {seconds['markov']:.1f} s, persistence {seconds['persistence']:.1f} s); "
+        f"longest sequence {longest['steps']:,} steps ({longest['file']}); peak memory {bench['peak_rss_mb']:.0f} MB; "
+        f"{bench['threads']} threads{'' if bench['rollouts'] else ', no rollouts'}.",
+    ])
 
 
 if __name__ == "__main__":
