@@ -29,7 +29,9 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object],
     pass 0o600 for files only the user may read.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A short hidden name: one built on `path.name` overflows the 255-byte name limit for a
+    # name that itself fits (a 244-character timeline name got ENAMETOOLONG).
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mtt-", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -86,3 +86,14 @@ def test_a_second_timeline_with_the_same_sidecar_name_is_refused_not_mixed_up(ho
     first.unlink()  # the owner is gone: the name is free for the other one
     save_atomically(second, synthetic_xmeml(3, name="second"))
     assert wait_for(lambda: json.loads((folder / "case.mtt.json").read_text())["source"]["path"] == str(second), timeout=30)
+
+
+def test_a_long_file_name_gets_its_sidecars(home, tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    mttd("watch", "add", str(folder))
+    stem = "a" * 240  # NAME.mtt.json is 249 bytes, within the 255-byte limit; a temp name built on it was not
+    save_atomically(folder / f"{stem}.xml", synthetic_xmeml(1), temp_name=".t.tmp")
+    assert wait_for(lambda: (folder / f"{stem}.mtt.xml").exists() and (folder / f"{stem}.mtt.json").exists(), timeout=30)
+    assert listing()["watches"][0]["failed"] == 0
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
