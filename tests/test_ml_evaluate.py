@@ -118,6 +118,32 @@ def test_a_constant_lead_has_a_zero_width_interval_and_one_sequence_none():
     assert evaluate.paired_difference(model, markov)["next_asset_acc"]["n"] == 9
 
 
+def test_resampling_productions_widens_the_interval_when_episodes_are_near_copies():
+    """Two productions of ten near-identical episodes each, the model +0.3 on one and -0.1 on the
+    other: drawn one by one the twenty look like strong evidence of +0.1; drawn by production the
+    interval spans both productions' leads."""
+    model, markov = synthetic_rows(20, lead=0.0, noise=0.0, seed=2)
+    for k, r in enumerate(model):
+        r["next_asset_acc"] = markov[k]["next_asset_acc"] + (0.3 if k < 10 else -0.1) + 1e-3 * (k % 3)
+    productions = ["show"] * 10 + ["other"] * 10
+    by_sequence = evaluate.paired_difference(model, markov)["next_asset_acc"]
+    by_production = evaluate.paired_difference(model, markov, clusters=productions)["next_asset_acc"]
+    assert by_sequence["diff"] == pytest.approx(by_production["diff"]) == pytest.approx(0.101, abs=1e-3)
+    assert by_sequence["ci95"][0] > 0.0 and by_sequence["ci95"][1] < 0.2
+    assert by_production["ci95"][0] == pytest.approx(-0.1, abs=2e-3) and by_production["ci95"][1] == pytest.approx(0.3, abs=3e-3)
+    one = evaluate.paired_difference(model, markov, clusters=["show"] * 20)["next_asset_acc"]
+    assert all(math.isnan(c) for c in one["ci95"])  # one production: nothing to resample
+
+
+def test_the_document_resamples_productions_when_there_are_several():
+    doc = evaluate.evaluate(baselines.Persistence(), hand_set(), rollouts=False)
+    rows = doc["per_sequence"]
+    again = evaluate.paired_difference([r["model"] for r in rows], [r["markov"] for r in rows],
+                                       clusters=[r["production"] for r in rows])
+    assert evaluate.to_json(doc["model_minus_markov_by_production"]) == evaluate.to_json(again)
+    assert "productions resampled" in evaluate.markdown(doc)
+
+
 @pytest.mark.parametrize("by, expected", [("production", {"show": [0, 1], "other": [2]}),
                                           ("folder", {"a": [0, 2], "b": [1]})])
 def test_groups_summarize_their_rows_as_the_overall_figures_do(by, expected):

@@ -9,7 +9,8 @@ starting at 1/3 and 2/3 of each sequence, compared with the true continuation.
 
 The document also holds one row per sequence (its file, folder, production, steps, cuts and
 every metric of every system), the model's lead over Markov with a paired 95 % interval
-(`model_minus_markov`, see `paired_difference`), and with `by` the same summary per folder or
+(`model_minus_markov`, see `paired_difference`; `model_minus_markov_by_production` resamples whole
+productions, as episodes of one series are not independent), and with `by` the same summary per folder or
 per production, each group weighted as the overall figures are (sequences equal, MASE pooled).
 """
 
@@ -148,6 +149,10 @@ def evaluate(model, evalset: EvalSet, rollouts: bool = True, progress=None, by: 
     doc = summarize(rows, rollouts)
     doc["data"] = evalset.source
     doc["model_info"] = {"name": model.name, "version": model.version, "sha256": model.sha256}
+    productions = [r["production"] for r in rows]
+    if len(set(productions)) >= 2:  # the overall lead again, drawing whole productions (see paired_difference)
+        doc["model_minus_markov_by_production"] = paired_difference([r["model"] for r in rows], [r["markov"] for r in rows],
+                                                                    clusters=productions)
     if by is not None:
         doc["by"] = by
         doc["groups"] = {name: summarize(members, rollouts) for name, members in group_rows(rows, by).items()}
@@ -212,7 +217,7 @@ def summarize(rows: list[dict], rollouts: bool = True) -> dict:
     return doc
 
 
-def paired_difference(a: list[dict], b: list[dict], seed: int = 0, n_boot: int = N_BOOT) -> dict:
+def paired_difference(a: list[dict], b: list[dict], seed: int = 0, n_boot: int = N_BOOT, clusters: list[str] | None = None) -> dict:
     """System a minus system b per metric: the difference of the summaries and its paired 95 % interval.
 
     A paired bootstrap over sequences, seeded: each resample draws sequences with replacement and
@@ -222,43 +227,69 @@ def paired_difference(a: list[dict], b: list[dict], seed: int = 0, n_boot: int =
     are defined), and for MASE of the difference of the two pooled ratios. With fewer than two
     sequences there is no interval (null); with a handful (a production of two or three episodes)
     the percentile bootstrap is too narrow, so read it as the range of those few differences.
+
+    With `clusters` (one name per sequence, e.g. its production) whole clusters are drawn instead:
+    episodes and versions of one programme are not independent, and near-copies counted as
+    separate sequences make the sequence interval too narrow. Fewer than two clusters: no interval.
     Each entry is {"diff", "ci95": [lo, hi], "n"}, n the sequences (for MASE, with an error to pool).
     """
     rng = np.random.default_rng(seed)
+    keys = np.asarray(clusters if clusters is not None else range(len(a)))
+    clustered = clusters is not None
     out: dict = {}
     for key in SCALAR_KEYS:
         if a and key in a[0] and key in b[0]:
-            out[key] = _paired_mean([r[key] for r in a], [r[key] for r in b], rng, n_boot)
-    out["mae_changed"] = {g: _paired_mean([r["mae_changed"][g] for r in a], [r["mae_changed"][g] for r in b], rng, n_boot)
-                          for g in metrics.GROUPS}
+            out[key] = _paired_mean([r[key] for r in a], [r[key] for r in b], keys, clustered, rng, n_boot)
+    out["mae_changed"] = {g: _paired_mean([r["mae_changed"][g] for r in a], [r["mae_changed"][g] for r in b], keys, clustered,
+                                          rng, n_boot) for g in metrics.GROUPS}
     out["mase"] = {g: _paired_ratio([r["abs_err"][g] for r in a], [r["abs_err"][g] for r in b],
-                                    [r["abs_err_persistence"][g] for r in a], rng, n_boot) for g in metrics.GROUPS}
+                                    [r["abs_err_persistence"][g] for r in a], keys, clustered, rng, n_boot) for g in metrics.GROUPS}
     return out
 
 
-def _paired_mean(x: list[float], y: list[float], rng: np.random.Generator, n_boot: int) -> dict:
-    d = np.array([u - v for u, v in zip(x, y) if not (_missing(u) or _missing(v))], np.float64)
+def _resample_weights(keys: np.ndarray, clustered: bool, rng: np.random.Generator, n_boot: int) -> np.ndarray | None:
+    """(n_boot, n) how often each sequence is in each resample: sequences drawn one by one, or
+    whole clusters (every sequence of a drawn cluster); None when there are fewer than two to draw."""
+    n = len(keys)
+    codes = np.unique(keys, return_inverse=True)[1].ravel() if clustered else np.arange(n)
+    units = int(codes.max()) + 1 if n else 0
+    if units < 2:
+        return None
+    draws = rng.integers(0, units, size=(n_boot, units))
+    counts = np.zeros((n_boot, units))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), units), draws.ravel()), 1)
+    return counts[:, codes]
+
+
+def _paired_mean(x: list[float], y: list[float], keys: np.ndarray, clustered: bool, rng: np.random.Generator,
+                 n_boot: int) -> dict:
+    ok = np.array([not (_missing(u) or _missing(v)) for u, v in zip(x, y)], bool)
+    d = np.array([u - v for u, v, k in zip(x, y, ok) if k], np.float64)
     if len(d) == 0:
         return {"diff": math.nan, "ci95": [math.nan, math.nan], "n": 0}
-    if len(d) < 2:
-        return {"diff": float(d.mean()), "ci95": [math.nan, math.nan], "n": 1}
-    boot = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
+    w = _resample_weights(keys[ok], clustered, rng, n_boot)
+    if w is None:
+        return {"diff": float(d.mean()), "ci95": [math.nan, math.nan], "n": len(d)}
+    total = w.sum(1)
+    boot = (w @ d)[total > 0] / total[total > 0]
     return {"diff": float(d.mean()), "ci95": _quantiles(boot), "n": len(d)}
 
 
-def _paired_ratio(err_a: list[float], err_b: list[float], den: list[float], rng: np.random.Generator, n_boot: int) -> dict:
+def _paired_ratio(err_a: list[float], err_b: list[float], den: list[float], keys: np.ndarray, clustered: bool,
+                  rng: np.random.Generator, n_boot: int) -> dict:
     """Pooled ratio sum(err_a) / sum(den) minus sum(err_b) / sum(den), resampling sequences together."""
     a, b, p = (np.asarray(v, np.float64) for v in (err_a, err_b, den))
+    n = int(np.sum(p > 0))
     if len(p) == 0 or p.sum() <= 0:
-        return {"diff": math.nan, "ci95": [math.nan, math.nan], "n": int(np.sum(p > 0))}
+        return {"diff": math.nan, "ci95": [math.nan, math.nan], "n": n}
     diff = float((a.sum() - b.sum()) / p.sum())
-    if len(p) < 2:
-        return {"diff": diff, "ci95": [math.nan, math.nan], "n": 1}
-    idx = rng.integers(0, len(p), size=(n_boot, len(p)))
-    pooled = p[idx].sum(1)
+    w = _resample_weights(keys, clustered, rng, n_boot)
+    if w is None:
+        return {"diff": diff, "ci95": [math.nan, math.nan], "n": n}
+    pooled = w @ p
     keep = pooled > 0  # resamples without any persistence error say nothing
-    boot = (a[idx].sum(1)[keep] - b[idx].sum(1)[keep]) / pooled[keep]
-    return {"diff": diff, "ci95": _quantiles(boot), "n": int(np.sum(p > 0))}
+    boot = (w @ a - w @ b)[keep] / pooled[keep]
+    return {"diff": diff, "ci95": _quantiles(boot), "n": n}
 
 
 def _quantiles(boot: np.ndarray) -> list[float]:
@@ -345,15 +376,16 @@ def markdown(doc: dict) -> str:
     model's lead over Markov with its paired interval; then the same table per group (with `by`)."""
     head = (f"Evaluated on {doc['data']}: {doc['sequences']} sequences, {doc['steps']} steps. "
             f"Model {doc['model_info']['name']} {doc['model_info']['version']}.")
-    parts = [head, "", *_table(doc)]
+    parts = [head, "", *_table(doc, by_production="model_minus_markov_by_production" in doc)]
     for name, group in doc.get("groups", {}).items():
         parts += ["", f"### {doc['by']} {name}: {group['sequences']} sequences, {group['steps']} steps", "", *_table(group)]
     return "\n".join(parts) + "\n"
 
 
-def _table(doc: dict) -> list[str]:
-    lines = ["| metric | model | persistence | markov | shot-length / truth | model - markov [paired 95 %] |",
-             "|---|---|---|---|---|---|"]
+def _table(doc: dict, by_production: bool = False) -> list[str]:
+    tail = " model - markov [productions resampled] |" if by_production else ""
+    lines = ["| metric | model | persistence | markov | shot-length / truth | model - markov [paired 95 %] |" + tail,
+             "|---|---|---|---|---|---|" + ("---|" if by_production else "")]
     for key, sub, label, fmt in ROWS:
         cells = [_cell(doc, name, key, sub, fmt) for name in SYSTEMS]
         if key == "cut_time_mae_s":
@@ -362,12 +394,15 @@ def _table(doc: dict) -> list[str]:
             extra = fmt.format(doc["truth"][key]) + " (truth)"
         else:
             extra = ""
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {extra} | {_diff_cell(doc, key, sub, fmt)} |")
+        line = f"| {label} | " + " | ".join(cells) + f" | {extra} | {_diff_cell(doc, key, sub, fmt)} |"
+        if by_production:
+            line += f" {_diff_cell(doc, key, sub, fmt, 'model_minus_markov_by_production')} |"
+        lines.append(line)
     return lines
 
 
-def _diff_cell(doc: dict, key: str, sub: str | None, fmt: str) -> str:
-    entry = doc.get("model_minus_markov", {}).get(key)
+def _diff_cell(doc: dict, key: str, sub: str | None, fmt: str, field: str = "model_minus_markov") -> str:
+    entry = doc.get(field, {}).get(key)
     if entry is not None and sub is not None:
         entry = entry[sub]
     if entry is None or _missing(entry["diff"]):

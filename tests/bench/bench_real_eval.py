@@ -7,8 +7,8 @@ on the real timelines of the shared corpus (xmeml, fcpxml, kdenlive), per produc
 The corpus is ../shared/corpus relative to the repository (as tests/conftest.py finds it), or
 --corpus. Files that cannot be read are skipped with a one-line note. Prints, overall and per
 production, every metric for the three systems with the paired bootstrap 95 % interval of
-model - Markov over the production's sequences (`mttd eval` computes all of it: see
-model/training/evaluate.py), the sequences with too few cuts to score, and how long it took: the
+model - Markov over the production's sequences (overall also with whole productions resampled;
+`mttd eval` computes all of it: see model/training/evaluate.py), the sequences with too few cuts to score, and how long it took: the
 seconds each system spent, so the model's time stands beside the baselines' measured in the same
 run, and the peak memory. A production with one sequence has no interval.
 """
@@ -69,7 +69,10 @@ def table(doc: dict, groups: dict[str, dict], rows_spec) -> list[str]:
             pick = (lambda d: d[key]) if sub is None else (lambda d: d[key][sub])  # noqa: E731
             cells = [fmt_value(pick(g[s]), fmt) for s in ("model", "markov", "persistence")]
             head = f"{name} | {g['sequences']} | {g['steps']}" if first else " | | "
-            lines.append(f"| {head} | {label} | " + " | ".join(cells) + f" | {fmt_diff(pick(g['model_minus_markov']), fmt)} |")
+            diff = fmt_diff(pick(g["model_minus_markov"]), fmt)
+            if name == "ALL" and "model_minus_markov_by_production" in doc:
+                diff += f"; productions resampled {fmt_diff(pick(doc['model_minus_markov_by_production']), fmt)}"
+            lines.append(f"| {head} | {label} | " + " | ".join(cells) + f" | {diff} |")
             first = False
     return lines
 
@@ -87,6 +90,9 @@ def headline(doc: dict, groups: dict[str, dict], rows_spec) -> list[str]:
             cells.append(f"{fmt_value(g['model'][key], fmt)} / {fmt_value(g['markov'][key], fmt)} "
                          f"({fmt_diff(g['model_minus_markov'][key], fmt)})")
         lines.append(f"| {name} | {g['sequences']} | {g['steps']} | " + " | ".join(cells) + " |")
+        if name == "ALL" and "model_minus_markov_by_production" in doc:  # the same lead, whole productions resampled
+            cells = [f"(productions resampled: {fmt_diff(doc['model_minus_markov_by_production'][k], spec[k][1])})" for k in HEADLINE]
+            lines.append("| ALL | | | " + " | ".join(cells) + " |")
     return lines
 
 
