@@ -18,6 +18,7 @@ import sys
 
 from daemon.errors import MttdError
 from model import __version__
+from model.inference.model_files import ModelLoadError
 from model.timeline.errors import TimelineParseError
 
 # Order is the order of `mttd --help`.
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return report(err.message, err.exit_code)
     except TimelineParseError as err:
         return report(f"cannot read {err.one_line()}")
+    except ModelLoadError as err:
+        return report(f"cannot load the model: {err}")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from daemon.errors import MttdError
 from daemon.paths import Paths
+from model.inference.model_files import BACKENDS
 
 
 class ConfigError(MttdError):
@@ -54,7 +55,6 @@ SETTINGS: tuple[Setting, ...] = (
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 LOG_LEVELS = ("debug", "info", "warning", "error")
-BACKENDS = ("torch", "onnx", "onnx-int8", "auto")  # as model.inference.onnx_backend.BACKENDS
 
 
 @dataclass

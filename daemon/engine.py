@@ -26,12 +26,12 @@ from typing import Any
 
 from daemon.config import Config
 from daemon.errors import DaemonError
+from daemon.paths import resolve
 from model.inference import cancel
 from model.timeline import kinds
 
 log = logging.getLogger(__name__)
 
-PERSISTENCE = "persistence"  # the copy-previous-step baseline, usable as a model name
 MAX_EXTRA_MODELS = 1  # models named by requests kept beside the configured one
 CALLER_CHECK_S = 0.25  # how often a waiting call checks that its caller is still there
 
@@ -73,38 +73,25 @@ class ModelState:
     loads: int = 0
 
 
-def load_predictor(spec: str, fall_back: bool, backend: str = "torch", threads: int | None = None) -> tuple[Any, str, str]:
-    """(predictor, path, backend) for a model spec: "" = the bundled default, "persistence", or a path.
+def load_model(spec: str, fall_back: bool, backend: str = "torch", threads: int | None = None) -> tuple[Any, str]:
+    """(predictor, path) for a model spec: "" = the bundled default, "persistence", or a path.
 
-    `backend` is torch, onnx, onnx-int8 or auto (model.inference.onnx_backend; the ONNX ones never import
-    torch). With `fall_back`, a model file that cannot be loaded is logged in one line and the
-    bundled default is used instead (a broken config must not leave the user without suggestions).
+    model.inference.load does the loading on `backend` (the predictor's `backend` says what runs it).
+    With `fall_back`, a model file that cannot be loaded is logged in one line and the bundled
+    default is used instead (a broken config must not leave the user without suggestions).
     """
-    if spec == PERSISTENCE:
-        from model.inference.predictor import PersistencePredictor
-
-        return PersistencePredictor(), "", "baseline"
-    try:
-        from model.inference.onnx_backend import load_predictor_with_backend, model_errors
-    except ImportError:
-        if spec:
-            raise DaemonError("FAILED_PRECONDITION", f"cannot load model {spec}: this install has no network") from None
-        log.warning("no network module in this install: serving the persistence baseline")
-        from model.inference.predictor import PersistencePredictor
-
-        return PersistencePredictor(), "", "baseline"
-    from daemon.paths import resolve
+    # Imported here: the model (numpy, maybe torch) loads in the engine thread of `mttd serve` only.
+    from model.inference.load import PERSISTENCE, ModelLoadError, load_predictor
 
     cache = resolve().data_dir / "onnx"
     try:
-        predictor, running = load_predictor_with_backend(spec or None, backend, cache, threads)
-        return predictor, spec, running
-    except model_errors() as err:
+        predictor = load_predictor(spec or None, backend, cache, threads)
+    except ModelLoadError as err:
         if not (spec and fall_back):
             raise DaemonError("FAILED_PRECONDITION", f"cannot load model {spec or 'default'}: {err}") from None
         log.error("cannot load model %s (%s); using the bundled default", spec, err)
-        predictor, running = load_predictor_with_backend(None, backend, cache, threads)
-        return predictor, "", running
+        return load_predictor(None, backend, cache, threads), ""
+    return predictor, "" if spec == PERSISTENCE else spec
 
 
 @dataclass
@@ -323,10 +310,11 @@ class Engine:
         started = time.monotonic()
         if self.config.debug_load_delay:
             time.sleep(self.config.debug_load_delay)
-        predictor, path, backend = load_predictor(
+        predictor, path = load_model(
             self.config.model if configured else spec, fall_back=configured, backend=self.config.backend, threads=self.config.threads
         )
         _limit_threads(self.config.threads)
+        backend = predictor.backend
         loaded = LoadedModel(spec, predictor, path, backend, time.time())
         with self._lock:
             previous = self._state.sha256 if configured else None

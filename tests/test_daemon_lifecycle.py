@@ -230,7 +230,7 @@ def test_restart_replaces_the_daemon_and_config_show_names_sources(tmp_path: Pat
 
 @pytest.mark.slow
 def test_the_bundled_model_serves_the_same_suggestions_as_in_process(tmp_path: Path) -> None:
-    from model.inference.onnx_backend import load_predictor_with_backend
+    from model.inference.load import load_predictor
     from model.suggest.document import document_for_file
 
     home = make_home(tmp_path)
@@ -240,7 +240,7 @@ def test_the_bundled_model_serves_the_same_suggestions_as_in_process(tmp_path: P
         with client_for(home) as client:
             model = client.info().model
         assert model.name != "persistence" and model.loaded and model.sha256
-    same, _ = load_predictor_with_backend(None, "auto", threads=1)  # the daemon's default backend and threads
+    same = load_predictor(None, "auto", threads=1)  # the daemon's default backend and threads
     assert _stable(json.loads(done.stdout)) == _stable(document_for_file(SAMPLE, same))
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from model.features.grid import featurize_timeline
-from model.inference.network import DEFAULT_WEIGHTS, load_predictor
+from model.inference.load import load_predictor
+from model.inference.model_files import DEFAULT_WEIGHTS
 from model.timeline.formats import read_timeline
 
 
@@ -37,7 +38,7 @@ def test_the_default_model_predicts_on_a_real_export(corpus_dir):
 
 
 def test_a_missing_model_is_an_error_and_the_default_still_loads(tmp_path):
-    from model.inference.checkpoint import ModelLoadError
+    from model.inference.load import ModelLoadError
 
     with pytest.raises(ModelLoadError):
         load_predictor(tmp_path / "missing.safetensors")

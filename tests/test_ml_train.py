@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from model.inference.checkpoint import ModelLoadError
-from model.inference.network import load_predictor
+from model.inference.load import ModelLoadError, load_predictor
 from model.training.evaluate import features_from_rows
 from model.training.train import parse_args, run
 from tests.helpers_ml import make_dataset, train_argv
@@ -111,7 +110,7 @@ def test_a_corrupt_or_missing_model_is_a_clear_one_line_error(twelve, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "daemon.cli", "eval", "--model", str(bad), "--data", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("mttd: eval: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("mttd: cannot load the model: ") and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow

@@ -12,13 +12,9 @@ import pytest
 
 from model.features.grid import featurize_timeline
 from model.inference import checkpoint
+from model.inference.load import ModelLoadError, load_predictor
 from model.inference.network import predictor_from_checkpoint
-from model.inference.onnx_backend import (
-    OnnxModelError,
-    OnnxPredictor,
-    load_predictor_with_backend,
-    meta_path,
-)
+from model.inference.onnx_backend import OnnxPredictor, meta_path
 from model.timeline.formats import read_timeline
 from tests.helpers_onnx import CONTEXT, copy_model, tiny_checkpoint, tiny_exports
 
@@ -84,8 +80,9 @@ def test_onnx_predictor_never_imports_torch(model_dir, corpus_dir):
 import sys
 from model.timeline.formats import read_timeline
 from model.features.grid import featurize_timeline
-from model.inference.onnx_backend import load_predictor_with_backend
-pred, backend = load_predictor_with_backend({str(model_dir / 'tiny.safetensors')!r}, 'onnx-int8')
+from model.inference.load import load_predictor
+pred = load_predictor({str(model_dir / 'tiny.safetensors')!r}, 'onnx-int8')
+backend = pred.backend
 feats = featurize_timeline(read_timeline({str(corpus_dir / CORPUS_FILE)!r}))[0]
 p = pred.predict(feats)
 r = pred.rollout(feats, feats.steps, 5)
@@ -100,30 +97,29 @@ print('torch' in sys.modules)
 def test_auto_takes_int8_only_when_its_check_passed(model_dir, tmp_path):
     weights = copy_model(model_dir, tmp_path)
     model_dir = tmp_path
-    _, backend = load_predictor_with_backend(weights, "auto")
-    assert backend == "torch"  # exports without a metrics check are not trusted by auto
+    assert load_predictor(weights, "auto").backend == "torch"  # exports without a metrics check are not trusted by auto
     for name, ok in (("tiny.int8.onnx", True), ("tiny.onnx", True)):
         meta = json.loads(meta_path(model_dir / name).read_text())
         meta["check"]["metrics"] = {"within_1_point": ok}
         meta_path(model_dir / name).write_text(json.dumps(meta))
-    pred, backend = load_predictor_with_backend(weights, "auto")
-    assert backend == "onnx-int8" and isinstance(pred, OnnxPredictor)
+    pred = load_predictor(weights, "auto")
+    assert pred.backend == "onnx-int8" and isinstance(pred, OnnxPredictor)
     meta = json.loads(meta_path(model_dir / "tiny.int8.onnx").read_text())
     meta["check"]["metrics"]["within_1_point"] = False
     meta_path(model_dir / "tiny.int8.onnx").write_text(json.dumps(meta))
-    assert load_predictor_with_backend(weights, "auto")[1] == "onnx"
+    assert load_predictor(weights, "auto").backend == "onnx"
     (model_dir / "tiny.onnx").write_bytes(b"damaged")
-    assert load_predictor_with_backend(weights, "auto")[1] == "torch"  # a damaged export falls back, with a warning
+    assert load_predictor(weights, "auto").backend == "torch"  # a damaged export falls back, with a warning
 
 
 def test_an_export_of_other_weights_is_ignored_and_missing_ones_are_named(model_dir, tmp_path):
     other = tiny_checkpoint(tmp_path, seed=1)
     for name in ("tiny.onnx", "tiny.onnx.json"):
         (tmp_path / name).write_bytes((model_dir / name).read_bytes())
-    with pytest.raises(OnnxModelError, match="no onnx export beside it"):
-        load_predictor_with_backend(other, "onnx")
-    with pytest.raises(OnnxModelError, match="unknown backend"):
-        load_predictor_with_backend(other, "tensorrt")
+    with pytest.raises(ModelLoadError, match="no onnx export beside it"):
+        load_predictor(other, "onnx")
+    with pytest.raises(ModelLoadError, match="unknown backend"):
+        load_predictor(other, "tensorrt")
 
 
 def test_the_onnx_backend_leaves_nothing_in_the_users_home(tmp_path):
@@ -136,7 +132,7 @@ def test_the_onnx_backend_leaves_nothing_in_the_users_home(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / ".cache"))
-    code = "from model.inference.onnx_backend import load_predictor_with_backend as l; print(l(None, 'onnx-int8')[1])"
+    code = "from model.inference.load import load_predictor as l; print(l(None, 'onnx-int8').backend)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "onnx-int8"

@@ -61,7 +61,7 @@ def test_a_corrupt_export_is_one_line_on_the_command_line(exported, tmp_path):
     (tmp_path / "tiny.onnx.json").write_text(json.dumps(meta))
     run = mttd("bench", "--model", str(weights), "--repeats", "1", "--limit", "1", home=tmp_path / "home")
     assert run.returncode == 1
-    assert run.stderr.startswith("mttd: bench: ") and run.stderr.count("\n") == 1
+    assert run.stderr.startswith("mttd: cannot load the model: ") and run.stderr.count("\n") == 1
     assert "tiny.onnx: not a readable ONNX model" in run.stderr
 
 

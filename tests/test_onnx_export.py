@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from model.inference import checkpoint
+from model.inference.load import ModelLoadError
 from model.inference.network import model_from_checkpoint
-from model.inference.onnx_backend import OnnxModelError, OnnxPredictor, read_meta
+from model.inference.onnx_backend import OnnxPredictor, read_meta
 from model.training.onnx_export import INPUTS, ExportStep, example_feeds
 from tests.helpers_onnx import tiny_exports
 
@@ -65,9 +66,9 @@ def test_a_corrupt_onnx_file_is_a_one_line_error(exported, tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07this is not a protobuf graph" * 10)
     bad.with_name("bad.onnx.json").write_text(fp32.path.with_name("tiny.onnx.json").read_text())
-    with pytest.raises(OnnxModelError) as err:
+    with pytest.raises(ModelLoadError) as err:
         OnnxPredictor(bad)
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
     bad.with_name("bad.onnx.json").write_text("{not json")
-    with pytest.raises(OnnxModelError, match="not valid JSON"):
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
         OnnxPredictor(bad)

@@ -31,7 +31,7 @@ PREDICTORS = ["persistence"] + (["default"] if WEIGHTS.exists() else [])
 def predictor(request):
     if request.param == "persistence":
         return PersistencePredictor()
-    from model.inference.network import load_predictor
+    from model.inference.load import load_predictor
 
     return load_predictor(None)
 
@@ -128,7 +128,7 @@ def test_review_figures_on_held_out_synthetic_timelines():
 
 def test_the_bundled_default_model_has_its_own_calibration():
     """Retraining the default model means running `python -m model.suggest.review_eval --calibrate` again."""
-    from model.inference.network import load_predictor
+    from model.inference.load import load_predictor
 
     cal = calibration_for(load_predictor(None))
     assert cal.source == "bundled (mtt)" and cal.uses_model

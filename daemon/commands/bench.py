@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-from daemon.errors import MttdError
-
 STEPS = (128, 256, 512, 1024)
 ROLLOUT_STEPS = 100
 
@@ -46,15 +44,9 @@ def run(args: argparse.Namespace) -> int:
     passive_omp()
     import torch
 
-    from model.inference.checkpoint import ModelLoadError
-    from model.inference.onnx_backend import OnnxModelError
-
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="mttd-bench-") as tmp:
-        try:
-            doc = bench(args, Path(tmp))
-        except (ModelLoadError, OnnxModelError) as err:
-            raise MttdError(f"bench: {err}") from None
+        doc = bench(args, Path(tmp))
     if args.json:
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -67,8 +59,10 @@ def bench(args: argparse.Namespace, tmp: Path) -> dict:
     from fractions import Fraction
 
     from model.inference.checkpoint import load
+    from model.inference.load import weights_path
     from model.inference.network import predictor_from_checkpoint
-    from model.inference.onnx_backend import OnnxPredictor, held_out_features, weights_path
+    from model.inference.onnx_backend import OnnxPredictor
+    from model.training.evaluate import held_out_features
     from model.training.onnx_export import evaluation_metrics, metric_delta
 
     ckpt = load(weights_path(args.model))

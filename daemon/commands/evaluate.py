@@ -37,15 +37,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from model.features.grid import DEFAULT_STEP
-    from model.inference.checkpoint import ModelLoadError
-    from model.inference.network import load_predictor
+    from model.inference.load import load_predictor
     from model.training import evaluate
 
     torch.set_num_threads(args.threads)
-    try:
-        model = load_predictor(args.model)
-    except ModelLoadError as err:
-        raise MttdError(f"eval: {err}") from None
+    model = load_predictor(args.model)
     if not args.data.is_dir():
         raise MttdError(f"eval: {args.data}: not a folder")
     if (args.data / "manifest.json").is_file():

@@ -39,14 +39,12 @@ def run(args: argparse.Namespace) -> int:
     logging.disable(logging.WARNING)  # the exporter logs every op it skips
     import torch
 
-    from model.inference.checkpoint import ModelLoadError, load
-    from model.inference.onnx_backend import onnx_name, weights_path
+    from model.inference.checkpoint import load
+    from model.inference.load import weights_path
+    from model.inference.onnx_backend import onnx_name
 
     torch.set_num_threads(args.threads)
-    try:
-        ckpt = load(weights_path(args.model))
-    except ModelLoadError as err:
-        raise MttdError(f"export: {err}") from None
+    ckpt = load(weights_path(args.model))
     out = Path(args.out) if args.out else onnx_name(ckpt.path, args.int8)
     try:
         result = _export(ckpt, out, args)
@@ -71,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(ckpt, out: Path, args: argparse.Namespace):
-    from model.inference.onnx_backend import OnnxPredictor, held_out_features
+    from model.inference.onnx_backend import OnnxPredictor
+    from model.training.evaluate import held_out_features
     from model.training.onnx_export import evaluation_metrics, export, metrics_check, rollout_rates_over_seeds, write_meta
 
     result = export(ckpt, out, int8=args.int8, windows=args.windows)

@@ -110,7 +110,7 @@ class Model:
         self._predictor = None
 
     def get(self):
-        """The predictor; ValueError (or OSError) when it cannot be loaded."""
+        """The predictor; ModelLoadError when it cannot be loaded."""
         if self._predictor is None:
             from daemon import paths as paths_mod
             from model.inference.load import load_predictor
@@ -128,11 +128,7 @@ def run_single(args: argparse.Namespace, options, model: Model) -> int:
         if doc is not None:
             print_document(doc, args.json)
             return 0
-    try:
-        predictor = model.get()
-    except (OSError, ValueError) as err:
-        raise MttdError(f"cannot load the model: {err}") from None
-    return suggest_one(path, predictor, options, out_dir=out_dir, as_json=args.json)
+    return suggest_one(path, model.get(), options, out_dir=out_dir, as_json=args.json)
 
 
 def _from_daemon(path: str, options, model: str | None) -> dict | None:

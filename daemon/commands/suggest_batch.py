@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from daemon.commands.suggest import Model, error_line
-from daemon.errors import MttdError, UsageError
+from daemon.errors import UsageError
+from model.inference.model_files import ModelLoadError
 
 USAGE = 2
 
@@ -60,9 +61,9 @@ def run_batch(args: argparse.Namespace, options: Any, model: Model) -> int:
             progress.clear()
             _print_outcome(outcome, args.json)
             progress.step(outcome.path)
-    except ModelUnavailable as err:
+    except ModelLoadError:
         progress.clear()
-        raise MttdError(f"cannot load the model: {err}") from None
+        raise
     progress.clear()
     report = summary.text(time.perf_counter() - started)
     print(report, file=sys.stderr if args.json else sys.stdout)
@@ -134,10 +135,6 @@ def _collision(jobs: list[Job]) -> str:
 # -- the work ------------------------------------------------------------------------------------
 
 
-class ModelUnavailable(Exception):
-    """The model cannot be loaded in this process: nothing can be suggested."""
-
-
 def outcomes(jobs: list[Job], options: Any, model: Model, use_daemon: bool) -> Iterator[Outcome]:
     """One Outcome per job, in order: from the daemon while it answers, then in this process."""
     done = 0
@@ -177,11 +174,7 @@ def _local_outcome(job: Job, options: Any, model: Model) -> Outcome:
     from model.suggest.document import run_file, write_sidecars
     from model.timeline.kinds import sidecar_stem
 
-    try:
-        predictor = model.get()
-    except (OSError, ValueError) as err:
-        raise ModelUnavailable(str(err)) from None
-    result = run_file(job.path, predictor, options)
+    result = run_file(job.path, model.get(), options)
     outcome = Outcome(job.path, result.document, "" if result.ok else error_line(result.document))
     if job.out_dir is not None:
         try:

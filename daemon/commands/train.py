@@ -24,13 +24,12 @@ def run(args: argparse.Namespace) -> int:
     from model.training.train_args import passive_omp
 
     passive_omp()
-    from model.inference.checkpoint import ModelLoadError
     from model.training.report import write_report
     from model.training.train import run as train
 
     try:
         out = train(args)
-    except (FileNotFoundError, ModelLoadError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:
         raise MttdError(f"train: {err}") from None
     print(f"mttd: report {write_report(out, eval_timelines=args.eval_timelines, threads=args.threads)}")
     return 0

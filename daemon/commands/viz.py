@@ -56,24 +56,15 @@ def run(args: argparse.Namespace) -> int:
         raise MttdError(f"{args.file}: no sequence named {args.sequence!r} (sequences: {names})") from None
     if not out.parent.is_dir():
         raise MttdError(f"cannot write {out}: no folder {out.parent}")
-    try:
-        predictor = _load_model(args.model)
-    except (OSError, ValueError) as err:
-        raise MttdError(f"cannot load the model: {err}") from None
-    return _render(timeline, seq.name, predictor, out)
+    return _render(timeline, seq.name, _load_model(args.model), out)
 
 
 def _load_model(requested: str | None):
     from daemon import paths as paths_mod
-    from daemon.config import ConfigError, load
+    from daemon.config import load
     from model.inference.load import load_predictor
 
-    spec = requested
-    if spec is None:
-        try:
-            spec = load(paths_mod.resolve()).model or None
-        except ConfigError as err:
-            raise ValueError(str(err)) from None
+    spec = requested if requested is not None else load(paths_mod.resolve()).model or None
     return load_predictor(spec)
 
 

@@ -16,13 +16,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model.atomic import write_atomic
-from model.inference.model_files import first_line, read_meta_json, sha256_file
+from model.inference.model_files import ModelLoadError, first_line, read_meta_json, sha256_file, weights_path
 
 SCHEMA = "mtt.checkpoint/1"
-
-
-class ModelLoadError(Exception):
-    """A model file that cannot be used; the message is one line naming the file and the reason."""
 
 
 @dataclass
@@ -55,26 +51,16 @@ def save(path: Path, model: torch.nn.Module, meta: dict, optimizer: torch.optim.
     return path
 
 
-def resolve(path: str | Path) -> Path:
-    """A .safetensors file, or a run folder -> its best checkpoint."""
-    path = Path(path)
-    if path.is_dir():
-        best = path / "best.safetensors"
-        if not best.is_file():
-            raise ModelLoadError(f"{path}: a run folder without best.safetensors")
-        return best
-    return path
-
-
 def load(path: str | Path) -> Checkpoint:
-    path = resolve(path)
+    """A .safetensors file, or a run folder's best checkpoint."""
+    path = weights_path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: no such model file")
     try:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelLoadError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
-    meta = read_meta_json(path, meta_path(path), SCHEMA, ModelLoadError)
+    meta = read_meta_json(path, meta_path(path), SCHEMA)
     return Checkpoint(weights=weights, meta=meta, path=path, sha256=sha256_file(path))
 
 

@@ -1,31 +1,90 @@
-"""The one way to load a predictor: the persistence baseline, a torch checkpoint or an ONNX export."""
+"""The one way to load a predictor: the persistence baseline, a torch checkpoint or an ONNX export.
+
+Backends: `torch` runs the checkpoint in torch; `onnx` and `onnx-int8` run its exported graph
+(exported once into `cache_dir` when none exists: that needs torch); `auto` takes onnx-int8, else
+onnx, whose stored check says its evaluation metrics stay within one point of torch fp32 on the
+held-out set (`mttd export --metrics`), else torch. Every failure is one ModelLoadError.
+Torch is imported only on the paths that need it, so an ONNX start never loads it.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from model.inference.predictor import Predictor
+from model.inference import onnx_backend
+from model.inference.model_files import BACKENDS, ModelLoadError, sha256_file, weights_path
+from model.inference.predictor import PersistencePredictor, Predictor
+
+log = logging.getLogger(__name__)
+
+PERSISTENCE = "persistence"  # the copy-previous-step baseline, usable as a model name
+
+__all__ = ["BACKENDS", "PERSISTENCE", "ModelLoadError", "load_predictor", "weights_path"]
 
 
-def load_predictor(spec: str | None, backend: str = "torch", cache_dir: Path | None = None) -> Predictor:
-    """`persistence` (the copy-previous-step baseline), else the network from `spec` (a
-    .safetensors file or a run folder), else the bundled default model, on `backend` (torch,
-    onnx, onnx-int8 or auto: see model.inference.onnx_backend). ValueError when it cannot be loaded."""
-    if spec == "persistence":
-        from model.inference.predictor import PersistencePredictor
-
+def load_predictor(spec: str | Path | None = None, backend: str = "torch", cache_dir: Path | None = None,
+                   threads: int | None = None) -> Predictor:
+    """`persistence`, else the network from `spec` (a .safetensors file or a run folder; None or ""
+    for the bundled default model) on `backend`. Its `backend` attribute says what runs it.
+    ModelLoadError (one line naming the file and the reason) when it cannot be loaded."""
+    if spec == PERSISTENCE:
         return PersistencePredictor()
-    if backend != "torch":
-        from model.inference.onnx_backend import load_predictor_with_backend, model_errors
-
-        try:
-            return load_predictor_with_backend(spec, backend, cache_dir=cache_dir)[0]
-        except model_errors() as err:
-            raise ValueError(str(err)) from None
-    from model.inference.checkpoint import ModelLoadError
-    from model.inference.network import load_predictor as load
-
+    if backend not in BACKENDS:
+        raise ModelLoadError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+    weights = weights_path(spec)
     try:
-        return load(spec)
-    except ModelLoadError as err:
-        raise ValueError(str(err)) from None
+        sha = sha256_file(weights) if weights.is_file() else None
+    except OSError as err:
+        raise ModelLoadError(f"{weights}: {err.strerror or err}") from None
+    if backend == "auto":
+        checked = _checked_export(weights, cache_dir, sha, threads)
+        if checked is not None:
+            return checked
+        backend = "torch"
+    if backend == "torch":
+        return _torch_predictor(weights)
+    if not onnx_backend.have_onnxruntime():
+        raise ModelLoadError(f"the {backend} backend needs onnxruntime, which is not installed (pip install 'mttd[onnx]')")
+    int8 = backend == "onnx-int8"
+    found = onnx_backend.find_export(weights, int8, cache_dir, sha)
+    if found is None:
+        if cache_dir is None:
+            command = f"mttd export --format onnx{' --int8' if int8 else ''} --model {weights}"
+            raise ModelLoadError(f"{weights}: no {backend} export beside it (run `{command}`)")
+        found = _export_to_cache(weights, int8, cache_dir)
+    return onnx_backend.OnnxPredictor(found, threads)
+
+
+def _checked_export(weights: Path, cache_dir: Path | None, sha: str | None, threads: int | None) -> Predictor | None:
+    """The fastest export of these weights whose stored check passes; None when there is none."""
+    for int8 in (True, False) if onnx_backend.have_onnxruntime() else ():
+        found = onnx_backend.find_export(weights, int8, cache_dir, sha)
+        if found is None or not onnx_backend.passes_check(found):
+            continue
+        try:
+            return onnx_backend.OnnxPredictor(found, threads)
+        except ModelLoadError as err:  # a damaged export must not cost the user their suggestions
+            log.warning("%s; trying the next backend", err)
+    return None
+
+
+def _torch_predictor(weights: Path) -> Predictor:
+    # Imported here: torch loads only when the torch backend runs.
+    from model.inference.checkpoint import load
+    from model.inference.network import predictor_from_checkpoint
+
+    return predictor_from_checkpoint(load(weights))
+
+
+def _export_to_cache(weights: Path, int8: bool, cache_dir: Path) -> Path:
+    # Imported here: exporting needs torch and the exporter, which the ONNX path otherwise never loads.
+    from model.inference.checkpoint import load
+    from model.training.onnx_export import export
+
+    ckpt = load(weights)
+    out = onnx_backend.cached_name(cache_dir, ckpt.sha256, int8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log.info("exporting %s to %s (once)", weights, out)
+    export(ckpt, out, int8=int8, windows=2, window_steps=64)
+    return out

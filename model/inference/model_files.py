@@ -1,12 +1,34 @@
-"""What a model file and the JSON beside it share, torch-free: the file's hash, and reading the
-JSON with one-line errors. The torch checkpoint and the ONNX export each bring their own error
-class and schema; the daemon's ONNX path must not import torch to read them."""
+"""What a model file and the JSON beside it share, torch-free: where the bundled model is, the
+file's hash, reading the JSON with one-line errors, and the one error a model load raises. The
+torch checkpoint and the ONNX export each bring their own schema; the daemon's ONNX path must not
+import torch to read them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
+BACKENDS = ("torch", "onnx", "onnx-int8", "auto")  # what runs a model: see model.inference.load
+
+
+class ModelLoadError(Exception):
+    """A model (checkpoint or ONNX export) that cannot be used; the message is one line naming the
+    file and the reason."""
+
+
+def weights_path(spec: str | Path | None) -> Path:
+    """The .safetensors file of a model spec: None or "" the bundled default, a run folder its best."""
+    if not spec:
+        return DEFAULT_WEIGHTS
+    path = Path(spec)
+    if path.is_dir():
+        best = path / "best.safetensors"
+        if not best.is_file():
+            raise ModelLoadError(f"{path}: a run folder without best.safetensors")
+        return best
+    return path
 
 
 def sha256_file(path: Path) -> str:
@@ -22,16 +44,16 @@ def first_line(err: Exception) -> str:
     return text[0] if text else type(err).__name__
 
 
-def read_meta_json(model: Path, meta: Path, schema: str, error: type[Exception], missing_hint: str = "") -> dict:
-    """The JSON `meta` beside `model`, of the given schema; `error` naming the file and the reason
-    when it is missing, unreadable or not ours."""
+def read_meta_json(model: Path, meta: Path, schema: str, missing_hint: str = "") -> dict:
+    """The JSON `meta` beside `model`, of the given schema; ModelLoadError naming the file and the
+    reason when it is missing, unreadable or not ours."""
     try:
         doc = json.loads(meta.read_text())
     except FileNotFoundError:
-        raise error(f"{model}: its metadata {meta.name} is missing{missing_hint}") from None
+        raise ModelLoadError(f"{model}: its metadata {meta.name} is missing{missing_hint}") from None
     except (OSError, ValueError) as err:
-        raise error(f"{meta}: not valid JSON ({first_line(err)})") from None
+        raise ModelLoadError(f"{meta}: not valid JSON ({first_line(err)})") from None
     found = doc.get("schema") if isinstance(doc, dict) else None
     if found != schema:
-        raise error(f"{meta}: schema {found!r}, expected {schema!r}")
+        raise ModelLoadError(f"{meta}: schema {found!r}, expected {schema!r}")
     return doc

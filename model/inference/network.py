@@ -20,7 +20,6 @@ import math
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ from torch import nn
 
 from model.features.grid import N_TRACKS
 from model.features.history import N_AGE, N_RECENCY, N_SEEN, HistoryArrays
-from model.inference.checkpoint import Checkpoint, ModelLoadError, load
+from model.inference.checkpoint import Checkpoint
 from model.inference.decoding import (  # noqa: F401 - Norm, encode_inputs and the event classes are part of this module's interface
     CUT,
     HEADS,
@@ -43,10 +42,10 @@ from model.inference.decoding import (  # noqa: F401 - Norm, encode_inputs and t
     encode_inputs,
     velocity,
 )
+from model.inference.model_files import ModelLoadError
 from model.inference.predictor import N_SLOTS
 
 N_KINDS = 6  # 0 inactive + the five source kinds
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 FORMAT = 3  # the input features and heads; a checkpoint of another format cannot be used
 
 
@@ -279,6 +278,8 @@ def to_torch(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 class NetworkPredictor(Decoder):
     """The torch network behind the `Predictor` protocol (the decoding is `model.inference.decoding.Decoder`)."""
 
+    backend = "torch"
+
     def __init__(
         self, model: MultiTrackTransformer, norm: Norm, step_seconds: Fraction, version: str, sha256: str, event_shift: float = 0.0
     ) -> None:
@@ -342,8 +343,3 @@ def predictor_from_checkpoint(ckpt: Checkpoint) -> NetworkPredictor:
     version = str(ckpt.meta.get("version", "unversioned"))
     shift = float(ckpt.meta.get("event_prior_shift", 0.0))
     return NetworkPredictor(model, norm, Fraction(ckpt.meta["step_seconds"]), version, ckpt.sha256, shift)
-
-
-def load_predictor(path: str | Path | None = None) -> NetworkPredictor:
-    """The bundled default model (None), a .safetensors file, or a run folder's best checkpoint."""
-    return predictor_from_checkpoint(load(DEFAULT_WEIGHTS if path is None else path))

@@ -11,34 +11,26 @@ writes them) and then in a cache folder keyed by its sha256, where an explicit `
 `onnx-int8` backend exports it once (that first export needs torch). Every file carries the
 sha256 of the checkpoint it came from in its JSON, and a file of another checkpoint is ignored.
 
-`auto` takes onnx-int8, else onnx, whose stored check says its evaluation metrics stay within one
-point of torch fp32 on the held-out set (`mttd export --metrics`); else torch.
+Which backend runs a model (`auto` among them) is decided in `model.inference.load`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from model.features.grid import SequenceFeatures
 from model.inference.decoding import Decoder, Norm
-from model.inference.model_files import read_meta_json, sha256_file
+from model.inference.model_files import ModelLoadError, read_meta_json, sha256_file
 
 log = logging.getLogger(__name__)
 
 META_SCHEMA = "mtt.onnx/1"
 INPUTS = ("active", "values", "motion", "slot", "kind", "recency", "seen", "age", "age_any")
-BACKENDS = ("torch", "onnx", "onnx-int8", "auto")
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
-
-
-class OnnxModelError(Exception):
-    """An ONNX model that cannot be used; the message is one line naming the file and the reason."""
 
 
 def meta_path(onnx_path: Path) -> Path:
@@ -106,10 +98,10 @@ class OnnxPredictor(Decoder):
 
 
 def read_meta(path: Path) -> dict:
-    """The JSON beside an ONNX file; OnnxModelError (one line) when it is missing or not ours."""
+    """The JSON beside an ONNX file; ModelLoadError (one line) when it is missing or not ours."""
     if not path.is_file():
-        raise OnnxModelError(f"{path}: no such ONNX file")
-    return read_meta_json(path, meta_path(path), META_SCHEMA, OnnxModelError, " (export it with `mttd export`)")
+        raise ModelLoadError(f"{path}: no such ONNX file")
+    return read_meta_json(path, meta_path(path), META_SCHEMA, " (export it with `mttd export`)")
 
 
 def quiet_onnxruntime() -> None:
@@ -133,22 +125,10 @@ def _session(path: Path, threads: int | None):
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - ORT raises its own exception types for every kind of bad file
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise OnnxModelError(f"{path}: not a readable ONNX model ({reason[:200]})") from None
+        raise ModelLoadError(f"{path}: not a readable ONNX model ({reason[:200]})") from None
 
 
-def load_onnx_predictor(path: str | Path, threads: int | None = None) -> OnnxPredictor:
-    return OnnxPredictor(path, threads)
-
-
-# ---------------------------------------------------------------- choosing a backend
-
-
-def weights_path(spec: str | Path | None) -> Path:
-    """The .safetensors file of a model spec (None or "" = the bundled default; a run folder -> best)."""
-    if not spec:
-        return DEFAULT_WEIGHTS
-    path = Path(spec)
-    return path / "best.safetensors" if path.is_dir() else path
+# ---------------------------------------------------------------- finding an export
 
 
 def find_export(weights: Path, int8: bool, cache_dir: Path | None, sha: str | None = None) -> Path | None:
@@ -163,7 +143,7 @@ def find_export(weights: Path, int8: bool, cache_dir: Path | None, sha: str | No
         try:
             if path.is_file() and read_meta(path).get("source_sha256") == sha:
                 return path
-        except OnnxModelError as err:
+        except ModelLoadError as err:
             log.warning("ignoring %s", err)
     return None
 
@@ -178,95 +158,5 @@ def passes_check(path: Path) -> bool:
     return bool(check and check.get("within_1_point"))
 
 
-def load_predictor_with_backend(spec: str | None, backend: str = "auto", cache_dir: Path | None = None,
-                                threads: int | None = None) -> tuple[Any, str]:
-    """(predictor, backend that runs) for a model spec.
-
-    torch: the network in torch. onnx / onnx-int8: the exported graph (exported into `cache_dir`
-    first when none exists: that needs torch once). auto: the fastest export whose stored check
-    passes, else torch. Raises OnnxModelError or model.inference.checkpoint.ModelLoadError (one line).
-    """
-    if backend not in BACKENDS:
-        raise OnnxModelError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
-    weights = weights_path(spec)
-    sha = sha256_file(weights) if weights.is_file() else None
-    if backend == "auto":
-        for int8 in (True, False) if have_onnxruntime() else ():
-            found = find_export(weights, int8, cache_dir, sha)
-            if found is None or not passes_check(found):
-                continue
-            try:
-                pred = OnnxPredictor(found, threads)
-            except OnnxModelError as err:  # a damaged export must not cost the user their suggestions
-                log.warning("%s; trying the next backend", err)
-                continue
-            return pred, pred.backend
-        backend = "torch"
-    if backend == "torch":
-        from model.inference.network import load_predictor
-
-        return load_predictor(weights), "torch"
-    if not have_onnxruntime():
-        raise OnnxModelError(f"the {backend} backend needs onnxruntime, which is not installed (pip install 'mttd[onnx]')")
-    int8 = backend == "onnx-int8"
-    found = find_export(weights, int8, cache_dir, sha)
-    if found is None:
-        if cache_dir is None:
-            command = f"mttd export --format onnx{' --int8' if int8 else ''} --model {weights}"
-            raise OnnxModelError(f"{weights}: no {backend} export beside it (run `{command}`)")
-        found = export_to_cache(weights, int8, cache_dir)
-    pred = OnnxPredictor(found, threads)
-    return pred, pred.backend
-
-
 def have_onnxruntime() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("onnxruntime") is not None
-
-
-def export_to_cache(weights: Path, int8: bool, cache_dir: Path) -> Path:
-    from model.inference.checkpoint import load
-    from model.training.onnx_export import export
-
-    ckpt = load(weights)
-    out = cached_name(cache_dir, ckpt.sha256, int8)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log.info("exporting %s to %s (once)", weights, out)
-    export(ckpt, out, int8=int8, windows=2, window_steps=64)
-    return out
-
-
-# ---------------------------------------------------------------- the held-out set
-
-
-HELD_OUT_SEED = 90210  # synthetic timelines of a seed no dataset build uses by default
-
-
-def held_out_features(data: str | Path | None, count: int, step: Fraction) -> list[SequenceFeatures]:
-    """Up to `count` held-out sequences: the val split of a dataset folder when it exists (the
-    checkpoint's own data), else a folder of timelines, else freshly synthesised timelines."""
-    from model.training import evaluate
-
-    path = Path(data) if data else None
-    if path is not None and (path / "manifest.json").is_file():
-        return evaluate.from_dataset(path, count, fit_markov=False).sequences
-    if path is not None and path.is_dir():
-        return evaluate.from_folder(path, count, step).sequences
-    from model.features.grid import featurize_timeline
-    from model.training.synth import STYLES, synthesize
-
-    feats = []
-    for k in range(count):
-        tl = synthesize(STYLES[k % len(STYLES)], HELD_OUT_SEED, k, (0.5, 1.0))
-        feats.extend(f for f in featurize_timeline(tl, step)[:1] if f.steps >= 2)
-    return feats
-
-
-def model_errors() -> tuple[type[Exception], ...]:
-    """The one-line model errors a load may raise; ModelLoadError only once torch's side is loaded
-    (it lives in model.inference.checkpoint, which imports torch)."""
-    import sys
-
-    checkpoint = sys.modules.get("model.inference.checkpoint")
-    return (OnnxModelError,) if checkpoint is None else (OnnxModelError, checkpoint.ModelLoadError)

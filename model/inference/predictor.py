@@ -41,6 +41,7 @@ class Predictor(Protocol):
     name: str
     version: str
     sha256: str
+    backend: str  # what runs it: torch, onnx, onnx-int8, or baseline
 
     def predict(self, feats: SequenceFeatures) -> Predictions: ...
 
@@ -55,6 +56,7 @@ class PersistencePredictor:
     name = "persistence"
     version = "1"
     sha256 = ""
+    backend = "baseline"
 
     def predict(self, feats: SequenceFeatures) -> Predictions:
         grid = feats.grid

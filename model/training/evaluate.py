@@ -131,6 +131,26 @@ def from_folder(folder: Path, limit: int | None, step: Fraction, suffixes: froze
     return EvalSet(seqs, baselines.Markov(None), f"{folder} ({len(seqs)} sequences, Markov on each sequence's own past)", origins)
 
 
+HELD_OUT_SEED = 90210  # synthetic timelines of a seed no dataset build uses by default
+
+
+def held_out_features(data: str | Path | None, count: int, step: Fraction) -> list[SequenceFeatures]:
+    """Up to `count` held-out sequences: the val split of a dataset folder when it exists (the
+    checkpoint's own data), else a folder of timelines, else freshly synthesised timelines."""
+    from model.training.synth import STYLES, synthesize
+
+    path = Path(data) if data else None
+    if path is not None and (path / "manifest.json").is_file():
+        return from_dataset(path, count, fit_markov=False).sequences
+    if path is not None and path.is_dir():
+        return from_folder(path, count, step).sequences
+    feats = []
+    for k in range(count):
+        tl = synthesize(STYLES[k % len(STYLES)], HELD_OUT_SEED, k, (0.5, 1.0))
+        feats.extend(f for f in featurize_timeline(tl, step)[:1] if f.steps >= 2)
+    return feats
+
+
 def _spread(n: int, limit: int | None) -> list[int]:
     """Up to `limit` indices spread evenly over n (the val split is ordered by style)."""
     if not limit or limit >= n:

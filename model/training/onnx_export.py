@@ -228,7 +228,7 @@ def _run_both(step: ExportStep, sess, feeds: dict[str, np.ndarray], split: int, 
 
 def validation_windows(ckpt: Checkpoint, count: int, length: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Windows from the checkpoint's dataset val split when it is on disk, else synthetic timelines."""
-    from model.inference.onnx_backend import held_out_features
+    from model.training.evaluate import held_out_features
 
     feats = held_out_features(ckpt.meta.get("data"), count, Fraction(ckpt.meta["step_seconds"]))
     return [(f.grid[:length], f.source_index[:length], f.source_kind[:length]) for f in feats if f.steps >= 2]

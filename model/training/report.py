@@ -164,7 +164,7 @@ def _evaluate(run: Path, final: dict, limit: int, threads: int):
         return "(skipped: --eval-timelines 0)", None
     import torch
 
-    from model.inference.network import load_predictor
+    from model.inference.load import load_predictor
     from model.training import evaluate
 
     torch.set_num_threads(threads)
@@ -249,7 +249,7 @@ def main(argv: list[str]) -> None:
         return
     import argparse
 
-    from model.inference.network import load_predictor
+    from model.inference.load import load_predictor
 
     parser = argparse.ArgumentParser(prog="python -m model.training.report --pictures")
     parser.add_argument("--pictures", type=Path, required=True)

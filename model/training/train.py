@@ -34,9 +34,9 @@ import torch
 import torch.distributed as dist
 
 from model.features.history import HistoryArrays, history_arrays
-from model.inference.checkpoint import ModelLoadError, load, load_optimizer, save
+from model.inference.checkpoint import load, load_optimizer, save
+from model.inference.model_files import DEFAULT_WEIGHTS, ModelLoadError
 from model.inference.network import (
-    DEFAULT_WEIGHTS,
     FORMAT,
     MultiTrackTransformer,
     NetConfig,

@@ -22,14 +22,14 @@ from torch import nn
 
 from model.features.grid import featurize
 from model.features.history import history_arrays
+from model.inference.load import load_predictor
+from model.inference.model_files import DEFAULT_WEIGHTS
 from model.inference.network import (
-    DEFAULT_WEIGHTS,
     MultiTrackTransformer,
     NetConfig,
     NetworkPredictor,
     Norm,
     compute_loss,
-    load_predictor,
 )
 from model.training.synth import synthesize
 from model.training.train import SplitData, make_batch
