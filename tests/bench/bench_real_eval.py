@@ -140,7 +140,7 @@ def run_evaluation(args: argparse.Namespace) -> dict:
     import torch
 
     from model.features.grid import DEFAULT_STEP
-    from model.inference.network import load_predictor
+    from model.inference.load import load_predictor
     from model.training import evaluate
 
     torch.set_num_threads(args.threads)
