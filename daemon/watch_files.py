@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from model.atomic import no_wider_than
 from model.timeline.kinds import JSON_SIDECAR, PNG_SIDECAR, XML_SIDECAR, TimelineKind, is_sidecar_name, sidecar_stem
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def candidate_kind(path: Path, root: Path, kinds: dict[str, TimelineKind]) -> Ti
     return kind
 
 
-def walk_candidates(root: Path, kinds: dict[str, TimelineKind]) -> Iterator[tuple[Path, TimelineKind, tuple[int, int]]]:
+def walk_candidates(root: Path, kinds: dict[str, TimelineKind],
+                    follow_symlinks: bool = False) -> Iterator[tuple[Path, TimelineKind, tuple[int, int]]]:
     """(path, kind, (size, mtime_ns)) of every candidate under root, judged by name: hidden
     folders are skipped and symlinks not followed; unreadable folders are passed over."""
     stack = [root]
@@ -75,13 +77,13 @@ def walk_candidates(root: Path, kinds: dict[str, TimelineKind]) -> Iterator[tupl
             if entry.is_dir(follow_symlinks=False):
                 stack.append(Path(entry.path))
                 continue
-            if not entry.is_file():
+            if not entry.is_file(follow_symlinks=follow_symlinks):
                 continue  # a FIFO, socket or device under a timeline's name is never a candidate
             kind = kinds.get(os.path.splitext(entry.name)[1].lower())
             if kind is None or is_ignored_name(entry.name):
                 continue
             try:
-                st = entry.stat()
+                st = entry.stat(follow_symlinks=follow_symlinks)
             except OSError:
                 continue
             yield Path(entry.path), kind, (st.st_size, st.st_mtime_ns)
@@ -104,12 +106,12 @@ class FileScan:
     complete: bool  # it ends with the closing marker
 
 
-def scan_file(path: Path, kind: TimelineKind) -> FileScan:
+def scan_file(path: Path, kind: TimelineKind, follow_symlinks: bool = True) -> FileScan:
     """Read the file once in 1 MB chunks: hash everything, keep the tail (memory stays flat)."""
     digest = hashlib.sha256()
     tail = b""
     size = 0
-    with _open_regular(path) as f:
+    with _open_regular(path, follow_symlinks) as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
             tail = (tail + chunk)[-TAIL_BYTES:]
@@ -117,16 +119,16 @@ def scan_file(path: Path, kind: TimelineKind) -> FileScan:
     return FileScan(size=size, sha256=digest.hexdigest(), complete=tail.rstrip().endswith(kind.end_marker))
 
 
-def sniff(path: Path, kind: TimelineKind) -> bool:
+def sniff(path: Path, kind: TimelineKind, follow_symlinks: bool = True) -> bool:
     """True when the first 4 KB hold the kind's root marker (cheap: decides before any hashing)."""
-    with _open_regular(path) as f:
+    with _open_regular(path, follow_symlinks) as f:
         return kind.root_marker in f.read(HEAD_BYTES)
 
 
-def _open_regular(path: Path):
+def _open_regular(path: Path, follow_symlinks: bool = True):
     from model.timeline.safe_xml import open_regular  # torch-free; one home for the FIFO-safe open
 
-    return open_regular(path)
+    return open_regular(path, follow_symlinks)
 
 
 def sidecar_source_sha(path: Path) -> str | None:
@@ -245,8 +247,9 @@ def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
     from model.viz.render import render_timeline_png
 
     if run.ok and run.timeline is not None and sidecar_taken_by(path) is None:
-        render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SIDECAR),
-                            suggestions=run.results)
+        with no_wider_than(path):
+            render_timeline_png(run.timeline, None, predictor, path.parent / (sidecar_stem(path) + PNG_SIDECAR),
+                                suggestions=run.results)
 
 
 def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
@@ -259,7 +262,8 @@ def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
         stem = sidecar_stem(path)
         return ProcessResult(False, f"{path}: not written, its sidecars {stem}{JSON_SIDECAR} and {stem}{XML_SIDECAR} "
                                     f"describe {owner}; rename one of the two", written=False)
-    write_sidecars(run.document, run.xml_bytes(), path.parent, sidecar_stem(path))
+    with no_wider_than(path):  # a 0600 timeline never gets 0644 sidecars
+        write_sidecars(run.document, run.xml_bytes(), path.parent, sidecar_stem(path))
     if not run.ok:
         return ProcessResult(False, run.document["error"]["message"])
     sequences = run.document.get("sequences", [])

@@ -109,10 +109,11 @@ class _Handler(FileSystemEventHandler):
             logger.exception("event %r", event)
 
 
-def _stat(path: Path) -> Stat | None:
-    """(size, mtime_ns) of a regular file; None for anything else (gone, a FIFO, a device)."""
+def _stat(path: Path, follow_symlinks: bool = True) -> Stat | None:
+    """(size, mtime_ns) of a regular file; None for anything else (gone, a FIFO, a device, and a
+    symlink unless `follow_symlinks`)."""
     try:
-        st = os.stat(path)
+        st = os.stat(path, follow_symlinks=follow_symlinks)
     except OSError:
         return None
     if not stat_mod.S_ISREG(st.st_mode):
@@ -135,8 +136,12 @@ class Watcher:
         retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
         supervise_interval_s: float = 1.0,
         kinds: dict[str, TimelineKind] | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
         self._process = process
+        # A symlink in a watched folder may point at a private file elsewhere: its sidecars would
+        # copy what it holds into the watched folder, so symlinks are skipped unless allowed.
+        self.follow_symlinks = follow_symlinks
         self.settle_s = settle_s
         self.reconcile_interval_s = reconcile_interval_s
         self.queue_max = queue_max
@@ -252,7 +257,10 @@ class Watcher:
     def _on_path(self, path: Path, root: Path) -> None:
         kind = watch_files.candidate_kind(path, root, self.kinds)
         if kind is not None:
-            self._enqueue(path, root, kind, self.settle_s, _stat(path))
+            self._enqueue(path, root, kind, self.settle_s, self._source_stat(path))
+
+    def _source_stat(self, path: Path) -> Stat | None:
+        return _stat(path, self.follow_symlinks)
 
     def _enqueue(self, path: Path, root: Path, kind: TimelineKind, delay: float, stat: Stat | None) -> bool:
         """File a path for the worker (a burst is one job); False, and a rescan later, when full."""
@@ -292,21 +300,21 @@ class Watcher:
         with self._lock:
             if job.root not in self._folders:
                 return  # unwatched since it was queued
-        stat = _stat(job.path)
+        stat = self._source_stat(job.path)
         if stat is None:
             return  # gone again (a temp name renamed away, or deleted)
         if stat != job.stat:  # still changing, or first sight: check again shortly
             job.stat = stat
             self._queue.put_back(job, self.stability_s)
             return
-        if not watch_files.sniff(job.path, job.kind):
+        if not watch_files.sniff(job.path, job.kind, self.follow_symlinks):
             self.stats.sniffed_out += 1
             logger.warning("skipped %s: not a %s timeline (no %s in its first %d bytes)", job.path, job.kind.suffix,
                            job.kind.root_marker.decode(), watch_files.HEAD_BYTES)
             self._remember(job.path, stat, timeline=False)
             return
-        scan = watch_files.scan_file(job.path, job.kind)
-        if _stat(job.path) != stat:
+        scan = watch_files.scan_file(job.path, job.kind, self.follow_symlinks)
+        if self._source_stat(job.path) != stat:
             self._queue.put_back(job, self.stability_s)  # written to while we read it
             return
         if not scan.complete and job.attempts < len(self.retry_delays_s):
@@ -325,11 +333,11 @@ class Watcher:
         """Prepare a complete, changed save before its settle time has passed; commit the sidecars
         only when it has, with no new event for the path and the same size and mtime. Anything
         else goes back to the queue for the regular path at the due time."""
-        stat = _stat(job.path)
+        stat = self._source_stat(job.path)
         scan = None
-        if stat is not None and stat == job.stat and watch_files.sniff(job.path, job.kind):
-            scan = watch_files.scan_file(job.path, job.kind)
-        if (scan is None or not scan.complete or _stat(job.path) != stat
+        if stat is not None and stat == job.stat and watch_files.sniff(job.path, job.kind, self.follow_symlinks):
+            scan = watch_files.scan_file(job.path, job.kind, self.follow_symlinks)
+        if (scan is None or not scan.complete or self._source_stat(job.path) != stat
                 or watch_files.sidecar_source_sha(job.path) == scan.sha256):
             self._queue.put_back(job, None)
             return
@@ -345,7 +353,7 @@ class Watcher:
             watched = job.root in self._folders
         if not watched:
             return
-        if _stat(job.path) != stat:  # changed with no event yet: check again as usual
+        if self._source_stat(job.path) != stat:  # changed with no event yet: check again as usual
             self.stats.early_dropped += 1
             self._queue.put_back(job, None)  # due: the regular path checks it again
             return
@@ -385,7 +393,7 @@ class Watcher:
 
     def _reconcile_folder(self, root: Path) -> int:
         queued = 0
-        for path, kind, stat in watch_files.walk_candidates(root, self.kinds):
+        for path, kind, stat in watch_files.walk_candidates(root, self.kinds, self.follow_symlinks):
             if self._stopping.is_set():
                 break
             if not self._needs_work(path, stat):
@@ -541,6 +549,7 @@ def create_watcher(engine: Engine, config: Config, paths: Paths) -> WatchRegistr
         reconcile_interval_s=settings.reconcile_minutes * 60.0,
         queue_max=settings.queue_max,
         poll_interval_s=settings.poll_interval_s,
+        follow_symlinks=settings.follow_symlinks,
     )
     registry = WatchRegistry(watcher, WatchStore(paths.config_dir / STORE_NAME))
     registry.restore()

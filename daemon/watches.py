@@ -49,6 +49,7 @@ class WatchSettings:
     queue_max: int = 1024  # files waiting at once; beyond it a later scan picks them up
     kinds: tuple[str, ...] = ("review", "next", "fill")  # the suggestions written to sidecars
     picture: bool = False  # also draw NAME.mtt.png (`mttd viz`); off by default: it costs a forward pass
+    follow_symlinks: bool = False  # process timelines that are symlinks (their target may be private)
 
 
 def watch_settings(tables: dict, where: str = "config.toml") -> WatchSettings:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,6 +21,20 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+_local = threading.local()
+
+
+@contextmanager
+def no_wider_than(source: str | Path) -> Iterator[None]:
+    """Within the block, files this thread writes with `write_atomic` get at most `source`'s
+    permission bits: what is derived from a private file stays as private as it is."""
+    cap = os.stat(source).st_mode & 0o777
+    previous = getattr(_local, "cap", None)
+    _local.cap = cap if previous is None else cap & previous
+    try:
+        yield
+    finally:
+        _local.cap = previous
 
 
 def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object], *, mode: int | None = None) -> Path:
@@ -41,7 +57,9 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object],
             data(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)  # mkstemp makes 0600
+        final = 0o666 & ~_UMASK if mode is None else mode
+        cap = getattr(_local, "cap", None)
+        os.chmod(tmp, final if cap is None else final & cap)  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -97,3 +97,33 @@ def test_a_long_file_name_gets_its_sidecars(home, tmp_path):
     assert wait_for(lambda: (folder / f"{stem}.mtt.xml").exists() and (folder / f"{stem}.mtt.json").exists(), timeout=30)
     assert listing()["watches"][0]["failed"] == 0
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_symlinks_are_skipped_and_sidecars_are_never_wider_than_their_source(home, tmp_path):
+    import stat
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    secret = private / "secret.xml"
+    secret.write_text(synthetic_xmeml(5, name="SECRET SEQUENCE"))
+    secret.chmod(0o600)
+    folder = tmp_path / "drop"
+    folder.mkdir(mode=0o755)
+    mttd("watch", "add", str(folder))
+    (folder / "link.xml").symlink_to(secret)
+    own = folder / "own.xml"
+    save_atomically(own, synthetic_xmeml(6))
+    own.chmod(0o600)
+    os.utime(own)  # an event after the chmod
+    assert wait_for(lambda: (folder / "own.mtt.xml").exists(), timeout=30)
+    assert wait_for(lambda: listing()["queue"] == 0, timeout=10)
+    for sidecar in ("own.mtt.json", "own.mtt.xml"):
+        assert stat.S_IMODE((folder / sidecar).stat().st_mode) == 0o600, sidecar
+    mttd("watch", "add", str(folder), "--poll")  # re-added: a reconcile scan sees link.xml again
+    time.sleep(2.0)
+    assert not (folder / "link.mtt.json").exists() and not (folder / "link.mtt.xml").exists()
+    # Allowed by the setting, the symlink is processed, and its sidecars are as private as its target.
+    (home / "config" / "config.toml").write_text(CONFIG + "follow_symlinks = true\n")
+    mttd("restart")
+    assert wait_for(lambda: (folder / "link.mtt.json").exists(), timeout=30)
+    assert stat.S_IMODE((folder / "link.mtt.json").stat().st_mode) == 0o600

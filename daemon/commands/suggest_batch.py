@@ -99,7 +99,7 @@ def folder_timelines(folder: Path, recursive: bool) -> list[Path]:
 
     kinds = timeline_kinds()
     if recursive:
-        found = (path for path, _kind, _stat in watch_files.walk_candidates(folder, kinds))
+        found = (path for path, _kind, _stat in watch_files.walk_candidates(folder, kinds, follow_symlinks=True))
     else:
         found = (Path(e.path) for e in os.scandir(folder) if e.is_file() and not watch_files.is_ignored_name(e.name))
     return sorted(

@@ -22,11 +22,15 @@ MAX_DEPTH = 256  # libxml2 refuses deeper documents unless huge_tree is on (it n
 _local = threading.local()
 
 
-def open_regular(path: str | Path) -> BinaryIO:
+def open_regular(path: str | Path, follow_symlinks: bool = True) -> BinaryIO:
     """Open a regular file for reading, never blocking: a FIFO, device or socket under a timeline's
     name would block a plain open() (or read) for good. O_NONBLOCK makes the open return at once
-    and fstat on the open descriptor (no race with a rename) refuses anything but a regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    and fstat on the open descriptor (no race with a rename) refuses anything but a regular file.
+    Without `follow_symlinks`, a symlink is refused too (O_NOFOLLOW)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(0, "not a regular file", str(path))
