@@ -10,6 +10,7 @@ torch-free backend and the daemon's fast start share one copy of the decoding.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -226,6 +227,21 @@ class Primed:
     keep: dict[tuple, Rollout] | None = None  # where a rollout from here is kept for the next pass
 
 
+def _context_identity(p: Primed, feats: SequenceFeatures) -> bytes:
+    """A digest of everything a rollout from `p` reads: the cache window, the heads' last row,
+    the shots' velocity, the History and the sequence's sources. Equal digests, equal rollouts
+    (a re-save whose edit leaves a rollout's context alone keeps that rollout)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (*(p.cache if isinstance(p.cache, tuple) else (p.cache,)), *p.last.values(), p.speed):
+        h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
+    hist = p.hist
+    for part in (hist.active, hist.src, hist.values, hist.framing, hist.framed, hist.since_cut, hist.recency, hist.seen):
+        h.update(np.ascontiguousarray(part).tobytes())
+    h.update(repr((hist.t, hist.since_any, hist.mru, sorted(hist.last_seen.items()))).encode())
+    h.update("\0".join(src.key for src in feats.sources).encode())
+    return h.digest()
+
+
 class Decoder:
     """The `Predictor` protocol around a network that maps encoded inputs to head outputs.
 
@@ -346,7 +362,9 @@ class Decoder:
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
             primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed)
             if new_memo is not None:
-                old = memo.rollouts if memo is not None and s <= plan.first_change else {}
+                new_memo.identities[s] = identity = _context_identity(primed[s], feats)
+                same = memo is not None and (s <= plan.first_change or memo.identities.get(s) == identity)
+                old = memo.rollouts if same else {}
                 primed[s].done = {k[1:]: r for k, r in old.items() if k[0] == s}
                 new_memo.rollouts.update({(s, *k): r for k, r in primed[s].done.items()})
                 primed[s].keep = new_memo.rollouts

@@ -12,7 +12,8 @@ copies the rest. Steps are compared by a digest of their encoded inputs and of t
 
 Predictions are spliced the same way: a row is recomputed where its outputs, its inputs or the
 framing it snaps to changed (`changed_rows`). Rollouts from a start at or before the first change
-are the same rollouts, and are kept too.
+are the same rollouts, and so is any rollout whose whole context (cache window, History, sources)
+has the same digest as last time (a `next` after an edit far from the end); both are kept.
 
 Memory: a 40-minute sequence at 0.1 s steps keeps its head outputs (71 MB), its predictions
 (37 MB) and a cache every 4 chunks (50 MB); the predictor keeps one such memo (`MEMO_SEQUENCES`)
@@ -46,6 +47,7 @@ class PassMemo:
     last_active: np.ndarray  # (T, 20) int32: each track's last active step up to t (-1 none)
     preds: Predictions | None = None
     rollouts: dict[tuple, Rollout] = field(default_factory=dict)  # (start, n_steps, seed, sample) -> rollout
+    identities: dict[int, bytes] = field(default_factory=dict)  # rollout start -> digest of the context it read
 
     @property
     def steps(self) -> int:
