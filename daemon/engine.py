@@ -27,7 +27,7 @@ from typing import Any
 from daemon.config import Config
 from daemon.errors import DaemonError
 from daemon.paths import resolve
-from model.inference import cancel
+from model.inference import cancel, progress
 from model.timeline import kinds
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,12 @@ class _Job:
     spec: str
     future: Future = field(default_factory=Future)
     unwanted: str = ""  # set once its caller has gone: why (the job stops at its next check)
+    label: str = ""  # what it works on (a file), for status
+    stage: str = ""  # where it stands (model.inference.progress), for status
+    done: float = 0.0
+
+    def progress(self, stage: str, done: float) -> None:
+        self.stage, self.done = stage, done
 
     def check(self) -> None:
         """model.inference.cancel's check for this job: stop work nobody waits for any more."""
@@ -144,6 +150,7 @@ class Engine:
         self._state = ModelState()
         self._admitted = 0
         self._busy_since: float | None = None
+        self._running: _Job | None = None
         self._last_used = time.monotonic()
         self.counts = {"completed": 0, "rejected": 0, "failed": 0}
         self.cache = ResultCache(config.cache_entries, config.cache_mb * 1024 * 1024)
@@ -172,7 +179,7 @@ class Engine:
         return Ticket(self)
 
     def run(self, ticket: Ticket | None, fn: Callable[[Any], Any], spec: str = "", timeout: float | None = None,
-            alive: Callable[[], bool] | None = None) -> Any:
+            alive: Callable[[], bool] | None = None, label: str = "") -> Any:
         """Run fn(predictor) on the engine thread and wait for it (at most `timeout` seconds).
 
         Calls from clients pass their admission ticket; in-process callers with a bounded queue
@@ -181,7 +188,7 @@ class Engine:
         has not started and stopped at its next check (model.inference.cancel) if it has: work
         nobody waits for must not hold the engine.
         """
-        job = _Job(fn=fn, spec=spec)
+        job = _Job(fn=fn, spec=spec, label=label)
         if ticket is not None:
             ticket.future = job.future
         self._jobs.put(job)
@@ -215,12 +222,16 @@ class Engine:
     def queue_state(self) -> dict[str, Any]:
         with self._lock:
             busy = self._busy_since is not None
+            job = self._running
             return {
                 "depth": self._admitted,
                 "capacity": self.capacity,
                 "busy": busy,
                 "busy_s": time.monotonic() - self._busy_since if busy else 0.0,
                 **self.counts,
+                "job": job.label if job else "",
+                "stage": job.stage if job else "",
+                "percent": round(100.0 * job.done, 1) if job else 0.0,
             }
 
     def model_identity(self, spec: str) -> tuple[str, str]:
@@ -254,11 +265,12 @@ class Engine:
     def _run_job(self, job: _Job) -> None:
         with self._lock:
             self._busy_since = time.monotonic()
+            self._running = job
         try:
             predictor = self._predictor(job.spec)
             if self.config.debug_job_delay:
                 time.sleep(self.config.debug_job_delay)
-            with cancel.checking(job.check):
+            with cancel.checking(job.check), progress.reporting(job.progress):
                 job.check()
                 result = job.fn(predictor)
         except BaseException as err:  # noqa: BLE001 - every failure goes back to its caller
@@ -272,6 +284,7 @@ class Engine:
         finally:
             with self._lock:
                 self._busy_since = None
+                self._running = None
                 self._last_used = time.monotonic()
             if self.config.keep_alive == 0:
                 self._unload("keep_alive is 0")

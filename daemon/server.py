@@ -399,11 +399,12 @@ class Suggester(pb_grpc.SuggesterServicer):
                 limits.check_steps(timeline, predictor_step(predictor, options), options.sequence, self.daemon.config.max_steps)
                 return suggestions_document(source.name or None, source.data, timeline, predictor, options, read_ms=read_ms)
 
+            label = source.name
             if ticket is None:
                 with self.engine.admit() as own:
-                    doc = self.engine.run(own, job, spec, self.daemon.timeout(context), alive=context.is_active)
+                    doc = self.engine.run(own, job, spec, self.daemon.timeout(context), alive=context.is_active, label=label)
             else:
-                doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context), alive=context.is_active)
+                doc = self.engine.run(ticket, job, spec, self.daemon.timeout(context), alive=context.is_active, label=label)
             if "error" in doc:
                 error = doc["error"]
                 raise DaemonError("INVALID_ARGUMENT", error["message"], error.get("line") or 0)

@@ -237,7 +237,7 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
             return run
 
         with ticket:
-            return engine.run(ticket, job, "", timeout_s)
+            return engine.run(ticket, job, "", timeout_s, label=str(path))
 
     return TwoPhaseProcessor(prepare, write_run)
 

@@ -72,7 +72,7 @@ def test_holding_a_short_shot_past_its_media_stops_at_its_last_frame(corpus_dir)
 
 @pytest.mark.parametrize(
     "name, why",
-    [(BROCODES, "NRK_sluttplakat_2016"), (FINFREDAG, "sluttplak"), (KRAAKE, "'NRK2011' on V1 plays to its last frame")],
+    [(BROCODES, "NRK_sluttplakat_2016"), (FINFREDAG, "sluttplak"), (KRAAKE, "'NRK2011' on V1 plays in full")],
 )
 def test_no_next_after_closing_material_the_item_says_finished(corpus_dir, name, why):
     seq = read(corpus_dir, name)

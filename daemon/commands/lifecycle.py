@@ -154,6 +154,8 @@ def _status_text(doc: dict[str, Any]) -> str:
         lines.append(f"model     {model['name']} {model['version']} sha256 {model['sha256'][:12] or '-'}, {loaded}, "
                      f"idle {model['idle_s']:.0f} s, backend {model.get('backend') or '-'}")
         busy = f", busy for {queue['busy_s']:.1f} s" if queue["busy"] else ""
+        if queue["busy"] and queue.get("stage"):
+            busy += f" on {queue.get('job') or 'a timeline sent by a client'} ({queue['stage']} {queue.get('percent', 0):.0f} %)"
         lines.append(
             f"queue     {queue['depth']}/{queue['capacity']} waiting or running{busy}; "
             f"{queue['completed']} done, {queue['rejected']} refused as busy, {queue['failed']} failed"

@@ -111,13 +111,16 @@ def _listing(paths: Any) -> dict:
                 "watches": [{"path": w.path, "poll": w.poll, "missing": not Path(w.path).is_dir()} for w in saved]}
     with _client(record, paths) as client:
         watches = client.list_watches()
-        queue = client.status().watch_queue
+        status = client.status()
+        queue = status.watch_queue
+        running = {"file": status.queue.job, "stage": status.queue.stage, "percent": status.queue.percent,
+                   "elapsed_s": round(status.queue.busy_s, 1)} if status.queue.busy else None
     as_dict = [json_format.MessageToDict(w, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
                for w in watches]
     for w in as_dict:
         for key in COLUMNS:
             w[key] = int(w[key])  # int64 arrives as a string in proto JSON
-    return {"running": True, "queue": queue, "watches": as_dict}
+    return {"running": True, "queue": queue, "watches": as_dict, "working_on": running}
 
 
 def _listing_text(doc: dict) -> str:
@@ -134,7 +137,15 @@ def _listing_text(doc: dict) -> str:
         state = "missing" if w["missing"] else "ok"
         lines.append(f"{w['path']:<{width}}  {'poll' if w['poll'] else 'events':<6}  {state:<7}  {counts}  {w['last_error'] or '-'}")
     lines.append(f"{doc['queue']} files queued")
+    if doc.get("working_on"):
+        lines.append(f"working on {working_on_text(doc['working_on'])}")
     return "\n".join(lines)
+
+
+def working_on_text(job: dict) -> str:
+    """`FILE: predict 40 %, 12.3 s` for the running job (the file, its stage and how long it has run)."""
+    stage = f"{job['stage']} {job['percent']:.0f} %" if job.get("stage") else "starting"
+    return f"{job['file'] or '(a timeline sent by a client)'}: {stage}, {job['elapsed_s']:.1f} s"
 
 
 # -- the saved list, when no daemon runs --------------------------------------------------------

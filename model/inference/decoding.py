@@ -28,7 +28,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
-from model.inference import cancel, reuse
+from model.inference import cancel, progress, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
 from model.timeline.types import SOURCE_KINDS
 from model.training.metrics import Forecast
@@ -320,6 +320,7 @@ class Decoder:
         with self.scope(single_steps=False):
             for a in range(plan.start, plan.stop, context):
                 cancel.check()  # a long sequence is many chunks: stop between them once unwanted
+                progress.report("predict", (a - plan.start) / max(plan.stop - plan.start, 1))
                 if keep and a > 0 and a % (reuse.SNAPSHOT_EVERY * context) == 0:
                     snapshots[a] = cache
                 chunk, cache = self.run({k: v[:, a : a + context] for k, v in x.items()}, a, cache)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from model.atomic import write_atomic
+from model.inference import progress
 from model.inference.predictor import Predictor
 from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
 from model.suggest.pipeline import suggest
@@ -54,6 +55,7 @@ def document_for_file(path: str | Path, predictor: Predictor, options: SuggestOp
 
 
 def run_file(path: str | Path, predictor: Predictor, options: SuggestOptions = SuggestOptions()) -> SuggestionRun:
+    progress.report("read")
     start = time.perf_counter()
     data: bytes | None = None
     try:

@@ -22,7 +22,7 @@ import time
 from fractions import Fraction
 
 from model.features.grid import DEFAULT_STEP, SequenceFeatures, as_step, featurize
-from model.inference import cancel
+from model.inference import cancel, progress
 from model.inference.predictor import Predictions, Predictor
 from model.suggest.continuation import continuation, rollout_windows
 from model.suggest.items import SequenceSuggestions, SuggestOptions
@@ -51,6 +51,7 @@ def suggest_sequence(
     """`key` names the sequence across saves (file, index, name): a network predictor keeps its
     last pass under it and a re-save recomputes only what the edit reaches."""
     clock = _Clock()
+    progress.report("features")
     feats = featurize(seq, step)
     clock.lap("features")
     out = SequenceSuggestions(sequence=seq, step_seconds=step, steps=feats.steps)
@@ -67,14 +68,14 @@ def suggest_sequence(
         preds, primed = predict_primed(predictor, feats, starts, key)
         out.predictions = preds
         clock.lap("predict")
+        progress.report("review")
         out.review = review_sequence(seq, feats, preds, predictor, options.max_review)
         clock.lap("review")
     for kind, ws in windows.items():
-        clips = [
-            c
-            for start, a, b, tracks in ws
-            for c in continuation(seq, feats, predictor, start, a, b, options.min_segment_s, primed.pop(start, None), programme, tracks)
-        ]
+        clips = []
+        for i, (start, a, b, tracks) in enumerate(ws):
+            progress.report(kind, i / len(ws))
+            clips += continuation(seq, feats, predictor, start, a, b, options.min_segment_s, primed.pop(start, None), programme, tracks)
         setattr(out, kind, clips)
         clock.lap(kind)
     out.elapsed_ms = clock.laps

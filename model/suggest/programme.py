@@ -12,8 +12,8 @@ and whether it has already ended.
 - Framings: scale, position and crop come from a framing some item uses, on the same track with
   the same source if any, then the same source, then the same track, then anywhere: never a size
   no clip uses (a rollout's regression head lands between framings).
-- Closing: the programme looks finished when its last picture is an end slate, credits, or
-  material played to its own last frame (a closing ident, a reference master); `next` says so
+- Closing: the programme looks finished when its last picture is an end slate, credits, a short
+  ident played in full, or a reference master played to its last frame; `next` says so
   instead of holding the last shot after the end.
 """
 
@@ -177,8 +177,8 @@ class Programme:
                 continue
             if item.end - item.start >= REFERENCE_SHARE * end:
                 return f"the reference {name!r} on V{t + 1} reaches its last frame here"
-            if limit <= IDENT_MAX_S * fps:
-                return f"{name!r} on V{t + 1} plays to its last frame at the end (a closing ident or slate)"
+            if limit <= IDENT_MAX_S * fps and item.in_frame == 0:
+                return f"{name!r} on V{t + 1} plays in full, to its last frame, at the end (a closing ident or slate)"
         return None
 
 

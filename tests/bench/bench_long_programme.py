@@ -156,14 +156,11 @@ def _daemon_pid(home: Path) -> int:
     import json
 
     for _ in range(100):
-        for name in ("state/daemon.json", "state/status.json", "run/daemon.json"):
-            f = home / name
-            if f.is_file():
-                return int(json.loads(f.read_text())["pid"])
+        record = home / "state" / "mttd.json"
+        if record.is_file():
+            return int(json.loads(record.read_text())["pid"])
         time.sleep(0.1)
-    from tests.helpers_daemon import serve_processes
-
-    return serve_processes(home)[0]
+    raise SystemExit("the daemon wrote no state/mttd.json")
 
 
 def _rss_mb(pid: int) -> float:

@@ -230,7 +230,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class QueueState(_message.Message):
-    __slots__ = ("depth", "capacity", "busy", "busy_s", "completed", "rejected", "failed")
+    __slots__ = ("depth", "capacity", "busy", "busy_s", "completed", "rejected", "failed", "job", "stage", "percent")
     DEPTH_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     BUSY_FIELD_NUMBER: _ClassVar[int]
@@ -238,6 +238,9 @@ class QueueState(_message.Message):
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
     depth: int
     capacity: int
     busy: bool
@@ -245,7 +248,10 @@ class QueueState(_message.Message):
     completed: int
     rejected: int
     failed: int
-    def __init__(self, depth: _Optional[int] = ..., capacity: _Optional[int] = ..., busy: _Optional[bool] = ..., busy_s: _Optional[float] = ..., completed: _Optional[int] = ..., rejected: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+    job: str
+    stage: str
+    percent: float
+    def __init__(self, depth: _Optional[int] = ..., capacity: _Optional[int] = ..., busy: _Optional[bool] = ..., busy_s: _Optional[float] = ..., completed: _Optional[int] = ..., rejected: _Optional[int] = ..., failed: _Optional[int] = ..., job: _Optional[str] = ..., stage: _Optional[str] = ..., percent: _Optional[float] = ...) -> None: ...
 
 class CacheState(_message.Message):
     __slots__ = ("entries", "capacity", "hits", "misses", "bytes", "max_bytes")
