@@ -188,10 +188,13 @@ def sequence_row(feats: SequenceFeatures, origin: Origin, systems: dict, rollout
     row = {"name": feats.name, "file": origin.file, "folder": origin.folder, "production": origin.production,
            "steps": feats.steps, "cuts": int(hist.cut[1:].any(axis=1).sum())}  # the cuts the next step can predict
     row["seconds"] = {}
+    t0 = time.perf_counter()
+    candidates = metrics.source_candidates(feats.grid, feats.source_index, metrics.shown_after_cut(feats.grid, hist))
+    row["seconds"]["candidates"] = time.perf_counter() - t0  # shared by the systems: the timeline's own history
     for name, system in systems.items():
         t0 = time.perf_counter()
         preds, fc = _predict(system, feats)
-        m = metrics.sequence_metrics(feats.grid, feats.source_index, hist, preds, fc, step_s)
+        m = metrics.sequence_metrics(feats.grid, feats.source_index, hist, preds, fc, step_s, candidates)
         del preds, fc  # a 40-minute programme's predictions are large; free them before the next system
         m["mase"] = {g: _ratio(m["abs_err"][g], m["abs_err_persistence"][g]) for g in metrics.GROUPS}
         if rollouts:

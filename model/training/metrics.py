@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.features.history import History, HistoryArrays
+from model.features.history import History, HistoryArrays, score_candidates
 from model.inference.predictor import Predictions
 
 TOLERANCE = 2  # steps, for matching change events
@@ -167,26 +167,45 @@ def rollout_counts(grid: np.ndarray, source_index: np.ndarray) -> tuple[int, int
 # ---------------------------------------------------------------- per-sequence metrics
 
 
-def chosen_sources(grid: np.ndarray, source_index: np.ndarray, fc: Forecast, cells: np.ndarray) -> np.ndarray:
-    """The concrete source each system picks at the given (row, track) cells (-1 elsewhere)."""
-    out = np.full(cells.shape, -1, np.int64)
+def source_candidates(grid: np.ndarray, source_index: np.ndarray, cells: np.ndarray) -> list[tuple[int, int, list]]:
+    """(row, track, candidates) at the given (row, track) cells: the concrete sources a cut there
+    could show, as the history up to that row offers them. They depend on the timeline alone, so
+    one pass serves every system (stepping the History is most of the metrics' time)."""
+    out = []
     hist = History()
     active = grid[..., 0] > 0.5
-    rows = np.flatnonzero(cells.any(axis=1))
     t_done = -1
-    for t in rows:
+    for t in np.flatnonzero(cells.any(axis=1)):
         for u in range(t_done + 1, t + 1):
             hist.step(active[u], source_index[u], grid[u, :, 2:])
         t_done = t
-        for i in np.flatnonzero(cells[t]):
-            out[t, i] = hist.choose_source(i, fc.slot_probs[t, i], fc.recency_probs[t, i])[0]
+        out.extend((int(t), int(i), hist.candidates(int(i))) for i in np.flatnonzero(cells[t]))
     return out
 
 
+def chosen_sources(fc: Forecast, cells: np.ndarray, candidates: list[tuple[int, int, list]]) -> np.ndarray:
+    """The concrete source a system picks at each cell (-1 elsewhere): P(slot) x P(recency class)
+    over the candidates (as `History.choose_source`)."""
+    out = np.full(cells.shape, -1, np.int64)
+    for t, i, cands in candidates:
+        scores = score_candidates(cands, fc.slot_probs[t, i], fc.recency_probs[t, i])
+        out[t, i] = cands[int(np.argmax(scores))][0]
+    return out
+
+
+def shown_after_cut(grid: np.ndarray, hist: HistoryArrays) -> np.ndarray:
+    """Rows t whose step t+1 cuts to something shown, per track: where `next_asset_acc` is scored."""
+    return hist.cut[1:] & (grid[1:, :, 0] > 0.5)
+
+
 def sequence_metrics(
-    grid: np.ndarray, source_index: np.ndarray, hist: HistoryArrays, pred: Predictions, fc: Forecast, step_s: float
+    grid: np.ndarray, source_index: np.ndarray, hist: HistoryArrays, pred: Predictions, fc: Forecast, step_s: float,
+    candidates: list[tuple[int, int, list]] | None = None,
 ) -> dict:
-    """Teacher-forced metrics of one sequence, plus the error sums that pool into MASE."""
+    """Teacher-forced metrics of one sequence, plus the error sums that pool into MASE.
+
+    `candidates`: `source_candidates` at `shown_after_cut`, when several systems are scored on
+    the same sequence (computed here otherwise)."""
     now, nxt = grid[:-1], grid[1:]
     on_now, on_next = now[..., 0] > 0.5, nxt[..., 0] > 0.5
     cut, change = hist.cut[1:], hist.change[1:]
@@ -195,8 +214,10 @@ def sequence_metrics(
     out: dict = {}
 
     out["next_active_acc"] = _mean((fc.p_active_cut[rows] > 0.5) == on_next, cut)
-    shown = cut & on_next
-    chosen = chosen_sources(grid, source_index, fc, shown)
+    shown = shown_after_cut(grid, hist)
+    if candidates is None:
+        candidates = source_candidates(grid, source_index, shown)
+    chosen = chosen_sources(fc, shown, candidates)
     right = (fc.p_active_cut[rows] > 0.5) & (chosen == source_index[1:])
     out["next_asset_acc"] = _mean(right, shown)
     out["change_f1"] = match_f1(p_change > 0.5, change)
