@@ -151,7 +151,8 @@ def run_evaluation(args: argparse.Namespace) -> dict:
     t1 = time.perf_counter()
     doc = evaluate.evaluate(model, evalset, rollouts=args.rollouts, by=args.by, progress=_progress)
     doc["bench"] = {"read_seconds": t_read, "eval_seconds": time.perf_counter() - t1,
-                    "system_seconds": {s: sum(r["seconds"][s] for r in doc["per_sequence"]) for s in evaluate.SYSTEMS},
+                    "system_seconds": {s: sum(r["seconds"].get(s, 0.0) for r in doc["per_sequence"])
+                                       for s in (*evaluate.SYSTEMS, "candidates")},
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     "threads": args.threads, "rollouts": args.rollouts}
     return doc
@@ -173,7 +174,8 @@ def report(doc: dict) -> str:
         f"Sequences with too few cuts to score ({len(few)}; left out of the means of those metrics):",
         *(few or ["- none"]), "",
         f"Time: reading {bench['read_seconds']:.1f} s, evaluation {bench['eval_seconds']:.1f} s (model "
-        f"{seconds['model']:.1f} s, Markov {seconds['markov']:.1f} s, persistence {seconds['persistence']:.1f} s); "
+        f"{seconds['model']:.1f} s, Markov {seconds['markov']:.1f} s, persistence {seconds['persistence']:.1f} s, "
+        f"candidate sources shared by the three {seconds.get('candidates', 0.0):.1f} s); "
         f"longest sequence {longest['steps']:,} steps ({longest['file']}); peak memory {bench['peak_rss_mb']:.0f} MB; "
         f"{bench['threads']} threads{'' if bench['rollouts'] else ', no rollouts'}.",
     ])
