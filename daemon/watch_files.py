@@ -132,11 +132,15 @@ def _open_regular(path: Path, follow_symlinks: bool = True):
 
 
 def sidecar_source_sha(path: Path) -> str | None:
-    """The `source.sha256` the current NAME.mtt.json was made from; None when absent or unreadable."""
+    """The `source.sha256` the current sidecar pair was made from; None when NAME.mtt.json is
+    absent or unreadable, or when its NAME.mtt.xml is missing (a half pair, e.g. from a full
+    disk: it is made again)."""
     try:
         doc = json.loads(sidecar_json_path(path).read_bytes())
         sha = doc["source"]["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if "error" not in doc and not sidecar_xml_path(path).exists():
         return None
     return sha if isinstance(sha, str) else None
 

@@ -408,8 +408,17 @@ class Watcher:
         with self._lock:
             known = self._known.get(path)
         if known is not None and known.stat == stat:
-            return known.timeline and sidecar is None  # unchanged since we decided; sidecar deleted?
-        return sidecar is None or sidecar[1] < stat[1]  # no sidecar, or older than the file
+            if not known.timeline:
+                return False
+            return sidecar is None or self._half_pair(path)  # unchanged since we decided; sidecar deleted?
+        return sidecar is None or sidecar[1] < stat[1] or self._half_pair(path)  # none, older than the file, half
+
+    @staticmethod
+    def _half_pair(path: Path) -> bool:
+        """NAME.mtt.json without its NAME.mtt.xml (not an error document): a write that failed half."""
+        if _stat(watch_files.sidecar_xml_path(path)) is not None:
+            return False
+        return watch_files.sidecar_source_sha(path) is None
 
     # -- the supervisor ------------------------------------------------------------------------
 

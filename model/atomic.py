@@ -44,7 +44,26 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object],
     libraries that only save to a path). `mode` defaults to what a plain open() would give;
     pass 0o600 for files only the user may read.
     """
-    path = Path(path)
+    return write_atomic_all([(Path(path), data)], mode=mode)[0]
+
+
+def write_atomic_all(files: list[tuple[Path, bytes | str | Callable[[Path], object]]], *, mode: int | None = None) -> list[Path]:
+    """Write several files all or none as far as the disk decides: every temp file is written and
+    fsynced before the first rename, so a full disk (or any write error) leaves the old files as
+    they were. Renamed in the order given: put the file readers check first (a marker) last."""
+    temps: list[Path] = []
+    try:
+        for path, data in files:
+            temps.append(_write_temp(Path(path), data, mode))
+        for tmp, (path, _data) in zip(temps, files):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return [Path(path) for path, _data in files]
+
+
+def _write_temp(path: Path, data: bytes | str | Callable[[Path], object], mode: int | None) -> Path:
     # A short hidden name: one built on `path.name` overflows the 255-byte name limit for a
     # name that itself fits (a 244-character timeline name got ENAMETOOLONG).
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mtt-", suffix=".tmp")
@@ -60,7 +79,7 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[Path], object],
         final = 0o666 & ~_UMASK if mode is None else mode
         cap = getattr(_local, "cap", None)
         os.chmod(tmp, final if cap is None else final & cap)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
-    return path
+        raise
+    return tmp

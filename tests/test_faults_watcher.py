@@ -127,3 +127,33 @@ def test_symlinks_are_skipped_and_sidecars_are_never_wider_than_their_source(hom
     mttd("restart")
     assert wait_for(lambda: (folder / "link.mtt.json").exists(), timeout=30)
     assert stat.S_IMODE((folder / "link.mtt.json").stat().st_mode) == 0o600
+
+
+def test_a_full_disk_writes_both_sidecars_or_neither_and_a_rescan_repairs(home, tmp_path):
+    """The daemon runs with a 64 KB file-size limit (RLIMIT_FSIZE: a write past it fails with EFBIG
+    as on a full disk): the XML sidecar of a 5-minute timeline (~150 KB) cannot be written."""
+    import resource
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    limit = 64 * 1024
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    started = subprocess.run([sys.executable, "-m", "daemon", "watch", "add", str(folder)], cwd=REPO, capture_output=True,
+                             text=True, timeout=90, preexec_fn=limited)
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(mttd("status", "--json").stdout)["pid"]
+    cut = folder / "cut.xml"
+    save_atomically(cut, synthetic_xmeml(1, seconds=300))
+    assert wait_for(lambda: listing()["watches"][0]["failed"] == 1, timeout=30)
+    assert not (folder / "cut.mtt.json").exists() and not (folder / "cut.mtt.xml").exists(), "a half pair was left"
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space freed
+    mttd("watch", "add", str(folder), "--poll")  # re-added: a rescan
+    assert wait_for(lambda: (folder / "cut.mtt.xml").exists() and (folder / "cut.mtt.json").exists(), timeout=30)
+    # A half pair left by an older mttd (or a crash) is made whole by the next rescan too.
+    (folder / "cut.mtt.xml").unlink()
+    mttd("watch", "add", str(folder))
+    assert wait_for(lambda: (folder / "cut.mtt.xml").exists(), timeout=30), "the half pair was never repaired"

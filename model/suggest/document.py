@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model.atomic import write_atomic
+from model.atomic import write_atomic_all
 from model.inference import progress
 from model.inference.predictor import Predictor
 from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
@@ -179,14 +179,16 @@ def write_sidecars(doc: dict, xml_bytes: bytes | None, out_dir: str | Path, stem
     """Write `stem.mtt.json` (and `stem.mtt.xml` when given) atomically: temp file, then rename.
 
     Returns the paths written. A reader of the folder sees either the old file or the new one,
-    never half of one; an error document comes without XML.
+    never half of one; an error document comes without XML. Both or neither: both are written
+    out before either is renamed (a full disk leaves the old pair), the JSON last, since its
+    `source.sha256` is what says the pair is of this content.
     """
     import json
 
     json_path, xml_path = sidecar_paths(out_dir, stem)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    written = [write_atomic(json_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")]
-    if xml_bytes is not None:
-        written.append(write_atomic(xml_path, xml_bytes))
-    return written
+    files: list = [] if xml_bytes is None else [(xml_path, xml_bytes)]
+    files.append((json_path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n"))
+    write_atomic_all(files)
+    return [json_path] + ([xml_path] if xml_bytes is not None else [])
 
