@@ -585,7 +585,10 @@ class Decoder:
             srow[i] = cands[c][0]
             row[i, 0], row[i, 1], row[i, 2:] = 1.0, min(srow[i], MAX_SLOT), cut_values[i]
         row[:, 2:] = in_range(row[:, 2:])
-        krow = np.where(srow >= 0, kind_codes(feats)[np.clip(srow, 0, len(feats.sources))], 0)
+        kinds = feats.__dict__.get("_kind_codes")
+        if kinds is None or len(kinds) != len(feats.sources) + 1:  # once per sequence, not per step (176 sources: 1 ms)
+            kinds = feats.__dict__["_kind_codes"] = kind_codes(feats)
+        krow = np.where(srow >= 0, kinds[np.clip(srow, 0, len(feats.sources))], 0)
         return row, srow, krow, conf
 
     def _check_step(self, feats: SequenceFeatures) -> None:
