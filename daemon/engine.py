@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +151,7 @@ class Engine:
         self._admitted = 0
         self._busy_since: float | None = None
         self._running: _Job | None = None
+        self._closing = ""  # why new jobs are refused (set by cancel_all at shutdown)
         self._last_used = time.monotonic()
         self.counts = {"completed": 0, "rejected": 0, "failed": 0}
         self.cache = ResultCache(config.cache_entries, config.cache_mb * 1024 * 1024)
@@ -191,7 +192,10 @@ class Engine:
         job = _Job(fn=fn, spec=spec, label=label)
         if ticket is not None:
             ticket.future = job.future
-        self._jobs.put(job)
+        with self._lock:
+            if self._closing:
+                raise DaemonError("UNAVAILABLE", f"not started: {self._closing}")
+            self._jobs.put(job)
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         while True:
             wait = CALLER_CHECK_S if deadline is None else min(CALLER_CHECK_S, max(deadline - time.monotonic(), 0.0))
@@ -199,12 +203,25 @@ class Engine:
                 return job.future.result(timeout=wait)
             except FutureTimeout:
                 pass
+            except CancelledError:  # dropped before it started (cancel_all)
+                raise DaemonError("CANCELLED", f"stopped: {job.unwanted or 'cancelled'}") from None
             if alive is not None and not alive():
                 self._give_up(job, "the caller has gone")
                 raise DaemonError("CANCELLED", "the caller has gone")
             if deadline is not None and time.monotonic() >= deadline:
                 self._give_up(job, f"no result within {timeout:.1f} s")
                 raise DaemonError("DEADLINE_EXCEEDED", f"no result within {timeout:.1f} s (the daemon is busy or the timeline is large)")
+
+    def cancel_all(self, why: str) -> None:
+        """Stop every job: the running one at its next check, the queued ones before they start;
+        later calls are refused. For shutdown: running work must not outlive the daemon."""
+        with self._lock:
+            self._closing = why
+            running = self._running
+        with self._jobs.mutex:
+            queued = [job for job in self._jobs.queue if job is not None]
+        for job in ([running] if running is not None else []) + queued:
+            self._give_up(job, why)
 
     def _give_up(self, job: _Job, why: str) -> None:
         job.unwanted = why

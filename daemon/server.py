@@ -227,6 +227,9 @@ class Daemon:
         self._stop.set()
 
     def _finish(self) -> None:
+        # Running work stops at its next check (model.inference.cancel) instead of holding the
+        # process for minutes after "stopped"; its callers get CANCELLED.
+        self.engine.cancel_all("the daemon is shutting down")
         if self.watcher is not None:
             self.watcher.stop()
         self.server.stop(grace=GRACE_S).wait()

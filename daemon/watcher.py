@@ -290,6 +290,10 @@ class Watcher:
                 logger.warning("failed %s: %s", job.path, err.strerror or err)
                 self._count(job.root, "failed", f"{job.path}: {err}")
             except Exception as err:  # a bad file must never stop the worker; a bug shows its traceback
+                if self._stopping.is_set() or getattr(err, "code", "") in ("CANCELLED", "UNAVAILABLE"):
+                    # Its work was cancelled by the shutdown (daemon.engine.cancel_all): done at the next start.
+                    logger.info("stopped %s: the watcher is stopping", job.path)
+                    continue
                 logger.exception("failed %s: %s: %s", job.path, type(err).__name__, err)
                 self._count(job.root, "failed", f"{job.path}: {err}")
             finally:

@@ -140,3 +140,35 @@ def test_a_cache_hit_is_answered_while_the_queue_is_full(tmp_path) -> None:
             assert err.value.code == "RESOURCE_EXHAUSTED"
         finally:
             slow.join()
+
+
+def test_stop_cancels_a_long_running_call_and_the_daemon_exits_by_itself(tmp_path) -> None:
+    """Before: the log said "stopped" at 10 s, the process lived on until its call finished
+    (117 s) and `mttd stop` needed SIGKILL."""
+    from tests.helpers_daemon import mttd, serve_processes
+
+    home = make_home(tmp_path, backend="torch", threads=1)
+    outcome: list[str] = []
+    with running_daemon(home), client_for(home) as client:
+
+        def long_call() -> None:
+            try:
+                client.suggest(pb.SuggestRequest(timeline=_one_clip(50)), timeout=120)
+                outcome.append("answered")
+            except DaemonError as err:
+                outcome.append(err.code)
+
+        caller = threading.Thread(target=long_call)
+        caller.start()
+        deadline = time.monotonic() + 30
+        while not client.status().queue.busy and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.status().queue.busy
+        started = time.monotonic()
+        stop = mttd(home, "stop")
+        took = time.monotonic() - started
+        caller.join(timeout=30)
+        assert stop.returncode == 0 and "mttd: stopped" in stop.stdout, stop.stdout  # not terminated, not killed
+        assert took < 15, f"stop took {took:.1f} s"
+        assert serve_processes(home) == []
+        assert outcome and outcome[0] != "answered"

@@ -157,3 +157,25 @@ def test_a_full_disk_writes_both_sidecars_or_neither_and_a_rescan_repairs(home, 
     (folder / "cut.mtt.xml").unlink()
     mttd("watch", "add", str(folder))
     assert wait_for(lambda: (folder / "cut.mtt.xml").exists(), timeout=30), "the half pair was never repaired"
+
+
+def test_stop_cancels_the_watchers_long_job_and_exits_by_itself(mttd_home, tmp_path):
+    """A long timeline is being suggested for when `mttd stop` comes: the work is cancelled and
+    the daemon exits at once (before, it waited for the watcher and the engine, then SIGTERM)."""
+    from tests.helpers_watcher import wait_for as wait
+
+    (mttd_home / "config").mkdir(mode=0o700)
+    (mttd_home / "config" / "config.toml").write_text('backend = "torch"\n[watch]\nsettle_ms = 200\n')
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    mttd("watch", "add", str(folder))
+    try:
+        save_atomically(folder / "long.xml", synthetic_xmeml(1, seconds=3000, tracks=2))
+        assert wait(lambda: json.loads(mttd("status", "--json").stdout)["queue"]["busy"], timeout=60)
+        started = time.monotonic()
+        stop = mttd("stop")
+        took = time.monotonic() - started
+        assert "mttd: stopped" in stop.stdout and took < 8, (stop.stdout, f"{took:.1f} s")
+        assert not (folder / "long.mtt.json").exists()  # cancelled: no sidecar, the next start does it
+    finally:
+        mttd("stop", check=False)
