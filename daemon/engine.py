@@ -502,7 +502,7 @@ class TimelineInput:
                 from model.timeline.timeline_json import timeline_from_dict
 
                 return timeline_from_dict(self.json_data, self.label)
-            from model.suggest.document import read_timeline_bytes
+            from model.timeline.formats import read_timeline_bytes
 
             return read_timeline_bytes(self.data, self.label)
         except TimelineParseError as err:

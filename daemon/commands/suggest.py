@@ -119,6 +119,12 @@ class Model:
             self._predictor = load_predictor(self.spec, self.backend, cache)
         return self._predictor
 
+    def identity(self):
+        """Who the predictor is (name, version, sha256) without loading it, unless it is loaded."""
+        from model.inference.load import model_identity
+
+        return self._predictor or model_identity(self.spec)
+
 
 def run_single(args: argparse.Namespace, options, model: Model) -> int:
     path = args.paths[0]
@@ -128,7 +134,7 @@ def run_single(args: argparse.Namespace, options, model: Model) -> int:
         if doc is not None:
             print_document(doc, args.json)
             return 0
-    return suggest_one(path, model.get(), options, out_dir=out_dir, as_json=args.json)
+    return suggest_one(path, model, options, out_dir=out_dir, as_json=args.json)
 
 
 def _from_daemon(path: str, options, model: str | None) -> dict | None:
@@ -150,12 +156,14 @@ def print_document(doc: dict, as_json: bool) -> None:
         print(human_report(doc))
 
 
-def suggest_one(path: str, predictor, options, *, out_dir: str | None, as_json: bool) -> int:
-    """Suggest for one file in this process, print it, and write the sidecars when asked."""
-    from model.suggest.document import run_file, write_sidecars
+def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_json: bool) -> int:
+    """Suggest for one file in this process, print it, and write the sidecars when asked. The file
+    is read first: one that cannot be read fails without loading the model (1+ s)."""
+    from model.suggest.document import read_source, run_source, write_sidecars
     from model.timeline.kinds import sidecar_stem
 
-    result = run_file(path, predictor, options)
+    source = read_source(path)
+    result = run_source(source, model.get() if source.ok else model.identity(), options)
     doc = result.document
     if out_dir is not None:
         try:

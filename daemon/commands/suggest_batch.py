@@ -171,10 +171,11 @@ def _daemon_outcomes(jobs: list[Job], options: Any, model: Model) -> Iterator[Ou
 
 
 def _local_outcome(job: Job, options: Any, model: Model) -> Outcome:
-    from model.suggest.document import run_file, write_sidecars
+    from model.suggest.document import read_source, run_source, write_sidecars
     from model.timeline.kinds import sidecar_stem
 
-    result = run_file(job.path, model.get(), options)
+    source = read_source(job.path)  # first: a file that cannot be read needs no model
+    result = run_source(source, model.get() if source.ok else model.identity(), options)
     outcome = Outcome(job.path, result.document, "" if result.ok else error_line(result.document))
     if job.out_dir is not None:
         try:

@@ -16,9 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model.atomic import write_atomic
-from model.inference.model_files import ModelLoadError, first_line, read_meta_json, sha256_file, weights_path
-
-SCHEMA = "mtt.checkpoint/1"
+from model.inference.model_files import SCHEMA, ModelLoadError, first_line, meta_path, read_checkpoint_meta, sha256_file, weights_path
 
 
 @dataclass
@@ -27,10 +25,6 @@ class Checkpoint:
     meta: dict
     path: Path  # the .safetensors file
     sha256: str
-
-
-def meta_path(weights: Path) -> Path:
-    return weights.with_suffix(".json")
 
 
 def optim_path(weights: Path) -> Path:
@@ -60,7 +54,7 @@ def load(path: str | Path) -> Checkpoint:
         weights = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise ModelLoadError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
-    meta = read_meta_json(path, meta_path(path), SCHEMA)
+    meta = read_checkpoint_meta(path)
     return Checkpoint(weights=weights, meta=meta, path=path, sha256=sha256_file(path))
 
 

@@ -10,17 +10,28 @@ Torch is imported only on the paths that need it, so an ONNX start never loads i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from model.inference import onnx_backend
-from model.inference.model_files import BACKENDS, ModelLoadError, sha256_file, weights_path
+from model.inference.decoding import Decoder
+from model.inference.model_files import BACKENDS, ModelLoadError, read_checkpoint_meta, sha256_file, weights_path
 from model.inference.predictor import PersistencePredictor, Predictor
 
 log = logging.getLogger(__name__)
 
 PERSISTENCE = "persistence"  # the copy-previous-step baseline, usable as a model name
 
-__all__ = ["BACKENDS", "PERSISTENCE", "ModelLoadError", "load_predictor", "weights_path"]
+__all__ = ["BACKENDS", "PERSISTENCE", "ModelIdentity", "ModelLoadError", "load_predictor", "model_identity", "weights_path"]
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Who a loaded predictor would be (name, version, sha256), known without loading it."""
+
+    name: str
+    version: str
+    sha256: str
 
 
 def load_predictor(spec: str | Path | None = None, backend: str = "torch", cache_dir: Path | None = None,
@@ -54,6 +65,24 @@ def load_predictor(spec: str | Path | None = None, backend: str = "torch", cache
             raise ModelLoadError(f"{weights}: no {backend} export beside it (run `{command}`)")
         found = _export_to_cache(weights, int8, cache_dir)
     return onnx_backend.OnnxPredictor(found, threads)
+
+
+def model_identity(spec: str | Path | None = None) -> ModelIdentity:
+    """The name, version and sha256 `load_predictor(spec)` would report on any backend, from the
+    checkpoint's JSON and hash alone (milliseconds, no torch): what an error document names when
+    the timeline cannot be read, so a broken file never waits for the model. ModelLoadError as there."""
+    if spec == PERSISTENCE:
+        p = PersistencePredictor()
+        return ModelIdentity(p.name, p.version, p.sha256)
+    weights = weights_path(spec)
+    if not weights.is_file():
+        raise ModelLoadError(f"{weights}: no such model file")
+    try:
+        sha = sha256_file(weights)
+    except OSError as err:
+        raise ModelLoadError(f"{weights}: {err.strerror or err}") from None
+    meta = read_checkpoint_meta(weights)
+    return ModelIdentity(Decoder.name, str(meta.get("version", "unversioned")), sha)
 
 
 def _checked_export(weights: Path, cache_dir: Path | None, sha: str | None, threads: int | None) -> Predictor | None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
+SCHEMA = "mtt.checkpoint/1"  # of the JSON beside a checkpoint's .safetensors
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 BACKENDS = ("torch", "onnx", "onnx-int8", "auto")  # what runs a model: see model.inference.load
 
@@ -29,6 +30,15 @@ def weights_path(spec: str | Path | None) -> Path:
             raise ModelLoadError(f"{path}: a run folder without best.safetensors")
         return best
     return path
+
+
+def meta_path(weights: Path) -> Path:
+    """The JSON beside a checkpoint: NAME.safetensors -> NAME.json."""
+    return weights.with_suffix(".json")
+
+
+def read_checkpoint_meta(weights: Path) -> dict:
+    return read_meta_json(weights, meta_path(weights), SCHEMA)
 
 
 def sha256_file(path: Path) -> str:

@@ -16,11 +16,14 @@ from pathlib import Path
 
 from model.atomic import write_atomic_all
 from model.inference import progress
+from model.inference.load import ModelIdentity
 from model.inference.predictor import Predictor
 from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
 from model.suggest.pipeline import suggest
 from model.timeline.errors import TimelineParseError
+from model.timeline.formats import read_timeline_bytes
 from model.timeline.kinds import JSON_SIDECAR, XML_SIDECAR
+from model.timeline.safe_xml import DEFAULT_MAX_BYTES, read_capped
 from model.timeline.types import Timeline
 
 SCHEMA = "mtt.suggestions/1"
@@ -55,17 +58,45 @@ def document_for_file(path: str | Path, predictor: Predictor, options: SuggestOp
 
 
 def run_file(path: str | Path, predictor: Predictor, options: SuggestOptions = SuggestOptions()) -> SuggestionRun:
+    return run_source(read_source(path), predictor, options)
+
+
+@dataclass
+class SourceFile:
+    """A timeline file read once: its bytes and Timeline, or the error that stopped the read."""
+
+    path: str
+    data: bytes | None
+    timeline: Timeline | None
+    error: TimelineParseError | None
+    read_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.timeline is not None
+
+
+def read_source(path: str | Path) -> SourceFile:
+    """Read and parse a timeline file (any format of model.timeline.formats), before any model is
+    needed: a broken file is known without loading one."""
     progress.report("read")
     start = time.perf_counter()
     data: bytes | None = None
     try:
-        data = _read_bytes(path)
-        timeline = read_timeline_bytes(data, str(path))
+        data = read_capped(path, DEFAULT_MAX_BYTES)
+        timeline, error = read_timeline_bytes(data, str(path)), None
     except TimelineParseError as err:
-        read_ms = (time.perf_counter() - start) * 1000.0
-        return SuggestionRun(error_document(str(path), err, predictor, data, read_ms=read_ms, code=_error_code(path, data)))
-    read_ms = (time.perf_counter() - start) * 1000.0
-    return run_timeline(str(path), data, timeline, predictor, options, read_ms=read_ms)
+        timeline, error = None, err
+    return SourceFile(str(path), data, timeline, error, (time.perf_counter() - start) * 1000.0)
+
+
+def run_source(source: SourceFile, predictor: Predictor | ModelIdentity, options: SuggestOptions = SuggestOptions()) -> SuggestionRun:
+    """The run for a file read by `read_source`. For a file that could not be read, the model's
+    identity (model.inference.load.model_identity) is enough: the error document only names it."""
+    if source.error is not None:
+        code = _error_code(source.path, source.data)
+        return SuggestionRun(error_document(source.path, source.error, predictor, source.data, read_ms=source.read_ms, code=code))
+    return run_timeline(source.path, source.data, source.timeline, predictor, options, read_ms=source.read_ms)
 
 
 def run_timeline(
@@ -115,7 +146,7 @@ def _document(path: str | None, data: bytes, predictor: Predictor, results: list
 def error_document(
     path: str | None,
     err: TimelineParseError,
-    predictor: Predictor,
+    predictor: Predictor | ModelIdentity,
     source_bytes: bytes | None = None,
     *,
     read_ms: float = 0.0,
@@ -129,7 +160,7 @@ def error_document(
     return doc
 
 
-def _header(path: str | None, data: bytes | None, predictor: Predictor, elapsed: dict[str, float]) -> dict:
+def _header(path: str | None, data: bytes | None, predictor: Predictor | ModelIdentity, elapsed: dict[str, float]) -> dict:
     return {
         "schema": SCHEMA,
         "source": {
@@ -147,24 +178,6 @@ def _error_code(path: str | Path, data: bytes | None) -> str:
     if data is not None:
         return "invalid_timeline"
     return "not_found" if not os.path.exists(path) else "unreadable"
-
-
-# --- reading -------------------------------------------------------------------------------
-
-
-def _read_bytes(path: str | Path) -> bytes:
-    from model.timeline.xmeml import DEFAULT_MAX_BYTES, read_capped
-
-    return read_capped(path, DEFAULT_MAX_BYTES)
-
-
-def read_timeline_bytes(data: bytes, path: str) -> Timeline:
-    """Any format the project reads (model.timeline.formats), from bytes already read and hashed."""
-    try:
-        from model.timeline.formats import read_timeline_bytes as read_any
-    except ImportError:  # the format dispatcher is not there: xmeml only
-        from model.timeline.xmeml import read_xmeml_bytes as read_any
-    return read_any(data, path)
 
 
 # --- writing -------------------------------------------------------------------------------

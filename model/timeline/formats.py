@@ -19,7 +19,7 @@ from model.timeline.errors import TimelineParseError
 from model.timeline.kinds import BY_SUFFIX, ROOT_FORMATS
 from model.timeline.safe_xml import DEFAULT_MAX_BYTES, parse_xml_bytes, read_capped
 from model.timeline.types import Item, Marker, Rate, Sequence, Source, Timeline, Track
-from model.timeline.xmeml import read_xmeml_bytes
+from model.timeline.xmeml import read_xmeml_tree
 
 OTIO_NOTE = "motion and crop are not available through OpenTimelineIO"
 EXTRA_HINT = "pip install 'mttd[formats]'"
@@ -40,7 +40,7 @@ def read_timeline_bytes(data: bytes, path: str = "<bytes>", *, max_bytes: int = 
     root = parse_xml_bytes(data, path, max_bytes=max_bytes)
     fmt = ROOT_FORMATS.get(root.tag, fmt if fmt != "xml" else "xmeml")
     if fmt == "xmeml":
-        return read_xmeml_bytes(data, path, max_bytes=max_bytes)
+        return read_xmeml_tree(root, path)
     if fmt == "fcpxml" and root.find(".//sequence") is None:
         raise TimelineParseError(path, root.sourceline, "no sequence in this fcpxml file (only events or clips)")
     return _read_with_otio(data, path, fmt, _frame_size(root))

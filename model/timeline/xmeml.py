@@ -43,7 +43,11 @@ def read_xmeml(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Timel
 
 def read_xmeml_bytes(data: bytes, path: str = "<bytes>", *, max_bytes: int = DEFAULT_MAX_BYTES) -> Timeline:
     """Read xmeml from memory; `path` only names the document in errors and in the Timeline."""
-    root = parse_xml_bytes(data, path, max_bytes=max_bytes)
+    return read_xmeml_tree(parse_xml_bytes(data, path, max_bytes=max_bytes), path)
+
+
+def read_xmeml_tree(root: etree._Element, path: str = "<bytes>") -> Timeline:
+    """Read an xmeml document already parsed by `safe_xml.parse_xml_bytes` (a file is parsed once)."""
     if root.tag != "xmeml":
         raise TimelineParseError(path, root.sourceline, f"not an xmeml document (root element <{root.tag}>)")
     reader = _Reader(root, path)
