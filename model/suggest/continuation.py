@@ -1,7 +1,7 @@
 """Next and fill: the predictor's rollout laid out as clips of the timeline's own media.
 
-Fill goes where the picture has a hole (no opaque full-frame picture: `model.suggest.visibility`)
-or where the A-roll track has one, and only on tracks whose gaps matter (the A-roll and dense
+Fill goes where the picture has a hole (no opaque full-frame picture: `model.suggest.visibility`;
+an A-roll gap under an opaque cutaway is none), and only on tracks whose gaps matter (the A-roll and dense
 B-roll: `model.suggest.roles`), never on overlay or graphics tracks, nor on a track that already
 shows something there. Each clip is then held to what the programme allows
 (`model.suggest.programme`): its in and out points inside the media, a framing some item uses,
@@ -57,8 +57,11 @@ def rollout_windows(
 
 def fill_stretches(seq: Sequence, min_gap_s: float, roles: list[TrackRole] | None = None) -> list[tuple[int, int, frozenset[int]]]:
     """Frame ranges worth a fill, with the tracks a fill may use there: where the picture has a
-    hole (nothing opaque covers the frame) or the A-roll has a gap, after the first shown frame,
-    at least `min_gap_s` long; the tracks are those whose gaps matter and that show nothing there.
+    hole (nothing opaque covers the frame), after the first shown frame, at least `min_gap_s`
+    long; the tracks are those whose gaps matter (the A-roll, dense B-roll) and that show nothing
+    there. A gap in the A-roll counts where it shows: under an opaque full-frame cutaway it is
+    the usual lifted A-roll, and 7 of Kraakeklubben's 8 longest A-roll gaps are such (filling
+    them changes nothing the viewer sees).
 
     The picture only changes where an item starts or ends, so it is judged once per stretch
     between two such frames (keyframed opacity or motion inside a clip is not followed)."""
@@ -72,13 +75,6 @@ def fill_stretches(seq: Sequence, min_gap_s: float, roles: list[TrackRole] | Non
     bounds = np.unique([f for _, it in items for f in (it.start, it.end)])
     lo, hi = bounds[:-1], bounds[1:]
     hole = visibility(seq, lo).hole
-    a_roll = next((t for t, r in enumerate(roles) if r.role == "a-roll"), None)
-    if a_roll is not None:
-        own = sorted((it.start, it.end) for t, it in items if t == a_roll)
-        covered = np.zeros(len(lo), bool)
-        for a, b in own:
-            covered |= (lo >= a) & (lo < b)
-        hole |= ~covered & (lo >= own[0][0]) & (lo < max(b for _, b in own))
     min_frames = math.ceil(Fraction(str(min_gap_s)) * seq.rate.fps)
     first_shown = int(bounds[0])
     out = []
@@ -167,18 +163,22 @@ def continuation(
             last = i == len(runs) - 1
             hi = n_steps if last else hi
             clip = _clip_from_run(feats, roll, track, lo, hi, start_step, start_frame, end_frame if last else None)
-            clip = None if clip is None else within_programme(clip, programme)
+            clip = None if clip is None else within_programme(clip, programme, math.floor(min_steps * per_step))
             if clip is not None:
                 clips.append(clip)
     clips.sort(key=lambda c: (c.start_frame, c.track))
     return clips
 
 
-def within_programme(clip: ClipSuggestion, programme: Programme) -> ClipSuggestion | None:
+def within_programme(clip: ClipSuggestion, programme: Programme, min_frames: int = 1) -> ClipSuggestion | None:
     """The clip with an in point inside its media (shortened to what the media has) and the
-    nearest framing in use; None when no media is left for it."""
-    in_frame, frames = programme.place(clip.source, clip.track, clip.start_frame, clip.end_frame - clip.start_frame)
-    if frames <= 0:
+    nearest framing in use; None when less than `min_frames` of media is left for it (a shot
+    that ran out 3 frames into a hole is no suggestion)."""
+    wanted = clip.end_frame - clip.start_frame
+    in_frame, frames = programme.place(clip.source, clip.track, clip.start_frame, wanted)
+    if frames < min(max(min_frames, 1), wanted):
+        in_frame, frames = programme.fresh(clip.source, clip.start_frame, wanted)  # other material of it
+    if frames < min(max(min_frames, 1), wanted):
         return None
     programme.claim(clip.source, in_frame, frames)
     values = programme.framing(clip.source, clip.track, clip.values)

@@ -13,7 +13,8 @@ and whether it has already ended.
   the same source if any, then the same source, then the same track, then anywhere: never a size
   no clip uses (a rollout's regression head lands between framings).
 - Closing: the programme looks finished when its last picture is an end slate, credits, a short
-  ident played in full, or a reference master played to its last frame; `next` says so
+  ident played in full, a plain matte alone (black, a colour), or a reference master played to
+  its last frame; `next` says so
   instead of holding the last shot after the end.
 """
 
@@ -33,6 +34,7 @@ CLOSING_WORDS = re.compile(
     r"slutt|rulletekst|credit|end[ _-]?(slate|card|board|title|screen)|endslate|outro|closing|scrolling text|the end",
     re.IGNORECASE,
 )
+PLAIN_GENERATORS = frozenset({"generator:color", "generator:slug", "generator:colorsolid", "generator:matte"})
 IDENT_MAX_S = 15  # a source this short played to its last frame at the very end is a closing ident or slate
 REFERENCE_SHARE = 0.9  # one item covering this share of the sequence is a reference master
 FULL_FRAME = (100.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -106,6 +108,13 @@ class Programme:
             return follows, min(frames, limit - follows)
         return self._unused(source.key, limit, start, frames)
 
+    def fresh(self, source: Source, start: int, frames: int) -> tuple[int, int]:
+        """Like `place` for a clip that does not continue its shot: unused material."""
+        limit = self.media_length(source)
+        if limit is None:
+            return self.last_in.get(source.key, 0), frames
+        return self._unused(source.key, limit, start, frames)
+
     def claim(self, source: Source, in_frame: int, frames: int) -> None:
         ranges = self.used.setdefault(source.key, [])
         bisect.insort(ranges, (in_frame, in_frame + frames))
@@ -165,6 +174,8 @@ class Programme:
         fps = float(seq.rate.fps)
         last = [(t, it) for t, tr in enumerate(seq.video_tracks) if tr.enabled
                 for it in tr.items if it.enabled and it.end == end]
+        if last and all(_plain_matte(it, fps) for _, it in last):
+            return f"it ends on a plain {last[0][1].source.key.split(':', 1)[1].lower()} matte (black or a colour to close on)"
         for t, item in sorted(last, key=lambda x: -x[0]):
             name = item.name or item.source.name
             for text in (item.name, item.source.name):
@@ -184,6 +195,14 @@ class Programme:
 
 # How far apart two framings are, per field: scale in 10 %, positions in 0.1 of the frame, crops in 10 %.
 FRAMING_UNITS = np.array([10.0, 0.1, 0.1, 10.0, 10.0, 10.0, 10.0])
+
+
+def _plain_matte(item: Item, fps: float) -> bool:
+    """A colour matte or black slug of at least a second (Premiere's slugs also stand for
+    transparent video and adjustment layers, which close nothing)."""
+    names = f"{item.name} {item.source.name}".lower()
+    return (item.source.key.lower() in PLAIN_GENERATORS and item.end - item.start >= fps
+            and "adjust" not in names and "transparent" not in names)
 
 
 def _nearest(values: tuple[float, ...], counts: dict[tuple, int]) -> tuple[float, ...]:
