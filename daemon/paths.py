@@ -139,10 +139,56 @@ def verify_private(path: Path, directory: bool) -> None:
         raise UnsafeDirectory(f"{path} is open to other users (mode {mode:04o}); run: chmod {fix} {path}")
 
 
+def ensure_user_dir(path: Path) -> Path:
+    """Create `path` 0700 if missing; otherwise it must be a real directory we own that nobody
+    else may write to (else a planted symlink redirects what we write there), and is closed to
+    others' reading too (what it holds names the user's files)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if USE_TCP:
+        return path
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeDirectory(f"{path} is not a directory (a symlink or something else); remove it")
+    if st.st_uid != os.geteuid():
+        raise UnsafeDirectory(f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); remove it or set MTTD_HOME")
+    if st.st_mode & 0o022:
+        raise UnsafeDirectory(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 700 {path}")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)  # readable by others but ours and not writable by them: close it
+    return path
+
+
+def open_private_append(path: Path) -> int:
+    """A file descriptor appending to `path` (created 0600), never through a symlink (O_NOFOLLOW)
+    and only if it is a regular file of ours: log files live where others may once have planted one."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as err:
+        if path.is_symlink():
+            raise UnsafeDirectory(f"{path} is a symlink; remove it") from None
+        raise UnsafeDirectory(f"cannot open {path}: {err.strerror or err}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (not USE_TCP and st.st_uid != os.geteuid()):
+        os.close(fd)
+        raise UnsafeDirectory(f"{path} is not a regular file of yours; remove it")
+    return fd
+
+
+def rotate(path: Path, keep: int) -> None:
+    """path -> path.1 -> ... -> path.KEEP (the oldest dropped); renames never follow a symlink."""
+    for n in range(keep - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists() or older.is_symlink():
+            os.replace(older, path.with_name(f"{path.name}.{n + 1}"))
+    if path.exists() or path.is_symlink():
+        os.replace(path, path.with_name(f"{path.name}.1"))
+
+
 def ensure_dirs(paths: Paths) -> None:
-    """The daemon's directories: state and socket strictly private, the others created 0700 if new."""
+    """The daemon's directories: state and socket strictly private, the others ours, closed to others."""
     for public in (paths.config_dir, paths.data_dir, paths.log_dir):
-        public.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_user_dir(public)
     ensure_private_dir(paths.state_dir)
     if not USE_TCP:
         ensure_private_dir(paths.socket_file.parent)

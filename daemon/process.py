@@ -27,6 +27,9 @@ else:
     import fcntl
 
 
+STDERR_KEEP = 3  # serve.stderr files kept: this start's and the last ones'
+
+
 class AlreadyRunning(Exception):
     """Another process holds the instance lock."""
 
@@ -283,8 +286,11 @@ def spawn_serve(paths: Paths) -> subprocess.Popen:
     A new interpreter (not a fork of this one), so nothing grpc or torch set up here leaks into
     it; its stdout and stderr go to a file beside the log for crashes before logging starts.
     """
-    paths.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    err = open(paths.stderr_file, "wb")
+    from daemon.paths import ensure_user_dir, open_private_append, rotate
+
+    ensure_user_dir(paths.log_dir)
+    rotate(paths.stderr_file, STDERR_KEEP)  # the last start's crash words are kept, not truncated
+    err = os.fdopen(open_private_append(paths.stderr_file), "wb")
     try:
         kwargs: dict[str, Any] = {}
         if sys.platform == "win32":

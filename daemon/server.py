@@ -93,10 +93,10 @@ def serve() -> int:
         return 2
     try:
         paths_mod.ensure_dirs(paths)
+        _setup_logging(paths, config)
     except paths_mod.UnsafeDirectory as err:
         print(f"mttd: refusing to start: {err}", file=sys.stderr)
         return 2
-    _setup_logging(paths, config)
     # Before torch is imported (on the engine thread): its thread pools are sized at start-up.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
     lock = process.InstanceLock(paths.lock_file)
@@ -617,9 +617,18 @@ def _refusal(handler: grpc.RpcMethodHandler, why: str) -> grpc.RpcMethodHandler:
     return factory(behaviour, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
 
 
+class _NoFollowRotatingHandler(logging.handlers.RotatingFileHandler):
+    """mttd.log, opened (and reopened after each rotation) never through a symlink."""
+
+    def _open(self):  # noqa: ANN202 - logging's own signature
+        fd = paths_mod.open_private_append(Path(self.baseFilename))
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _setup_logging(paths: paths_mod.Paths, config: Config) -> None:
     """Every module logs to `logging.getLogger(__name__)`; the package roots send it all to mttd.log."""
-    handler = logging.handlers.RotatingFileHandler(
+    os.close(paths_mod.open_private_append(paths.log_file))  # refuses a planted symlink with one line
+    handler = _NoFollowRotatingHandler(
         paths.log_file, maxBytes=config.log_max_mb * 1024 * 1024, backupCount=config.log_backups, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

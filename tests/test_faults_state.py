@@ -145,3 +145,35 @@ def test_an_empty_or_short_token_is_never_accepted(tmp_path: Path) -> None:
         finally:
             mttd(home, "stop")
             assert kill_leftovers(home) == []
+
+
+def test_log_and_config_folders_are_checked_and_log_files_never_followed(tmp_path: Path) -> None:
+    home = make_home(tmp_path, **FAST)
+    log_dir = home / "log"
+    log_dir.mkdir(mode=0o700)
+    victim = tmp_path / "victim.txt"  # a file of the user's that a planted symlink points at
+    victim.write_text("precious\n")
+    try:
+        for folder in (log_dir, home / "config"):
+            folder.chmod(0o777)  # anyone may plant files in it
+            refused = mttd(home, "start")
+            assert refused.returncode != 0 and str(folder) in refused.stderr and "other users" in refused.stderr, refused.stderr
+            assert serve_processes(home) == []
+            folder.chmod(0o700)
+        # Planted symlinks in a private log folder: neither file is opened through them.
+        (log_dir / "serve.stderr").symlink_to(victim)
+        (log_dir / "mttd.log").symlink_to(victim)
+        refused = mttd(home, "start")
+        assert refused.returncode != 0 and "mttd.log" in refused.stderr and "symlink" in refused.stderr, refused.stderr
+        assert victim.read_text() == "precious\n", "a log was written through a symlink"
+        (log_dir / "mttd.log").unlink()
+        _start(home)
+        assert victim.read_text() == "precious\n"
+        assert not (log_dir / "serve.stderr").is_symlink()
+        # serve.stderr is rotated at each start, not truncated: the last start's words are kept.
+        (log_dir / "serve.stderr").write_text("words of the last start\n")
+        mttd(home, "restart")
+        assert (log_dir / "serve.stderr.1").read_text() == "words of the last start\n"
+    finally:
+        mttd(home, "stop")
+        assert kill_leftovers(home) == []
