@@ -1,91 +1,69 @@
-"""Review: where a track's state departs from the edit's own patterns.
+"""Review: where the visible picture departs from the edit's own patterns, said as an editor would.
 
 The unit of review is a segment: a run of steps on one track showing one item (a clip, a
-disabled clip) or nothing. Every segment is a candidate for the fields it can be wrong in:
-- `active`: an empty or disabled stretch inside a track's span of clips;
-- `asset`: the source of a clip;
-- `scale`, `pos_x`, `pos_y`, `crop_*`: the clip's motion and crop.
-Each candidate gets evidence from two sides, both about this very edit:
-- the model: how surprised the predictor is by the segment, when it enters (the prediction made
-  on the step before, conditioned on a change) and over its length;
-- the edit's own patterns, leave-one-out: the same track's other clips of the same source (or,
-  without those, all its clips) for values; the track's source transitions, repeats and sync for
-  assets; the track's density, gaps and disabled clips for `active`.
-A logistic model per field group turns the evidence into a probability, fitted on validation
-timelines with planted slips (`model.suggest.review_eval.calibrate`); items above the calibrated
-threshold are kept, adjacent ones merged, ranked by that probability. Evidence is computed as
-arrays per track; the words of an item (current, suggested, reason) only for the items kept.
+disabled clip) or nothing (`model.suggest.review_segments`). Every segment is a candidate for the
+fields it can be wrong in:
+- `active`: an empty stretch inside an A-roll (or dense B-roll) track where the picture goes
+  black, or a disabled clip among enabled ones;
+- `asset`: the source of a clip, where the track otherwise goes from the clip before to another;
+- `scale`, `pos_x`, `pos_y`, `crop_*`: the clip's framing, where other clips of the same source
+  (or the track's clips) share one.
+Checks of their own (`model.suggest.review_checks`) add gaps of a few frames between clips that
+otherwise touch, the same media shown twice, and a source smaller than the frame at 100 %.
+
+Evidence comes from the edit's own patterns, leave-one-out, and from the predictor's surprise
+(`model.suggest.review_model`). A logistic model per group turns it into a probability, fitted on
+real exports and synthetic timelines with planted slips (`model.suggest.review_eval`). An item is
+made only where the pattern it breaks has at least MIN_SUPPORT other occurrences, the count goes in
+the reason, and no reason contradicts itself (`model.suggest.review_words`).
+
+Track roles (`model.suggest.roles`) decide what is reviewed: a copied track speaks through its
+original (one item for the pair), a reference master laid over the whole sequence gets one item
+saying it hides everything below, overlay tracks get no "empty" items. Visibility
+(`model.suggest.visibility`) says when a flagged clip is hidden under another track's picture:
+the reason says so and the item ranks below what the viewer sees.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from model.features.grid import MAX_SLOT, N_TRACKS, SequenceFeatures, step_frames
-from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Predictor
+from model.features.grid import MAX_SLOT, SequenceFeatures
+from model.inference.predictor import VALUE_FIELDS, Predictions, Predictor
 from model.suggest.items import ReviewItem, source_json
-from model.timeline.types import Item, Sequence
+from model.suggest.review_calibration import (  # noqa: F401  (re-exported: review_eval and tests use them here)
+    CALIBRATION_FILE,
+    CALIBRATION_SCHEMA,
+    FEATURES,
+    GROUPS,
+    MODEL_FEATURES,
+    Calibration,
+    bundled_calibrations,
+    calibration_for,
+)
+from model.suggest.review_checks import MAX_GAP_SECONDS, check_candidates
+from model.suggest.review_context import CandidateSet, ReviewContext, review_context
+from model.suggest.review_model import SURPRISE_CAP, ModelEvidence
+from model.suggest.review_segments import SAME, VALUE_UNITS, Segment, SourceUses, track_segments
+from model.suggest.review_words import (
+    MIN_SUPPORT,
+    contradiction,
+    number,
+    other_value_phrase,
+    place,
+    track_name,
+    value_phrase,
+)
+from model.timeline.types import Sequence
 
-CALIBRATION_FILE = Path(__file__).with_name("review_calibration.json")
-CALIBRATION_SCHEMA = "mtt.review-calibration/1"
-GROUPS = ("active", "asset", "values")
-# What a visible difference is, per value field: scale and crop in percent, position in xmeml
-# units (0.5 = half the image). Deviations are measured in these units before calibration.
-VALUE_UNITS = np.array([10.0, 0.1, 0.1, 5.0, 5.0, 5.0, 5.0])
-SAME = 0.25  # two values within a quarter unit are the same setting
-SURPRISE_CAP = 10.0  # -log p is capped (p clipped at e^-10): one impossible step must not dominate
-FEATURES = {
-    "values": (
-        "dev", "agree", "nearest", "nearest_x_discrete", "continuous", "siblings", "same_source", "others_off",
-        "model_entry", "model_interior", "model_entry_x_discrete",
-    ),
-    "asset": (
-        "transition", "transition_support", "reuse_track", "reuse_all", "repeat_ratio", "repeat_among_one_offs",
-        "sync_break", "shown_before", "model_entry", "model_interior",
-    ),
-    "active": (
-        "disabled", "density", "rel_length", "other_gaps", "other_disabled", "covered", "same_take",
-        "model_entry", "model_interior",
-    ),
-}
-MODEL_FEATURES = frozenset({"model_entry", "model_interior", "model_entry_x_discrete"})
-
-
-@dataclass
-class Segment:
-    track: int
-    start: int  # first step
-    end: int  # step after the last
-    item: Item | None  # the item painted there (may be disabled); None for an empty stretch
-    active: bool
-    source_index: int
-    values: np.ndarray  # (7,) median over the segment, VALUE_FIELDS order
-    start_frame: int
-    end_frame: int
-
-
-Explain = Callable[[int], tuple[object, object, str]]  # row -> (current, suggested, reason)
-
-
-@dataclass
-class CandidateSet:
-    """One field group's candidates on one track: a row of evidence per (segment, field)."""
-
-    group: str
-    features: np.ndarray  # (N, len(FEATURES[group]))
-    segments: list[Segment]
-    fields: list[str]
-    explain: Explain
-    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
+HIDDEN_FACTOR = 0.5  # a hidden clip's item ranks below what the viewer sees
+HOLE_SHARE = 0.5  # of an empty stretch where nothing fills the picture: black on screen
+REFERENCE_CONFIDENCE = 0.95
 
 @dataclass
 class Candidate:
@@ -99,170 +77,31 @@ class Candidate:
     reason: str
 
 
-# --- segments ------------------------------------------------------------------------------
-
-
-def track_segments(seq: Sequence, feats: SequenceFeatures) -> list[list[Segment]]:
-    """Per kept track, its runs of one painted item (or none); disabled tracks give no runs."""
-    frames = step_frames(seq, feats.step_seconds)
-    per_step = feats.frames_per_step
-    duration = seq.duration
-    out: list[list[Segment]] = []
-    for t, track in enumerate(seq.video_tracks[:N_TRACKS]):
-        if not track.enabled or feats.steps == 0:
-            out.append([])
-            continue
-        ids = np.full(feats.steps, -1, np.int64)
-        for i, item in enumerate(track.items):
-            lo, hi = np.searchsorted(frames, [item.start, item.end], side="left")
-            ids[lo:hi] = i
-        cells = feats.grid[:, t]
-        moved = np.concatenate([[0], np.cumsum(np.any(cells[1:, 2:] != cells[:-1, 2:], axis=1))])
-        cuts = np.flatnonzero(np.diff(ids)) + 1
-        bounds = [0, *cuts.tolist(), feats.steps]
-        segs = []
-        for a, b in itertools.pairwise(bounds):
-            item = track.items[ids[a]] if ids[a] >= 0 else None
-            active = bool(cells[a, 0] > 0.5)
-            if not active:
-                values = np.zeros(7)
-            elif moved[b - 1] == moved[a]:  # constant: most clips
-                values = cells[a, 2:].astype(np.float64)
-            else:  # keyframed
-                values = np.median(cells[a:b, 2:], axis=0).astype(np.float64)
-            lo_f = item.start if item is not None else math.ceil(a * per_step)
-            hi_f = item.end if item is not None else min(duration, math.ceil(b * per_step))
-            segs.append(Segment(t, a, b, item, active, int(feats.source_index[a, t]), values, lo_f, hi_f))
-        _snap_empty_segments(segs)
-        out.append(segs)
-    return out
-
-
-def _snap_empty_segments(segs: list[Segment]) -> None:
-    """An empty stretch spans exactly from the item before it to the item after it."""
-    for i, seg in enumerate(segs):
-        if seg.item is not None:
-            continue
-        if i > 0 and segs[i - 1].item is not None:
-            seg.start_frame = segs[i - 1].item.end
-        if i + 1 < len(segs) and segs[i + 1].item is not None:
-            seg.end_frame = segs[i + 1].item.start
-
-
-# --- model evidence ------------------------------------------------------------------------
-
-
-def _surprise(p: np.ndarray | float) -> np.ndarray | float:
-    if isinstance(p, float):  # np.float64 is a float too
-        return -math.log(min(max(p, math.exp(-SURPRISE_CAP)), 1.0))
-    return -np.log(np.clip(p, math.exp(-SURPRISE_CAP), 1.0))
-
-
-def _prefix(x: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0, dtype=np.float64)])
-
-
-class ModelEvidence:
-    """The predictor's view of each segment: row t of Predictions is about step t+1.
-
-    Interior evidence is the mean over the segment's rows, read from prefix sums; entry
-    evidence is the row before the segment, conditioned on the change that happens there (a
-    causal predictor does not know that a cut comes at exactly this step, only what it expects
-    if one does).
-    """
-
-    def __init__(self, preds: Predictions, feats: SequenceFeatures, cite: bool = True) -> None:
-        self.preds = preds
-        self.feats = feats
-        self.cite = cite  # whether explanations may quote the model's guesses
-        p_on = preds.p_active.astype(np.float64)
-        self.on_cum = _prefix(_surprise(p_on))
-        self.off_cum = _prefix(_surprise(1.0 - p_on))
-        self.slot_surprise = _surprise(preds.asset_probs.astype(np.float64))  # (T, 20, 10)
-        self.slot_cum = _prefix(self.slot_surprise)
-        err = np.zeros_like(feats.grid[:, :, 2:], dtype=np.float64)
-        err[1:] = np.abs(preds.values[:-1] - feats.grid[1:, :, 2:]) / VALUE_UNITS
-        self.err_cum = _prefix(err)  # row t = error of the prediction for step t
-
-    def active(self, seg: Segment) -> tuple[float, float]:
-        """Surprise at the track being on (off); at the entry, P(state | change) ~ P(state) / P(change)."""
-        cum = self.on_cum if seg.active else self.off_cum
-        rows = seg.end - 1 - seg.start
-        inner = float(cum[seg.end - 1, seg.track] - cum[seg.start, seg.track]) / rows if rows > 0 else 0.0
-        if seg.start == 0:
-            return 0.0, inner
-        row = seg.start - 1
-        p_on = float(self.preds.p_active[row, seg.track])
-        p = p_on if seg.active else 1.0 - p_on
-        if (self.feats.grid[row, seg.track, 0] > 0.5) == seg.active:
-            return float(_surprise(np.float64(p))), inner
-        p_change = float(self.preds.p_change[row, seg.track])
-        given_change = min(1.0, p / p_change) if p_change > 1e-6 else 0.5  # no view of changes: neutral
-        return float(_surprise(np.float64(given_change))), inner
-
-    def assets(self, segs: list[Segment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per shown segment: surprise at its slot at the entry, given that the source changes
-        there (the previous slot left out and the rest renormalised; 0 at the sequence's start),
-        the mean surprise inside, and the entry's slot probabilities (NaN at the start)."""
-        track = np.array([s.track for s in segs], np.int64)
-        start = np.array([s.start for s in segs], np.int64)
-        end = np.array([s.end for s in segs], np.int64)
-        slot = np.minimum([s.source_index for s in segs], MAX_SLOT).astype(np.int64)
-        rows = end - 1 - start
-        inner = self.slot_cum[end - 1, track, slot] - self.slot_cum[start, track, slot]
-        interior = np.where(rows > 0, inner / np.maximum(rows, 1), 0.0)
-        before = np.maximum(start - 1, 0)
-        probs = self.preds.asset_probs[before, track].astype(np.float64)  # (n, 10)
-        prev = self.feats.source_index[before, track]
-        left_out = (prev >= 0) & (np.minimum(prev, MAX_SLOT) != slot)
-        probs[np.flatnonzero(left_out), np.minimum(prev, MAX_SLOT)[left_out]] = 0.0
-        total = probs.sum(axis=1, keepdims=True)
-        probs = np.where(total > 1e-9, probs / np.maximum(total, 1e-12), 1.0 / N_SLOTS)
-        entry = np.where(start > 0, _surprise(probs[np.arange(len(segs)), slot]), 0.0)
-        probs[start == 0] = np.nan
-        return entry, interior, probs
-
-    def values(self, segs: list[Segment], values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per segment and value field: entry error, mean interior error (in VALUE_UNITS), and the
-        entry guess (NaN where there is none).
-
-        The entry counts only where the predictor expected a change there (p_change >= 0.5):
-        otherwise its values for that step are the shot before going on, not a view of this one.
-        """
-        n = len(segs)
-        entry = np.zeros((n, 7))
-        interior = np.zeros((n, 7))
-        guess = np.full((n, 7), np.nan)
-        for i, s in enumerate(segs):
-            rows = s.end - 1 - s.start
-            if rows > 0:
-                interior[i] = (self.err_cum[s.end, s.track] - self.err_cum[s.start + 1, s.track]) / rows
-            if s.start > 0 and self.preds.p_change[s.start - 1, s.track] >= 0.5:
-                guess[i] = self.preds.values[s.start - 1, s.track]
-                entry[i] = np.abs(guess[i] - values[i]) / VALUE_UNITS
-        return entry, interior, guess
-
-
 # --- candidates ----------------------------------------------------------------------------
 
 
-def candidates(seq: Sequence, feats: SequenceFeatures, preds: Predictions, *, cite_model: bool = True) -> list[CandidateSet]:
-    """Every candidate of the sequence. `cite_model` False keeps the model's guesses out of the
-    reasons (for a calibration that gives its evidence no weight)."""
+def candidates(seq: Sequence, feats: SequenceFeatures, preds: Predictions, *, cite_model: bool = True,
+               context: ReviewContext | None = None) -> list[CandidateSet]:
+    """Every candidate of the sequence. `cite_model` is kept for callers; reasons quote the edit's
+    own patterns only (the model's evidence weighs in the score)."""
+    ctx = context or review_context(seq, feats)
     model = ModelEvidence(preds, feats, cite_model)
     segments = track_segments(seq, feats)
-    active_anywhere = feats.grid[:, :, 0] > 0.5
     uses = SourceUses(segments)
     out: list[CandidateSet] = []
-    for segs in segments:
+    for t, segs in enumerate(segments):
+        role = ctx.roles[t] if t < len(ctx.roles) else None
+        if role is None or not role.reviewed:
+            continue
         on = [s for s in segs if s.active]
         for found in (
-            _value_candidates(on, feats, model),
-            _asset_candidates(on, uses, feats, model),
-            _active_candidates(segs, on, active_anywhere, model),
+            _value_candidates(on, ctx, model),
+            _asset_candidates(on, uses, ctx, model),
+            _active_candidates(segs, on, ctx, model),
         ):
             if found is not None:
                 out.append(found)
+    out.extend(check_candidates(ctx))
     return out
 
 
@@ -310,10 +149,11 @@ def _leave_one_out(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return median, agree, nearest, continuous
 
 
-def _value_candidates(on: list[Segment], feats: SequenceFeatures, model: ModelEvidence) -> CandidateSet | None:
+def _value_candidates(on: list[Segment], ctx: ReviewContext, model: ModelEvidence) -> CandidateSet | None:
     n = len(on)
     if n < 3:
         return None
+    feats = ctx.feats
     values = np.stack([s.values for s in on])
     keys = np.array([s.source_index for s in on])
     median, agree, nearest, continuous = (np.zeros((n, 7)) for _ in range(4))
@@ -333,7 +173,7 @@ def _value_candidates(on: list[Segment], feats: SequenceFeatures, model: ModelEv
     dev = np.abs(values - median) / VALUE_UNITS
     off = nearest >= 1.0  # a layout or zoom change moves several fields at once; a slip, one
     others_off = off.sum(axis=1, keepdims=True) - off
-    entry, interior, guess = model.values(on, values)
+    entry, interior, _ = model.values(on, values)
     ln, me, discrete = _log1p(nearest), _log1p(entry), 1.0 - continuous
     columns = [
         _log1p(dev), agree, ln, ln * discrete, continuous, np.broadcast_to(_log1p(siblings)[:, None], (n, 7)),
@@ -341,160 +181,114 @@ def _value_candidates(on: list[Segment], feats: SequenceFeatures, model: ModelEv
         me * discrete,
     ]
     features = np.stack(columns, axis=-1).reshape(n * 7, -1)
+    support = np.rint(agree * siblings[:, None])  # the other clips at the pattern's value
+    allowed = (support >= MIN_SUPPORT) & (dev > SAME)
+    if ctx.roles[on[0].track].role == "overlay":  # graphics sit where each needs to: only a source's own habit counts
+        allowed &= same_source[:, None]
+    allowed = allowed.reshape(-1)
 
     def explain(row: int) -> tuple[object, object, str]:
         i, f = divmod(row, 7)
-        cited = guess[i, f] if model.cite else np.nan
-        return _explain_value(on[i], VALUE_FIELDS[f], values[i, f], median[i, f], agree[i, f], cited,
-                              bool(same_source[i]), feats)
+        seg, name = on[i], VALUE_FIELDS[f]
+        value, usual, k = float(values[i, f]), float(median[i, f]), int(support[i, f])
+        if same_source[i]:
+            src = feats.sources[seg.source_index].name
+            usual_text = other_value_phrase(name, usual, ctx.seq)
+            rest = f"the same source is {usual_text} the {k} other times on {track_name(seg.track)}"
+            if k < siblings[i]:
+                rest = f"the same source is {usual_text} in {k} of its {int(siblings[i])} other clips on {track_name(seg.track)}"
+            where = place(ctx.seq, seg.track, seg.start_frame)
+            text = f"{where}: this clip of '{src}' is {value_phrase(name, value, ctx.seq)} where {rest}"
+        else:
+            text = (f"{place(ctx.seq, seg.track, seg.start_frame)}: this clip is {value_phrase(name, value, ctx.seq)} where {k} of the "
+                    f"track's {int(siblings[i])} other clips are {other_value_phrase(name, usual, ctx.seq)}")
+        return round(value, 4), round(usual, 4), text + ctx.notes(seg)
 
     segs = [s for s in on for _ in range(7)]
-    return CandidateSet("values", features, segs, list(VALUE_FIELDS) * n, explain)
+    return CandidateSet("values", features, segs, list(VALUE_FIELDS) * n, explain, allowed)
 
 
-def _explain_value(seg, name, value, median, agree, guess, same_source, feats) -> tuple[object, object, str]:
-    where = f"V{seg.track + 1}"
-    whose = f"its other clips of '{feats.sources[seg.source_index].name}'" if same_source else "its other clips"
-    current = round(float(value), 4)
-    if agree >= 0.5 or np.isnan(guess):
-        text = f"{name} {value:g} on {where} where {agree:.0%} of {whose} use {median:g}"
-        if not np.isnan(guess):
-            text += f"; the model expects {guess:.4g}"
-        return current, round(float(median), 4), text
-    return current, round(float(guess), 4), f"{name} {value:g} on {where}; the model expects {guess:.4g} at this cut"
-
-
-class SourceUses:
-    """Every shown segment of each source, with what asset evidence asks of them."""
-
-    def __init__(self, segments: list[list[Segment]]) -> None:
-        self.segments: dict[int, list[Segment]] = {}
-        for segs in segments:
-            for s in segs:
-                if s.active:
-                    self.segments.setdefault(s.source_index, []).append(s)
-        offsets = {k: Counter(o for o in map(_offset, v) if o is not None) for k, v in self.segments.items()}
-        # Each source's two most used offsets, as (uses, offset): the most used one once a clip
-        # leaves itself out is one of them.
-        self.top_offsets = {k: sorted(((c, o) for o, c in counts.items()), reverse=True)[:2] for k, counts in offsets.items()}
-        self.ranges = {k: np.array([_source_range(s) for s in v], np.int64).reshape(-1, 2) for k, v in self.segments.items()}
-        self.items = {k: np.array([id(s.item) for s in v]) for k, v in self.segments.items()}
-
-    def count(self, source: int) -> int:
-        return len(self.segments[source])
-
-    def sync_break(self, seg: Segment) -> float:
-        """1 when the source is otherwise used in sync (two or more other uses share one offset of
-        source to sequence time, as multicam angles do) and this clip is not: a clip swapped in
-        keeps the in point of the angle it replaced."""
-        mine = _offset(seg)
-        if mine is None:
-            return 0.0
-        others = [(c - (o == mine), o) for c, o in self.top_offsets[seg.source_index]]
-        uses, offset = max(others)
-        return float(uses >= 2 and abs(offset - mine) > 1)
-
-    def shown_before(self, seg: Segment) -> float:
-        """The share of this clip's source frames that another clip of the edit shows too."""
-        if seg.item is None or seg.item.source.kind not in ("file", "sequence"):
-            return 0.0
-        lo, hi = _source_range(seg)
-        ranges = self.ranges[seg.source_index]
-        overlap = np.minimum(hi, ranges[:, 1]) - np.maximum(lo, ranges[:, 0])
-        overlap[self.items[seg.source_index] == id(seg.item)] = 0  # its own item, maybe split in two
-        return max(0, int(overlap.max(initial=0))) / max(1, hi - lo)
-
-
-def _offset(seg: Segment) -> int | None:
-    return None if seg.item is None else seg.item.in_frame - seg.item.start
-
-
-def _source_range(seg: Segment) -> tuple[int, int]:
-    if seg.item is None:
-        return (0, 0)
-    return seg.item.in_frame, seg.item.in_frame + (seg.item.end - seg.item.start)
-
-
-def _asset_candidates(on: list[Segment], uses: SourceUses, feats: SequenceFeatures, model: ModelEvidence) -> CandidateSet | None:
-    if len(on) < 3:
+def _asset_candidates(on: list[Segment], uses: SourceUses, ctx: ReviewContext, model: ModelEvidence) -> CandidateSet | None:
+    """Which source comes next is a pattern of picture tracks; on overlay tracks titles and
+    graphics follow the content (a scene counter, a score split in pieces), not a habit."""
+    if len(on) < 3 or ctx.roles[on[0].track].role == "overlay":
         return None
+    feats = ctx.feats
     srcs = [s.source_index for s in on]
+    # How the track goes on from each source to another; a clip continuing its source is no cut.
     transitions: dict[int, Counter] = {}
     for a, b in itertools.pairwise(srcs):
-        transitions.setdefault(a, Counter())[b] += 1
+        if a != b:
+            transitions.setdefault(a, Counter())[b] += 1
     totals = {a: sum(c.values()) for a, c in transitions.items()}
     distinct = Counter(srcs)
-    rows, segs, entries = [], [], []
-    entry_s, interior_s, entry_probs = model.assets(on[1:])
+    rows, segs, prevs, allowed, patterns = [], [], [], [], []
+    entry_s, interior_s, _ = model.assets(on[1:])
     for i, seg in enumerate(on[1:], start=1):
         prev, src = srcs[i - 1], seg.source_index
+        if prev == src:
+            continue  # never an item for going on with the same source
         # Leave this transition out: how does the track go on from `prev` elsewhere?
-        same, n_followers = transitions[prev][src] - 1, totals[prev] - 1
+        followers = transitions[prev].copy()
+        followers[src] -= 1
+        same, n_followers = followers[src], totals[prev] - 1
+        best = max(followers, key=lambda b: (followers[b], -b)) if n_followers > 0 else -1
+        best_count = followers[best] if best >= 0 else 0
+        sync = uses.sync_break(seg)
         reuse_track = distinct[src] - 1
         reuse_all = uses.count(src) - 1
-        # How repetitive the track is without this clip: a repeat on a track of one-offs stands out.
         repeats = 1.0 - (len(distinct) - (reuse_track == 0)) / max(1, len(srcs) - 1)
-        entry, interior, probs = entry_s[i - 1], interior_s[i - 1], entry_probs[i - 1]
-        probs = None if seg.start == 0 else probs
+        entry, interior = entry_s[i - 1], interior_s[i - 1]
         rows.append([(same + 0.5) / (n_followers + 1.0), _log1p(n_followers), _log1p(reuse_track), _log1p(reuse_all),
-                     repeats, float(reuse_all > 0) * (1.0 - repeats), uses.sync_break(seg), uses.shown_before(seg),
+                     repeats, float(reuse_all > 0) * (1.0 - repeats), sync, uses.shown_before(seg),
                      entry / SURPRISE_CAP, interior / SURPRISE_CAP])
+        pattern = best >= 0 and best != src and best_count >= MIN_SUPPORT
+        in_sync = uses.in_sync_count(seg) if sync else 0
+        allowed.append(pattern or in_sync >= MIN_SUPPORT)
+        patterns.append((best, best_count, n_followers, in_sync))
         segs.append(seg)
-        entries.append((prev, probs))
+        prevs.append(prev)
+    if not rows:
+        return None
 
     def explain(row: int) -> tuple[object, object, str]:
-        seg = segs[row]
-        prev, probs = entries[row]
-        followers = transitions[prev].copy()
-        followers[seg.source_index] -= 1
+        seg, prev = segs[row], prevs[row]
+        best, best_count, n_followers, in_sync = patterns[row]
+        name, before = feats.sources[seg.source_index].name, feats.sources[prev].name
         current = source_json(feats.sources[seg.source_index], min(seg.source_index, MAX_SLOT))
-        return (current, *_asset_suggestion(seg, prev, followers, probs if model.cite else None, feats, rows[row]))
+        where = place(ctx.seq, seg.track, seg.start_frame)
+        if best >= 0 and best != seg.source_index and best_count >= MIN_SUPPORT:
+            other = feats.sources[best].name
+            how = f"the {best_count} other times" if best_count == n_followers else f"in {best_count} of the {n_followers} other cuts from it"
+            text = f"{where}: '{name}' follows '{before}', where the track goes from '{before}' to '{other}' {how}"
+            return current, source_json(feats.sources[best], min(best, MAX_SLOT)), text + ctx.notes(seg)
+        text = (f"{where}: '{name}' is out of sync with its {in_sync} other clips, which all show it at one offset "
+                "from the sequence (a swapped angle?)")
+        return current, None, text + ctx.notes(seg)
 
-    return CandidateSet("asset", np.asarray(rows, np.float64), segs, ["asset"] * len(segs), explain)
-
-
-def _asset_suggestion(seg, prev, followers: Counter, probs, feats, evidence: list[float]) -> tuple[dict | None, str]:
-    name = feats.sources[seg.source_index].name
-    before = feats.sources[prev].name
-    where = f"V{seg.track + 1}"
-    total = sum(followers.values())
-    if total > 0:
-        best = max(followers, key=lambda b: (followers[b], -b))
-        if best != seg.source_index and followers[best] > 0:
-            share = f"{followers[best]} of {total} times"
-            text = f"'{name}' on {where} breaks the track's pattern: after '{before}' it goes to '{feats.sources[best].name}' ({share})"
-            return source_json(feats.sources[best], min(best, MAX_SLOT)), text
-    if probs is not None:
-        slot = int(np.argmax(probs))
-        source = feats.sources[slot] if slot < min(MAX_SLOT, len(feats.sources)) else None
-        label = f"'{source.name}'" if source else "another source"
-        return source_json(source, slot), f"'{name}' on {where} after '{before}'; the model expects {label} here ({probs[slot]:.0%})"
-    return None, f"'{name}' on {where} after '{before}': {_asset_evidence(evidence)}"
+    return CandidateSet("asset", np.asarray(rows, np.float64), segs, ["asset"] * len(segs), explain, np.array(allowed))
 
 
-def _asset_evidence(row: list[float]) -> str:
-    named = dict(zip(FEATURES["asset"], row))
-    if named["sync_break"]:
-        return "out of sync with the source's other clips (a swapped angle?)"
-    if named["shown_before"] >= 0.5:
-        return f"{named['shown_before']:.0%} of its frames are already shown by another clip"
-    if named["repeat_among_one_offs"] >= 0.5:
-        return "a source used again on a track that otherwise never repeats one"
-    return "a source this track does not go to from there"
-
-
-def _active_candidates(segs: list[Segment], on: list[Segment], active_anywhere: np.ndarray, model: ModelEvidence) -> CandidateSet | None:
+def _active_candidates(segs: list[Segment], on: list[Segment], ctx: ReviewContext, model: ModelEvidence) -> CandidateSet | None:
     if len(on) < 2:
         return None
+    track = on[0].track
+    role = ctx.roles[track]
     first, last = on[0].start, on[-1].end
     span = last - first
-    off = [s for s in segs if not s.active and (first < s.start and s.end < last or (s.item is not None and not s.item.enabled))]
+    disabled_segs = [s for s in segs if not s.active and s.item is not None and not s.item.enabled]
+    # Empty stretches of a few frames are the gap check's (model.suggest.review_checks).
+    shortest = max(1, round(MAX_GAP_SECONDS * float(ctx.seq.rate.fps)))
+    empty = [s for s in segs if not s.active and s.item is None and first < s.start and s.end < last
+             and s.end_frame - s.start_frame > shortest] if role.gaps_matter else []
+    off = sorted(disabled_segs + empty, key=lambda s: s.start)
     if not off:
         return None
+    active_anywhere = ctx.feats.grid[:, :, 0] > 0.5
     active_steps = sum(s.end - s.start for s in on)
     gap_lengths = [s.end - s.start for s in off]
-    disabled_count = sum(1 for s in off if s.item is not None and not s.item.enabled)
-    rows = []
+    disabled_count = len(disabled_segs)
+    rows, allowed = [], []
     for i, seg in enumerate(off):
         length = seg.end - seg.start
         others = gap_lengths[:i] + gap_lengths[i + 1 :]
@@ -506,17 +300,22 @@ def _active_candidates(segs: list[Segment], on: list[Segment], active_anywhere: 
         rows.append([float(disabled), min(1.0, density), rel_length, _log1p(len(others)),
                      _log1p(disabled_count - int(disabled)), float(tracks_on.mean()), float(_same_take(seg, on)),
                      entry / SURPRISE_CAP, interior / SURPRISE_CAP])
+        hole = float(ctx.vis.hole[seg.start : seg.end].mean()) if seg.end > seg.start else 0.0
+        allowed.append(len(on) >= MIN_SUPPORT and (disabled or hole >= HOLE_SHARE))
 
     def explain(row: int) -> tuple[object, object, str]:
         seg = off[row]
-        where = f"V{seg.track + 1}"
+        where = place(ctx.seq, seg.track, seg.start_frame)
         if seg.item is not None and not seg.item.enabled:
-            return 0, 1, f"clip '{seg.item.name or seg.item.source.name}' is disabled among {len(on)} enabled clips on {where}"
+            name = seg.item.name or seg.item.source.name
+            return 0, 1, f"{where}: clip '{name}' is disabled among {len(on)} enabled clips on {track_name(seg.track)}" + ctx.notes(seg)
         density = min(1.0, active_steps / max(1, span - (seg.end - seg.start)))
-        frames = seg.end_frame - seg.start_frame
-        return 0, 1, f"{where} is empty here ({frames} frames) while it covers {density:.0%} of the stretch around it"
+        seconds = (seg.end_frame - seg.start_frame) / float(ctx.seq.rate.fps)
+        return 0, 1, (f"{where}: {number(seconds)} s with nothing on {track_name(seg.track)} and no other track filling the "
+                      f"picture, where {track_name(seg.track)} covers {density:.0%} of the stretch around it "
+                      f"({len(on)} clips)")
 
-    return CandidateSet("active", np.asarray(rows, np.float64), off, ["active"] * len(off), explain)
+    return CandidateSet("active", np.asarray(rows, np.float64), off, ["active"] * len(off), explain, np.array(allowed))
 
 
 def _same_take(seg: Segment, on: list[Segment]) -> bool:
@@ -529,65 +328,16 @@ def _same_take(seg: Segment, on: list[Segment]) -> bool:
     return a.source.key == b.source.key and b.in_frame - a.in_frame == b.start - a.start
 
 
-# --- calibration and scoring ---------------------------------------------------------------
+# --- scoring and selection -----------------------------------------------------------------
 
 
-@dataclass
-class Calibration:
-    weights: dict[str, np.ndarray]
-    bias: dict[str, float]
-    threshold: float
-    source: str  # where it came from, for reports
-
-    @staticmethod
-    def from_json(doc: dict, source: str) -> Calibration:
-        if doc.get("schema") != CALIBRATION_SCHEMA:
-            raise ValueError(f"{source}: not a review calibration ({doc.get('schema')!r})")
-        for group in GROUPS:
-            if list(doc["features"][group]) != list(FEATURES[group]):
-                raise ValueError(f"{source}: calibration features for {group} differ from this version's")
-        return Calibration(
-            weights={g: np.asarray(doc["weights"][g], np.float64) for g in GROUPS},
-            bias={g: float(doc["bias"][g]) for g in GROUPS},
-            threshold=float(doc["threshold"]),
-            source=source,
-        )
-
-    @property
-    def uses_model(self) -> bool:
-        return any(w != 0 for g in GROUPS for name, w in zip(FEATURES[g], self.weights[g]) if name in MODEL_FEATURES)
-
-    def score(self, sets: list[CandidateSet]) -> None:
-        for cs in sets:
-            z = cs.features @ self.weights[cs.group] + self.bias[cs.group]
-            cs.scores = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-
-
-def bundled_calibrations() -> list[dict]:
-    if not CALIBRATION_FILE.exists():
-        return []
-    return json.loads(CALIBRATION_FILE.read_text())["calibrations"]
-
-
-def calibration_for(predictor: Predictor) -> Calibration:
-    """The predictor's own calibration (its checkpoint JSON's `review_thresholds`), else the
-    bundled one fitted for this predictor (by sha256, else by name), else the bundled
-    pattern-only one, fitted without the model's evidence so that it fits any predictor."""
-    own = getattr(predictor, "review_thresholds", None)
-    if own:
-        return Calibration.from_json(own, f"{predictor.name} checkpoint")
-    docs = bundled_calibrations()
-    sha = getattr(predictor, "sha256", "")
-    for doc in docs:
-        if sha and doc["predictor"].get("sha256") == sha:
-            return Calibration.from_json(doc, f"bundled ({doc['predictor']['name']})")
-    for doc in docs:
-        if doc["predictor"].get("name") == predictor.name and not doc["predictor"].get("sha256"):
-            return Calibration.from_json(doc, f"bundled ({predictor.name})")
-    for doc in docs:
-        if doc.get("fallback"):
-            return Calibration.from_json(doc, "bundled (pattern only)")
-    raise FileNotFoundError(f"no review calibration for predictor {predictor.name!r} and no fallback in {CALIBRATION_FILE}")
+def score(cal: Calibration, sets: list[CandidateSet]) -> None:
+    """The calibrated probability of every row; rows without the support an editor would accept
+    score 0, and so do a hidden clip's at half (it ranks below what the viewer sees)."""
+    cal.score(sets)
+    for cs in sets:
+        if cs.allowed is not None and len(cs.scores):
+            cs.scores = np.where(cs.allowed, cs.scores, 0.0)
 
 
 def review_sequence(
@@ -599,18 +349,42 @@ def review_sequence(
     calibration: Calibration | None = None,
 ) -> list[ReviewItem]:
     cal = calibration or calibration_for(predictor)
-    sets = candidates(seq, feats, preds, cite_model=cal.uses_model)
-    cal.score(sets)
-    return select(sets, cal.threshold, max_review)
+    ctx = review_context(seq, feats)
+    sets = candidates(seq, feats, preds, cite_model=cal.uses_model, context=ctx)
+    score(cal, sets)
+    references = reference_items(ctx)[:max_review]
+    return references + select(sets, cal.threshold, max_review - len(references), ctx)
 
 
-def select(sets: list[CandidateSet], threshold: float, max_review: int) -> list[ReviewItem]:
-    """The candidates at or above the threshold, merged and ranked, at most max_review."""
+def reference_items(ctx: ReviewContext) -> list[ReviewItem]:
+    """One item per reference track: it hides everything below it, nothing else is said of it."""
+    out = []
+    for t, role in enumerate(ctx.roles):
+        if role.role != "reference":
+            continue
+        item = max((it for it in ctx.seq.video_tracks[t].items if it.enabled), key=lambda it: it.end - it.start)
+        below = [u for u in range(t) if ctx.roles[u].role != "empty"]
+        tracks = ", ".join(track_name(u) for u in below)
+        reason = (f"{place(ctx.seq, t, item.start)}: '{item.name or item.source.name}' runs the whole sequence, opaque and "
+                  f"full-frame, so it hides everything below it ({tracks}); a reference left on?")
+        out.append(ReviewItem(t, item.start, item.end, "active", 1, 0, REFERENCE_CONFIDENCE, reason))
+    return out
+
+
+def select(sets: list[CandidateSet], threshold: float, max_review: int, ctx: ReviewContext | None = None) -> list[ReviewItem]:
+    """The candidates at or above the threshold, merged and ranked, at most max_review; a hidden
+    clip's item ranks at HIDDEN_FACTOR of its probability, a self-contradicting one is dropped."""
     kept = []
     for cs in sets:
         for row in np.flatnonzero(cs.scores >= threshold):
-            current, suggested, reason = cs.explain(int(row))
-            kept.append(Candidate(cs.fields[row], cs.segments[row], float(cs.scores[row]), current, suggested, reason))
+            seg = cs.segments[row]
+            current, suggested, reason = cs.words_of(int(row))
+            if contradiction(reason, current, suggested) is not None:
+                continue
+            rank = float(cs.scores[row])
+            if ctx is not None and ctx.hidden_by(seg) >= 0:
+                rank *= HIDDEN_FACTOR
+            kept.append(Candidate(cs.fields[row], seg, rank, current, suggested, reason))
     items = merge_runs(kept)
     items.sort(key=lambda r: (-r.confidence, r.start_frame, r.track))
     return items[:max_review]
