@@ -136,6 +136,16 @@ class WatchStore:
         except (KeyError, TypeError) as err:
             raise WatchError(f"cannot read the watch list {self.path}: bad entry ({err})") from None
 
+    def keep_bad(self) -> Path | None:
+        """Move an unreadable list aside to watches.json.bad (the next save would overwrite the
+        folders the user listed); the path it went to, or None."""
+        bad = self.path.with_name(self.path.name + ".bad")
+        try:
+            os.replace(self.path, bad)
+        except OSError:
+            return None
+        return bad
+
     def save(self, specs: list[WatchSpec]) -> None:
         doc = {"schema": STORE_SCHEMA, "watches": [asdict(s) for s in specs]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +175,8 @@ class WatchRegistry:
         try:
             specs = self.store.load()
         except WatchError as err:
-            logger.error("%s; starting with no watched folders", err)
+            kept = self.store.keep_bad()
+            logger.error("%s; %sstarting with no watched folders", err, f"kept as {kept}; " if kept else "")
             return str(err)
         for spec in specs:
             self.watcher.add(Path(spec.path), poll=spec.poll)

@@ -150,6 +150,7 @@ def test_a_full_disk_writes_both_sidecars_or_neither_and_a_rescan_repairs(home, 
     assert wait_for(lambda: listing()["watches"][0]["failed"] == 1, timeout=30)
     assert not (folder / "cut.mtt.json").exists() and not (folder / "cut.mtt.xml").exists(), "a half pair was left"
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert [line for line in mttd("logs").stdout.splitlines() if str(cut) in line and "File too large" in line]
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space freed
     mttd("watch", "add", str(folder), "--poll")  # re-added: a rescan
     assert wait_for(lambda: (folder / "cut.mtt.xml").exists() and (folder / "cut.mtt.json").exists(), timeout=30)
@@ -179,3 +180,41 @@ def test_stop_cancels_the_watchers_long_job_and_exits_by_itself(mttd_home, tmp_p
         assert not (folder / "long.mtt.json").exists()  # cancelled: no sidecar, the next start does it
     finally:
         mttd("stop", check=False)
+
+
+def _read_only(folder: Path):
+    """Make `folder` read-only for this user: a read-only bind mount when root (whom modes do not
+    stop), else mode 0555. Returns the undo."""
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True)
+        return lambda: subprocess.run(["umount", str(folder)], check=True)
+    folder.chmod(0o555)
+    return lambda: folder.chmod(0o755)
+
+
+def test_watcher_faults_each_leave_a_line_in_mttd_logs(home, tmp_path):
+    """Issue 21, defect 6: a corrupt watches.json, a name too long for its sidecar and a read-only
+    folder each give one line in `mttd logs` (before, they reached only serve.stderr)."""
+    store = home / "config" / "watches.json"
+    store.write_text('{"schema": "mttd.watches/1", "watches": [oops')
+    folder, locked = tmp_path / "drop", tmp_path / "locked"
+    folder.mkdir()
+    locked.mkdir()
+    save_atomically(locked / "cut.xml", synthetic_xmeml(2))
+    mttd("watch", "add", str(folder))  # starts the daemon, which cannot read the saved list
+    assert (home / "config" / "watches.json.bad").read_text().endswith("[oops"), "the broken list was not kept"
+    assert [w["path"] for w in listing()["watches"]] == [str(folder)]
+    long_name = "x" * 250 + ".xml"  # fits; x...x.mtt.json (259 bytes) does not
+    save_atomically(folder / long_name, synthetic_xmeml(1), temp_name=".t.tmp")
+    undo = _read_only(locked)
+    try:
+        mttd("watch", "add", str(locked))
+        assert wait_for(lambda: listing()["watches"][0]["failed"] == 1 and listing()["watches"][1]["failed"] == 1, timeout=30)
+    finally:
+        undo()
+    logs = mttd("logs", "-n", "200").stdout
+    assert "watches.json" in logs and "watches.json.bad" in logs
+    assert [line for line in logs.splitlines() if long_name in line and "File name too long" in line]
+    assert [line for line in logs.splitlines()
+            if str(locked / "cut.xml") in line and ("Read-only file system" in line or "Permission denied" in line)]
