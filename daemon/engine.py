@@ -33,6 +33,7 @@ from model.timeline import kinds
 log = logging.getLogger(__name__)
 
 MAX_EXTRA_MODELS = 1  # models named by requests kept beside the configured one
+LONG_JOB_S = 1.0  # after a job this long, freed memory goes back to the OS at once
 CALLER_CHECK_S = 0.25  # how often a waiting call checks that its caller is still there
 
 
@@ -300,11 +301,14 @@ class Engine:
             job.future.set_result(result)
         finally:
             with self._lock:
+                took = time.monotonic() - (self._busy_since or time.monotonic())
                 self._busy_since = None
                 self._running = None
                 self._last_used = time.monotonic()
             if self.config.keep_alive == 0:
                 self._unload("keep_alive is 0")
+            elif took >= LONG_JOB_S:
+                _return_memory_to_os()  # a long programme's temporaries: give them back now, not at unload
 
     def _idle_wait(self) -> float | None:
         """Seconds until the model and the cached results are idle for keep_alive; None = never.

@@ -173,6 +173,7 @@ def in_range(values: np.ndarray) -> np.ndarray:
 
 FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
 CANCEL_EVERY = 64  # rollout steps between checks that the call is still wanted (model.inference.cancel)
+MARGINAL_BLOCK = 4096  # steps per block of the marginal predictions (bounds their temporaries)
 SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
 
@@ -294,10 +295,16 @@ class Decoder:
         Returns the outputs, the caches at `starts`, the new memo (when `keep`) and the plan."""
         self._check_step(feats)
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
-        x = encode_inputs(feats.grid[None], feats.source_kind[None], batch_of_one(arrays), self.norm)
         steps, context = feats.steps, self.context
+
+        def encoded(lo: int, hi: int) -> dict[str, np.ndarray]:
+            """Inputs of steps lo..hi-1 (encoded a chunk at a time: a whole 40-minute sequence's are 50 MB)."""
+            prev = feats.grid[None, lo - 1] if lo > 0 else None
+            rows = batch_of_one(arrays.rows(slice(lo, hi)))
+            return encode_inputs(feats.grid[None, lo:hi], feats.source_kind[None, lo:hi], rows, self.norm, prev)
+
         n_layer = getattr(self, "n_layer", None)
-        dg = reuse.digest(x, feats.grid) if keep or memo is not None else None
+        dg = reuse.digest(encoded, feats.grid) if keep or memo is not None else None
         plan = reuse.plan(memo if n_layer else None, dg, context, n_layer or 0) if dg is not None else reuse.Plan(0, steps, 0, steps - 1, False)
         out = {name: np.empty((steps, N_TRACKS, n), np.float32) for name, n in self.heads}
         snapshots: dict[int, Any] = {}
@@ -323,7 +330,7 @@ class Decoder:
                 progress.report("predict", (a - plan.start) / max(plan.stop - plan.start, 1))
                 if keep and a > 0 and a % (reuse.SNAPSHOT_EVERY * context) == 0:
                     snapshots[a] = cache
-                chunk, cache = self.run({k: v[:, a : a + context] for k, v in x.items()}, a, cache)
+                chunk, cache = self.run(encoded(a, min(a + context, steps)), a, cache)
                 first = a - min(a, context - 1)  # the step the returned cache begins at
                 for s in (s for s in starts if a < s <= a + context):
                     caches[s] = self.window(cache, max(s - (context - 1), 0) - first, s - first)
@@ -350,7 +357,7 @@ class Decoder:
         memo = memos.get((key, self.sha256)) if key is not None else None
         out, caches, new_memo, plan = self._pass(feats, starts, arrays, memo, keep=key is not None)
         if new_memo is None:
-            preds = self.marginal(feats, out, arrays)
+            preds = self._marginal_blocks(feats, out, arrays, 0, feats.steps)
         else:
             preds = self._spliced_predictions(feats, out, arrays, memo, new_memo, plan)
             new_memo.preds = preds
@@ -371,10 +378,23 @@ class Decoder:
                 primed[s].keep = new_memo.rollouts
         return preds, primed
 
+    def _marginal_blocks(self, feats, out, arrays, lo: int, hi: int) -> Predictions:
+        """`marginal` of rows lo..hi-1, MARGINAL_BLOCK rows at a time (its temporaries of a whole
+        40-minute sequence would be a few hundred MB)."""
+        framing = framing_arrays(feats.grid)
+        parts = [self.marginal(feats, out, arrays, rows=slice(a, min(a + MARGINAL_BLOCK, hi)), framing=framing)
+                 for a in range(lo, hi, MARGINAL_BLOCK)]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return self.marginal(feats, out, arrays, rows=slice(lo, hi), framing=framing)
+        return Predictions(**{name: np.concatenate([getattr(p, name) for p in parts])
+                              for name in ("p_active", "asset_probs", "values", "p_change")})
+
     def _spliced_predictions(self, feats, out, arrays, memo, new_memo, plan) -> Predictions:
         """The memo's predictions with the rows the edit reaches recomputed (one span covering them)."""
         if memo is None or memo.preds is None or not plan.same_length and plan.start == 0:
-            return self.marginal(feats, out, arrays)
+            return self._marginal_blocks(feats, out, arrays, 0, feats.steps)
         rows = reuse.changed_rows(plan, memo, new_memo.digest, new_memo.last_active)
         steps = feats.steps
         if len(memo.preds.p_active) < steps:
@@ -383,7 +403,7 @@ class Decoder:
         if len(changed) == 0:
             return memo.preds
         lo, hi = int(changed[0]), int(changed[-1]) + 1
-        part = self.marginal(feats, out, arrays, rows=slice(lo, hi))
+        part = self._marginal_blocks(feats, out, arrays, lo, hi)
         spliced = {}
         for name in ("p_active", "asset_probs", "values", "p_change"):
             old = getattr(memo.preds, name)
@@ -412,13 +432,13 @@ class Decoder:
         return self.predict_primed(feats, ())[0]
 
     def marginal(self, feats: SequenceFeatures, out: dict[str, np.ndarray], arrays: HistoryArrays | None = None,
-                 rows: slice | None = None) -> Predictions:
+                 rows: slice | None = None, framing: tuple[np.ndarray, np.ndarray] | None = None) -> Predictions:
         """Mix "nothing changes" (the current state) with "after a cut" by the event head; only
         `rows` of it when given (a row depends on its own step, the one before and the framings)."""
         mean, std, _ = self.norm.arrays()
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
         lo, hi = (0, feats.steps) if rows is None else (rows.start, rows.stop)
-        framing, framed = framing_arrays(feats.grid)
+        framing, framed = framing_arrays(feats.grid) if framing is None else framing
         framing, framed = framing[lo:hi], framed[lo:hi]
         speed = velocity(feats.grid[lo:hi], arrays.cut[lo:hi], feats.grid[lo - 1] if lo > 0 else None)
         grid = feats.grid[lo:hi]

@@ -77,17 +77,29 @@ class MemoStore:
         self._items.clear()
 
 
-def digest(x: dict[str, np.ndarray], grid: np.ndarray) -> np.ndarray:
-    """(T, len(x) + 1): per step, a random projection of each encoded input and of the grid row.
-    Equal rows give equal digests; different rows give different ones but with probability ~0."""
+DIGEST_BLOCK = 4096  # steps encoded and digested at a time (bounds the float64 temporaries)
+
+
+def digest(encoded, grid: np.ndarray) -> np.ndarray:
+    """(T, inputs + 1): per step, a random projection of each encoded input and of the grid row.
+    Equal rows give equal digests; different rows give different ones but with probability ~0.
+    `encoded(lo, hi)` gives the encoded inputs of steps lo..hi-1 ({name: (1, n, ...)})."""
+    steps = grid.shape[0]
     rng = np.random.default_rng(_DIGEST_SEED)
-    cols = []
-    for name in sorted(x):
-        flat = x[name][0].reshape(grid.shape[0], -1).astype(np.float64)
-        cols.append(flat @ rng.standard_normal(flat.shape[1]))
-    flat = grid.reshape(grid.shape[0], -1).astype(np.float64)
-    cols.append(flat @ rng.standard_normal(flat.shape[1]))
-    return np.stack(cols, axis=1) if cols else np.zeros((grid.shape[0], 0))
+    weights: dict[str, np.ndarray] = {}
+    blocks = []
+    for lo in range(0, steps, DIGEST_BLOCK):
+        hi = min(lo + DIGEST_BLOCK, steps)
+        x = encoded(lo, hi)
+        cols = []
+        for name in sorted(x):
+            flat = x[name][0].reshape(hi - lo, -1).astype(np.float64)
+            w = weights.setdefault(name, rng.standard_normal(flat.shape[1]))
+            cols.append(flat @ w)
+        flat = grid[lo:hi].reshape(hi - lo, -1).astype(np.float64)
+        cols.append(flat @ weights.setdefault("grid", rng.standard_normal(flat.shape[1])))
+        blocks.append(np.stack(cols, axis=1))
+    return np.concatenate(blocks) if blocks else np.zeros((0, 10))
 
 
 def last_active_steps(grid: np.ndarray) -> np.ndarray:
