@@ -372,18 +372,21 @@ def reference_items(ctx: ReviewContext) -> list[ReviewItem]:
 
 
 def select(sets: list[CandidateSet], threshold: float, max_review: int, ctx: ReviewContext | None = None) -> list[ReviewItem]:
-    """The candidates at or above the threshold, merged and ranked, at most max_review; a hidden
-    clip's item ranks at HIDDEN_FACTOR of its probability, a self-contradicting one is dropped."""
+    """The candidates at or above the threshold, merged and ranked, at most max_review. A hidden
+    clip's item counts at HIDDEN_FACTOR of its probability (the viewer does not see it: it needs
+    that much more evidence, and ranks below what is seen); a self-contradicting one is dropped."""
     kept = []
     for cs in sets:
         for row in np.flatnonzero(cs.scores >= threshold):
             seg = cs.segments[row]
-            current, suggested, reason = cs.words_of(int(row))
-            if contradiction(reason, current, suggested) is not None:
-                continue
             rank = float(cs.scores[row])
             if ctx is not None and ctx.hidden_by(seg) >= 0:
                 rank *= HIDDEN_FACTOR
+                if rank < threshold:
+                    continue
+            current, suggested, reason = cs.words_of(int(row))
+            if contradiction(reason, current, suggested) is not None:
+                continue
             kept.append(Candidate(cs.fields[row], seg, rank, current, suggested, reason))
     items = merge_runs(kept)
     items.sort(key=lambda r: (-r.confidence, r.start_frame, r.track))

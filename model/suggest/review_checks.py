@@ -94,9 +94,14 @@ def gap_candidates(ctx: ReviewContext) -> CandidateSet | None:
         shows = "black" if rows[row][3] >= 0.5 else "the track below"
         text = (f"{place(seq, t, a.end)}: a {frames}-frame gap between '{a.name or a.source.name}' and "
                 f"'{b.name or b.source.name}' flashes {shows}, where {touching} of the track's other {cuts - 1} cuts touch")
-        return 0, 1, text + copy_note(ctx.copies(t))
+        return 0, 1, text + copy_note([c for c in ctx.copies(t) if _has_gap(ctx.seq.video_tracks[c].items, a.end, b.start)])
 
     return CandidateSet("gap", np.asarray(rows, np.float64), segs, ["active"] * len(segs), explain, np.array(allowed))
+
+
+def _has_gap(items, start: int, end: int) -> bool:
+    """Nothing of `items` is enabled over frames [start, end): a copy has the gap too."""
+    return not any(it.enabled and it.start < end and start < it.end for it in items)
 
 
 # --- the same media twice -------------------------------------------------------------------

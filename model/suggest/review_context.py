@@ -11,7 +11,7 @@ import numpy as np
 from model.features.grid import SequenceFeatures, step_frames
 from model.suggest.review_segments import Segment
 from model.suggest.review_words import copy_note, hidden_note
-from model.suggest.roles import TrackRole, track_roles
+from model.suggest.roles import TrackRole, same_cut, track_roles
 from model.suggest.visibility import Visibility, visibility
 from model.timeline.types import Sequence
 
@@ -60,8 +60,15 @@ class ReviewContext:
             return -1
         return by
 
+    def copies_of(self, seg: Segment) -> list[int]:
+        """The copies of the segment's track that repeat its clip (a copy may differ here and there)."""
+        if seg.item is None:
+            return []
+        return [t for t in self.copies(seg.track)
+                if any(same_cut(seg.item, it) for it in self.seq.video_tracks[t].items if it.enabled)]
+
     def notes(self, seg: Segment) -> str:
-        return copy_note(self.copies(seg.track)) + hidden_note(self.hidden_by(seg))
+        return copy_note(self.copies_of(seg)) + hidden_note(self.hidden_by(seg))
 
 
 def review_context(seq: Sequence, feats: SequenceFeatures) -> ReviewContext:

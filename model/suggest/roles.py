@@ -57,7 +57,8 @@ def _enabled(track: Track) -> list[Item]:
     return [it for it in track.items if it.enabled] if track.enabled else []
 
 
-def _same_cut(a: Item, b: Item) -> bool:
+def same_cut(a: Item, b: Item) -> bool:
+    """The same source, cut at the same frames (within COPY_FRAMES), in sync."""
     return (
         a.source.key == b.source.key
         and abs(a.start - b.start) <= COPY_FRAMES
@@ -76,7 +77,7 @@ def copy_share(items: Seq[Item], others: Seq[Item]) -> float:
     for it in items:
         lo = int(np.searchsorted(starts, it.start - COPY_FRAMES, side="left"))
         hi = int(np.searchsorted(starts, it.start + COPY_FRAMES, side="right"))
-        if any(_same_cut(it, others[k]) for k in range(lo, hi)):
+        if any(same_cut(it, others[k]) for k in range(lo, hi)):
             matched += it.end - it.start
     return matched / total
 
