@@ -172,3 +172,27 @@ def test_stop_cancels_a_long_running_call_and_the_daemon_exits_by_itself(tmp_pat
         assert took < 15, f"stop took {took:.1f} s"
         assert serve_processes(home) == []
         assert outcome and outcome[0] != "answered"
+
+
+def test_errors_name_the_problem_never_the_files_text(client: DaemonClient) -> None:
+    from tests.helpers_watcher import synthetic_xmeml
+
+    secret = "x-SECRET-7f3a"
+    good = synthetic_xmeml(1)
+    documents = {
+        "a timebase": (good.replace("<timebase>25</timebase>", f"<timebase>{secret}</timebase>", 1), "<timebase> is not a number"),
+        "a flag": (good.replace("<enabled>TRUE</enabled>", f"<enabled>{secret}</enabled>", 1), "is neither TRUE nor FALSE"),
+        "a scale": (good.replace("<value>100</value>", f"<value>{secret}</value>", 1).replace(
+            "<value>120</value>", f"<value>{secret}</value>", 1), "is not a number"),
+        "the root element": (f"<{secret}><sequence/></{secret}>", "not"),
+        "a tag mismatch": (f"<xmeml><{secret}a></{secret}b></xmeml>", "Opening and ending tag mismatch"),
+        "an unclosed tag": (f"<xmeml><{secret}>", "Premature end of data"),
+        "an entity": (f"<xmeml>&{secret};</xmeml>", "entit"),
+    }
+    for what, (document, needle) in documents.items():
+        with pytest.raises(DaemonError) as err:
+            client.suggest(pb.SuggestRequest(xml=document.encode(), source_name="sent.xml"))
+        assert err.value.code == "INVALID_ARGUMENT", what
+        text = f"{err.value.message} {err.value.reason}"
+        assert "sent.xml" in err.value.message and needle in text, (what, text)
+        assert "SECRET" not in text, f"{what}: the error echoes the file's text: {text}"

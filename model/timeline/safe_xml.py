@@ -7,6 +7,7 @@ through here, and every failure becomes one TimelineParseError.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import threading
 from pathlib import Path
@@ -90,12 +91,29 @@ def _parser() -> etree.XMLParser:
 
 
 def _syntax_reason(err: etree.XMLSyntaxError) -> str:
+    """The kind of problem, never the file's text: libxml2's messages quote names and values from
+    the document (a tag, an entity, an attribute), which may be anything the file holds."""
     message = str(err.msg or err)
     if "Excessive depth" in message:
         return f"elements nested deeper than {MAX_DEPTH} levels"
     if "amplification" in message or "entity" in message.lower():
-        return f"entities are not allowed ({message})"
-    return f"not well-formed XML: {message}"
+        return "entities are not allowed"
+    return f"not well-formed XML: {problem_kind(message)}"
+
+
+def problem_kind(message: str) -> str:
+    """A parser's message without what it quotes from the document: `Opening and ending tag
+    mismatch: a line 1 and b` -> `Opening and ending tag mismatch`, `Premature end of data in
+    tag X line 1` -> `Premature end of data`, `Attribute a redefined` -> `Attribute redefined`."""
+    text = re.sub(r",? line \d+, column \d+\s*$", "", message.strip())
+    head, sep, _rest = text.partition(": ")
+    if sep and " " in head:
+        text = head  # "<what went wrong>: <names from the document>"
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "", text)
+    text = re.sub(r"\s+in tag\s+\S+(\s+line \d+)?", "", text)  # Premature end of data in tag X line 1
+    text = re.sub(r"^(Attribute|Element|Namespace prefix)\s+\S+\s+(?=(redefined|is|not|on|for)\b)", r"\1 ", text)
+    text = re.sub(r"\b(for attribute|for element|prefix|attribute)\s+[^\s,]+$", r"\1", text)
+    return re.sub(r"\s+", " ", text).strip() or "syntax error"
 
 
 def _check_doctype(docinfo: etree.DocInfo, path: str) -> None:

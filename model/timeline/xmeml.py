@@ -49,14 +49,14 @@ def read_xmeml_bytes(data: bytes, path: str = "<bytes>", *, max_bytes: int = DEF
 def read_xmeml_tree(root: etree._Element, path: str = "<bytes>") -> Timeline:
     """Read an xmeml document already parsed by `safe_xml.parse_xml_bytes` (a file is parsed once)."""
     if root.tag != "xmeml":
-        raise TimelineParseError(path, root.sourceline, f"not an xmeml document (root element <{root.tag}>)")
+        raise TimelineParseError(path, root.sourceline, "not an xmeml document (its root element is not <xmeml>)")
     reader = _Reader(root, path)
     try:
         return reader.timeline()
     except TimelineParseError:
         raise
     except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError, RecursionError) as err:
-        raise TimelineParseError(path, reader.line, f"unreadable xmeml: {type(err).__name__}: {err}") from None
+        raise TimelineParseError(path, reader.line, f"unreadable xmeml ({type(err).__name__})") from None
 
 
 def top_level_sequences(root: etree._Element) -> list[etree._Element]:
@@ -151,7 +151,7 @@ class _Reader:
         rounded = round(value)
         if 0 < rounded <= 1000 and abs(value - rounded * 1000 / 1001) < 0.005:
             return rounded, True
-        raise self.fail(rate, f"<timebase> {text!r} is not a frame rate")
+        raise self.fail(rate, "<timebase> is not a frame rate (1 to 1000 fps, or an NTSC rate)")
 
     def track(self, el: etree._Element) -> Track:
         nodes = [c for c in el if c.tag in ITEM_TAGS]
@@ -365,9 +365,9 @@ class _Reader:
         try:
             value = float(text)
         except ValueError:
-            raise self.fail(el, f"<{what}> {text[:40]!r} is not a number") from None
+            raise self.fail(el, f"<{what}> is not a number") from None
         if not math.isfinite(value) or abs(value) > 1e15:
-            raise self.fail(el, f"<{what}> {text[:40]!r} is out of range")
+            raise self.fail(el, f"<{what}> is out of range")
         return value
 
     def frame(self, el: etree._Element, tag: str, default: int | None = None) -> int:
@@ -393,7 +393,7 @@ class _Reader:
             return default
         value = self.number(child, text, child.tag)
         if abs(value) > MAX_FRAME:
-            raise self.fail(child, f"<{child.tag}> {text[:40]!r} is out of range")
+            raise self.fail(child, f"<{child.tag}> is out of range")
         return math.floor(value)
 
     def boolean(self, el: etree._Element, tag: str, default: bool) -> bool:
@@ -408,7 +408,7 @@ class _Reader:
             return True
         if text in ("false", "0", "no"):
             return False
-        raise self.fail(child, f"<{child.tag}> {text[:40]!r} is neither TRUE nor FALSE")
+        raise self.fail(child, f"<{child.tag}> is neither TRUE nor FALSE")
 
 
 def cut_point(t: Transition) -> int:
