@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from daemon import paths as paths_mod
-from daemon import process
+from daemon import process, service
 from daemon.config import Config
 from daemon.errors import DaemonError
 from model import __version__
+from model.timeline.errors import TimelineParseError
 
 HEALTH_TIMEOUT = 2.0
 INFO_TIMEOUT = 5.0
@@ -45,6 +46,7 @@ class DaemonClient:
     def __init__(self, endpoint: str, token: str, max_message_mb: int = 64) -> None:
         import grpc
 
+        # grpc and the model's modules load only when a call is made (`mttd start` spawns first)
         from protos.mtt.v1 import suggester_pb2, suggester_pb2_grpc
 
         limit = max_message_mb * 1024 * 1024
@@ -193,8 +195,6 @@ def ensure_daemon(paths: paths_mod.Paths, config: Config, timeout: float | None 
 def _launch(paths: paths_mod.Paths, timeout: float, how: str) -> Running:
     """Start `serve`: through the service manager when its installed unit runs this mttd (so the
     two never fight over the daemon), else as a fresh process of our own."""
-    from daemon import service
-
     try:
         managed = service.managed_start()
     except service.ServiceError as err:
@@ -228,6 +228,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _protocol() -> int:
+    # grpc and the model's modules load only when a call is made (`mttd start` spawns first)
     from protos.mtt.v1 import PROTOCOL
 
     return PROTOCOL
@@ -281,8 +282,6 @@ def stop_daemon(paths: paths_mod.Paths, timeout: float = EXIT_TIMEOUT) -> str:
 def _managed_stop() -> bool:
     """True when the service manager owns this mttd and stopped its unit (even with none running:
     a unit waiting to restart a crashed daemon must stay stopped too)."""
-    from daemon import service
-
     try:
         return service.managed_stop()
     except service.ServiceError:
@@ -333,8 +332,6 @@ def client_for_cli(paths: paths_mod.Paths | None = None) -> DaemonClient | None:
 def _try_document(call: Any, path: str | Path) -> dict | None:
     import json
 
-    from model.timeline.errors import TimelineParseError
-
     client = client_for_cli()
     if client is None:
         return None
@@ -353,6 +350,7 @@ def proto_options(options: Any, model: str | None) -> Any:
 
     A model given as a path is sent absolute: the daemon does not share the caller's directory.
     """
+    # grpc and the model's modules load only when a call is made (`mttd start` spawns first)
     from model.suggest.items import SuggestOptions
 
     options = options or SuggestOptions()

@@ -1,9 +1,9 @@
 """Daemon settings: built-in defaults, then the TOML config file, then `MTTD_<NAME>` variables.
 
 Each effective value remembers where it came from, which `mttd config show` prints. Top-level
-keys are settings; tables (for example `[watch]`) belong to the parts of mttd that own them, and
-are checked here through their owners' validators, so a bad table is refused at load time (by
-`mttd config show` and by `mttd serve`, which then does not start) rather than ignored later.
+keys are settings; the `[watch]` table holds the folder watcher's settings (WatchSettings). A bad
+key or table is refused at load time (by `mttd config show` and by `mttd serve`, which then does
+not start) rather than ignored later.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class Config:
     values: dict[str, Any]
     sources: dict[str, str]  # "default", "file PATH" or "env MTTD_X"
     tables: dict[str, Any] = field(default_factory=dict)
+    watch: WatchSettings = field(default_factory=lambda: WatchSettings())  # the [watch] table
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -93,8 +94,7 @@ def load(paths: Paths, environ: dict[str, str] | None = None) -> Config:
             values[setting.name] = _coerce(setting, env[setting.env], setting.env, from_text=True)
             sources[setting.name] = f"env {setting.env}"
     _validate(values, sources)
-    _validate_tables(tables, paths.config_file)
-    return Config(values, sources, tables)
+    return Config(values, sources, tables, watch_settings(tables, str(paths.config_file)))
 
 
 def defaults() -> Config:
@@ -161,13 +161,44 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> None:
         raise bad("log_level", f"one of {', '.join(LOG_LEVELS)}")
 
 
-def _validate_tables(tables: dict[str, Any], path: Path) -> None:
-    from daemon.watches import WatchError, watch_settings
+@dataclass(frozen=True)
+class WatchSettings:
+    """The `[watch]` table of config.toml."""
 
-    try:
-        watch_settings(tables, str(path))
-    except WatchError as err:
-        raise ConfigError(str(err)) from None
+    settle_ms: int = 500  # quiet time after the last event before a file is looked at
+    reconcile_minutes: float = 5.0  # full scan for missed saves (events the OS dropped)
+    poll_interval_s: float = 2.0  # for folders watched with --poll (network drives)
+    queue_max: int = 1024  # files waiting at once; beyond it a later scan picks them up
+    kinds: tuple[str, ...] = ("review", "next", "fill")  # the suggestions written to sidecars
+    picture: bool = False  # also draw NAME.mtt.png (`mttd viz`); off by default: it costs a forward pass
+    follow_symlinks: bool = False  # process timelines that are symlinks (their target may be private)
+
+
+def watch_settings(tables: dict, where: str = "config.toml") -> WatchSettings:
+    """WatchSettings from the config's tables; ConfigError naming a bad or unknown key."""
+    table = tables.get("watch", {})
+    defaults = WatchSettings()
+    values = {}
+    for key, raw in table.items():
+        if key not in WatchSettings.__dataclass_fields__:
+            known = ", ".join(WatchSettings.__dataclass_fields__)
+            raise ConfigError(f"{where}: unknown setting [watch] {key!r} (known: {known})")
+        values[key] = _setting_value(key, raw, getattr(defaults, key), where)
+    return WatchSettings(**values)
+
+
+def _setting_value(key: str, raw: object, default: object, where: str) -> object:
+    if key == "kinds":
+        if not isinstance(raw, list) or not raw or not set(raw) <= set(default):
+            raise ConfigError(f"{where}: [watch] kinds must be a list of {', '.join(default)}, got {raw!r}")
+        return tuple(raw)
+    if isinstance(default, bool):
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{where}: [watch] {key} must be true or false, got {raw!r}")
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
+        raise ConfigError(f"{where}: [watch] {key} must be a positive number, got {raw!r}")
+    return type(default)(raw)
 
 
 def _kind_name(kind: type) -> str:

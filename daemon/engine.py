@@ -29,6 +29,7 @@ from daemon.errors import DaemonError
 from daemon.paths import resolve
 from model.inference import cancel, progress
 from model.timeline import kinds
+from model.timeline.errors import TimelineParseError
 
 log = logging.getLogger(__name__)
 
@@ -499,13 +500,13 @@ class TimelineInput:
 
     def parse(self) -> Any:
         """The Timeline; DaemonError INVALID_ARGUMENT naming the file and line when unreadable."""
-        from model.timeline.errors import TimelineParseError
-
         try:
             if self.kind == "timeline":
+                # the model's modules load on the engine thread, in the serve process only
                 from model.timeline.timeline_json import timeline_from_dict
 
                 return timeline_from_dict(self.json_data, self.label)
+            # the model's modules load on the engine thread, in the serve process only
             from model.timeline.formats import read_timeline_bytes
 
             return read_timeline_bytes(self.data, self.label)

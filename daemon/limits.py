@@ -48,6 +48,7 @@ def path_text(text: str, what: str = "path") -> str:
 
 def check_steps(timeline: Any, step: Fraction, sequence: str | None, max_steps: int) -> None:
     """Refuse a sequence longer than `max_steps` steps of `step` seconds, before featurizing it."""
+    # numpy loads only when a call is checked, in the serve process
     from model.features.grid import step_count
 
     try:

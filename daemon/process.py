@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from daemon.paths import Paths
+from daemon.paths import USE_TCP, Paths, ensure_user_dir, open_private_append, rotate
 from model.atomic import write_atomic
 
 if sys.platform == "win32":
@@ -248,8 +248,6 @@ def find_daemon(paths: Paths) -> DaemonRecord | None:
 
 
 def _record_from_lock(paths: Paths) -> DaemonRecord | None:
-    from daemon.paths import USE_TCP
-
     owner = lock_owner(paths.lock_file)
     if owner is None or not is_the_daemon(owner[0], owner[1], paths.lock_file):
         return None
@@ -286,7 +284,6 @@ def spawn_serve(paths: Paths) -> subprocess.Popen:
     A new interpreter (not a fork of this one), so nothing grpc or torch set up here leaks into
     it; its stdout and stderr go to a file beside the log for crashes before logging starts.
     """
-    from daemon.paths import ensure_user_dir, open_private_append, rotate
 
     ensure_user_dir(paths.log_dir)
     rotate(paths.stderr_file, STDERR_KEEP)  # the last start's crash words are kept, not truncated

@@ -7,15 +7,14 @@ status file is written atomically; the engine loads the model and health turns S
 Shutdown (SIGTERM, SIGINT or the Shutdown call): health NOT_SERVING, the status file removed,
 in-flight calls given a grace period, the socket removed, exit 0.
 
-The folder watcher (issue 7) plugs in through `daemon.watcher.create_watcher(engine, config,
-paths) -> Watcher` when that module exists; without it the watch calls answer UNIMPLEMENTED.
+The folder watcher is `daemon.watch.registry.create_watcher(engine, config, paths)`; it starts
+once the model is loaded and stops first at shutdown.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
-import importlib.util
 import json
 import logging
 import logging.handlers
@@ -66,9 +65,9 @@ LOG_ROOTS = ("daemon", "model")  # the packages whose modules log into mttd.log
 
 
 class Watcher(Protocol):
-    """What the server needs from the folder watcher (daemon/watcher.py, issue 7).
+    """What the server needs from the folder watcher (daemon.watch.registry.WatchRegistry).
 
-    `daemon.watcher.create_watcher(engine, config, paths)` builds it; the server starts it once
+    `daemon.watch.registry.create_watcher(engine, config, paths)` builds it; the server starts it once
     the model is loaded and stops it first at shutdown. Watch infos carry the fields of
     mtt.v1.WatchState (a dataclass or a dict); a path the watcher refuses raises an exception
     whose message says why (the caller gets INVALID_ARGUMENT).
@@ -193,13 +192,10 @@ class Daemon:
         return f"unix:{sock}"
 
     def _attach_watcher(self) -> None:
-        if importlib.util.find_spec("daemon.watcher") is None:
-            return
-        create = getattr(importlib.import_module("daemon.watcher"), "create_watcher", None)
-        if create is None:
-            log.warning("daemon.watcher has no create_watcher(engine, config, paths): folder watching is off")
-            return
-        self.watcher = create(self.engine, self.config, self.paths)
+        # numpy and watchdog load after the instance lock: a second `serve` exits at once
+        from daemon.watch.registry import create_watcher
+
+        self.watcher = create_watcher(self.engine, self.config, self.paths)
 
     def _on_model_ready(self, error: str | None) -> None:
         if error is not None:
@@ -396,6 +392,7 @@ class Suggester(pb_grpc.SuggesterServicer):
             read_ms = (time.perf_counter() - started) * 1000.0
 
             def job(predictor: Any) -> dict:
+                # numpy loads on the first call, not before the daemon has bound its socket
                 from model.suggest.document import suggestions_document
                 from model.suggest.pipeline import predictor_step
 
@@ -423,6 +420,7 @@ class Suggester(pb_grpc.SuggesterServicer):
             raise DaemonError("INVALID_ARGUMENT", "start and steps must not be negative")
 
         def job(predictor: Any) -> pb.PredictReply:
+            # numpy loads on the first call, not before the daemon has bound its socket
             from model.features.grid import DEFAULT_STEP, as_step
 
             step = as_step(getattr(predictor, "step_seconds", DEFAULT_STEP))
@@ -435,6 +433,7 @@ class Suggester(pb_grpc.SuggesterServicer):
 
     def _features(self, request: pb.FeaturesRequest) -> pb.FeaturesReply:
         """A cache hit is answered at once; a miss takes a place in the queue."""
+        # numpy loads on the first call, not before the daemon has bound its socket
         from model.features.grid import DEFAULT_STEP
 
         step = limits.features_step(request.step) if request.step else DEFAULT_STEP
@@ -448,6 +447,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         return pb.FeaturesReply(document_json=text)
 
     def _features_text(self, source: TimelineInput, request: pb.FeaturesRequest, step: Any) -> str:
+        # numpy loads on the first call, not before the daemon has bound its socket
         from model.features.grid import features_document
 
         timeline = source.parse()
@@ -498,6 +498,7 @@ def _input(request: Any) -> TimelineInput:
 
 
 def _suggest_options(options: pb.SuggestOptions) -> Any:
+    # numpy loads on the first call, not before the daemon has bound its socket
     from model.suggest.items import SuggestOptions
 
     fields: dict[str, Any] = {}
@@ -530,6 +531,7 @@ def _summary(doc: dict) -> dict[str, Any]:
 
 
 def _predict_window(timeline: Any, predictor: Any, request: pb.PredictRequest) -> pb.PredictReply:
+    # numpy loads on the first call, not before the daemon has bound its socket
     from model.features.grid import DEFAULT_STEP, N_TRACKS, as_step, featurize
     from model.inference.predictor import N_SLOTS, VALUE_FIELDS
 

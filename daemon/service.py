@@ -34,6 +34,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 from daemon.errors import MttdError
+from daemon.paths import resolve
 from model.atomic import write_atomic
 
 UNIT_NAME = "mttd.service"
@@ -100,8 +101,6 @@ def spec_for(scripts_dir: Path, log_dir: Path, environ: dict[str, str] | None = 
 
 def current_spec() -> ServiceSpec:
     """The service that would run the mttd of this interpreter, with today's directories."""
-    from daemon.paths import resolve
-
     return spec_for(Path(sysconfig.get_path("scripts")), resolve().log_dir)
 
 
@@ -475,6 +474,7 @@ def _serve_with_env(argv: list[str]) -> int:
     for pair in argv[1:]:
         key, _, value = pair.partition("=")
         os.environ[key] = value
+    # daemon.cli imports the model: this module stays stdlib-only for the installer
     from daemon.cli import main
 
     return main(["serve", "--foreground"])

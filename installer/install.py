@@ -26,6 +26,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemon import service
 from installer import dirs as dirs_mod
 from installer import plugins as plugins_mod
 from installer.manifest import Manifest, load, make_dirs, missing_dirs
@@ -369,8 +370,6 @@ def planned_paths(opts: Options, dirs: dirs_mod.InstallDirs) -> list[tuple[Path,
     plan(dirs.config_file, "config file with the defaults")
     plan(dirs.manifest, "install manifest (what uninstall removes)")
     if opts.service:
-        from daemon import service
-
         backend = service.detect_backend()
         path = service.definition_path(backend)
         if path is not None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from daemon import service
 from installer import dirs as dirs_mod
 from installer.manifest import Entry, Manifest, load
 
@@ -49,8 +50,6 @@ def stop_daemon(venv: Path) -> str:
 
 def remove_service(manifest: Manifest, venv: Path) -> list[str]:
     """The recorded backend, and any definition that runs this venv's mttd (a later `install-service`)."""
-    from daemon import service
-
     backends = [manifest.backend] if manifest.backend else []
     for backend in service.installed_backends():
         path = service.definition_path(backend)

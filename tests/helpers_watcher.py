@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon import watch_files
-from daemon.watcher import ProcessResult
+from daemon.watch import files as watch_files
+from daemon.watch.watcher import ProcessResult
 from model.timeline.kinds import SIDECAR_SUFFIXES
 
 FPS = 25

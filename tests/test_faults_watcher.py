@@ -54,7 +54,7 @@ def test_a_fifo_named_xml_never_stalls_the_watcher(home, tmp_path):
 
 
 def test_a_fifo_is_refused_at_open_without_blocking(tmp_path):
-    from daemon import watch_files
+    from daemon.watch import files as watch_files
     from model.timeline.errors import TimelineParseError
     from model.timeline.kinds import BY_SUFFIX, timeline_kinds
     from model.timeline.safe_xml import read_capped

@@ -6,6 +6,7 @@ import ast
 import importlib
 from pathlib import Path
 
+from tests import import_graph
 from tests.conftest import REPO
 
 PACKAGES = ("daemon", "model", "plugin_bridge", "protos")
@@ -51,3 +52,40 @@ def test_every_listed_command_module_exists_and_registers():
         sub = argparse.ArgumentParser().add_subparsers()
         importlib.import_module(f"daemon.commands.{name}").register(sub)
         assert sub.choices, f"daemon/commands/{name}.py registers no command"
+
+
+# -- import circles (tests/import_graph.py reads the imports with ast) ---------------------------
+
+SERVICE_SIDE = ("daemon", "plugin_bridge", "installer")
+
+
+def test_no_import_circle_in_the_daemon_the_bridge_or_the_installer():
+    """Function-level and TYPE_CHECKING imports count too: a circle is a circle to the reader."""
+    edges = import_graph.graph(import_graph.imports(REPO), type_checking=True)
+    circles = [c for c in import_graph.cycles(edges) if any(m.split(".")[0] in SERVICE_SIDE for m in c)]
+    assert not circles, circles
+
+
+def test_the_packages_import_each_other_one_way():
+    edges: dict[str, set[str]] = {}
+    for imp in import_graph.imports(REPO):
+        source, target = imp.source.split(".")[0], imp.target.split(".")[0]
+        if source != target:
+            edges.setdefault(source, set()).add(target)
+    assert not import_graph.cycles(edges), edges
+
+
+def test_a_function_level_import_of_our_own_modules_says_why():
+    """Lazy imports keep torch, numpy and grpc out of light start-ups; each such block carries a
+    one-line comment with its reason, every other import sits at the top of its module."""
+    silent = [f"{i.path.relative_to(REPO)}:{i.line} imports {i.target}"
+              for i in import_graph.imports(REPO, SERVICE_SIDE) if i.in_function and not i.commented]
+    assert not silent, "\n".join(silent)
+
+
+def test_the_import_graph_sees_circles():
+    """The checks above can fail: a made-up circle through a function-level import is found."""
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_graph.cycles(edges) == [["a", "b", "c"]]
+    found = import_graph.imports(REPO, ("daemon",))
+    assert any(i.in_function and i.target == "daemon.server" for i in found)  # `mttd serve` imports it late

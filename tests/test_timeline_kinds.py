@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import watch_files
 from daemon.engine import input_from_path
+from daemon.watch import files as watch_files
 from model.timeline.formats import read_timeline
 from model.timeline.kinds import KINDS, kind_of, sidecar_stem, timeline_kinds
 from model.training.dataset import find_timeline_files

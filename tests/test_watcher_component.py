@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.watcher import ProcessResult, Watcher
+from daemon.watch.watcher import ProcessResult, Watcher
 from tests.helpers_watcher import (
     StubProcessor,
     save_atomically,

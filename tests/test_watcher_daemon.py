@@ -156,12 +156,12 @@ def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home
 
     assert wait_for(lambda: len(lines(" processed ") + lines(" failed ") + lines(" skipped ")) == 3, timeout=30)
     [processed] = lines(f"processed {edits / 'cut.xml'}: ")
-    assert " INFO daemon.watcher: " in processed
+    assert " INFO daemon.watch.watcher: " in processed
     assert re.search(r": 1 sequence, \d+ review, \d+ next, \d+ fill in \d+\.\d\d s$", processed), processed
     [failed] = lines(f"failed {edits / 'broken.xml'}:")
-    assert " WARNING daemon.watcher: " in failed and "its error document is written" in failed
+    assert " WARNING daemon.watch.watcher: " in failed and "its error document is written" in failed
     [skipped] = lines(f"skipped {edits / 'plist.xml'}: ")
-    assert " WARNING daemon.watcher: " in skipped and "not a .xml timeline (no <xmeml" in skipped
+    assert " WARNING daemon.watch.watcher: " in skipped and "not a .xml timeline (no <xmeml" in skipped
     assert processed in mttd("logs", "-n", "20").stdout  # what the user reads
 
     save_atomically(edits / "cut.xml", synthetic_xmeml(1))  # saved again unchanged: its sidecars stand

@@ -15,8 +15,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from daemon.watch_files import TwoPhaseProcessor, make_engine_processor, make_processor
-from daemon.watcher import Watcher
+from daemon.watch.process import make_engine_processor, make_processor
+from daemon.watch.watcher import TwoPhaseProcessor, Watcher
 from model.inference.predictor import PersistencePredictor
 from model.suggest.document import SCHEMA_FILE
 from model.suggest.items import SuggestOptions

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon import watch_files
-from daemon.watcher import Watcher
-from daemon.watches import WatchError, WatchRegistry, WatchSettings, WatchSpec, WatchStore, watch_settings
+from daemon.config import ConfigError, WatchSettings, watch_settings
+from daemon.watch import files as watch_files
+from daemon.watch.registry import WatchRegistry
+from daemon.watch.store import WatchError, WatchSpec, WatchStore
+from daemon.watch.watcher import Watcher
 from model.timeline.kinds import BY_SUFFIX, timeline_kinds
 from tests.helpers_watcher import StubProcessor, synthetic_xmeml
 
@@ -33,11 +35,11 @@ def test_watch_settings_come_from_the_watch_table_and_refuse_bad_keys():
     assert watch_settings({}) == WatchSettings()
     got = watch_settings({"watch": {"settle_ms": 250, "reconcile_minutes": 1, "kinds": ["next"]}})
     assert (got.settle_ms, got.reconcile_minutes, got.kinds) == (250, 1.0, ("next",))
-    with pytest.raises(WatchError, match="unknown setting \\[watch\\] 'settle'"):
+    with pytest.raises(ConfigError, match="unknown setting \\[watch\\] 'settle'"):
         watch_settings({"watch": {"settle": 1}})
-    with pytest.raises(WatchError, match="positive number"):
+    with pytest.raises(ConfigError, match="positive number"):
         watch_settings({"watch": {"queue_max": 0}})
-    with pytest.raises(WatchError, match="kinds must be a list"):
+    with pytest.raises(ConfigError, match="kinds must be a list"):
         watch_settings({"watch": {"kinds": ["everything"]}})
 
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from daemon.paths import resolve
+
 STEPS = (128, 256, 512, 1024)
 ROLLOUT_STEPS = 100
 
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.train_args import passive_omp
 
     passive_omp()
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 def bench(args: argparse.Namespace, tmp: Path) -> dict:
     from fractions import Fraction
 
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.inference.checkpoint import load
     from model.inference.load import weights_path
     from model.inference.network import predictor_from_checkpoint
@@ -84,7 +88,7 @@ def bench(args: argparse.Namespace, tmp: Path) -> dict:
 
 
 def _onnx_file(ckpt, int8: bool, tmp: Path) -> Path:
-    from daemon.paths import resolve
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.inference.onnx_backend import find_export
     from model.training.onnx_export import export
 
@@ -100,6 +104,7 @@ def _long_features(ckpt, steps: int):
     """One synthetic timeline of at least `steps` steps (a podcast: several tracks and cuts)."""
     from fractions import Fraction
 
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.features.grid import featurize_timeline
     from model.training.synth import synthesize
 
@@ -110,6 +115,7 @@ def _long_features(ckpt, steps: int):
 
 def _forward(pred, feats, steps: int):
     """A callable running the network over the first `steps` steps as `predict` does, inputs encoded."""
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.features.history import history_arrays
     from model.inference.decoding import batch_of_one, encode_inputs
 

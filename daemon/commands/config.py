@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from daemon import paths as paths_mod
+from daemon.config import load
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="show the daemon's settings")
@@ -15,9 +18,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from daemon import paths as paths_mod
-    from daemon.config import load
-
     paths = paths_mod.resolve()
     config = load(paths)
     settings = config.describe()

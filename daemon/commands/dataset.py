@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from daemon.commands.synth import ProgressLine
 from daemon.errors import MttdError, UsageError
 
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from daemon.commands.synth import ProgressLine
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.features.grid import as_step
     from model.training.dataset import BuildOptions, build_dataset, find_timeline_files
 
@@ -63,6 +64,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.dataset_stats import dataset_stats, format_stats
 
     if not (Path(args.data) / "manifest.json").is_file():

@@ -31,11 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.train_args import passive_omp
 
     passive_omp()
     import torch
 
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.features.grid import DEFAULT_STEP
     from model.inference.load import load_predictor
     from model.training import evaluate

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(ckpt, out: Path, args: argparse.Namespace):
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.inference.onnx_backend import OnnxPredictor
     from model.training.evaluate import held_out_features
     from model.training.onnx_export import evaluation_metrics, export, metrics_check, rollout_rates_over_seeds, write_meta
@@ -77,6 +78,7 @@ def _export(ckpt, out: Path, args: argparse.Namespace):
     if args.metrics:
         from fractions import Fraction
 
+        # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
         from model.inference.network import predictor_from_checkpoint
 
         data = args.data or ckpt.meta.get("data")

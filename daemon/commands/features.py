@@ -14,7 +14,9 @@ import json
 import sys
 from fractions import Fraction
 
+from daemon.client import try_daemon_features
 from daemon.errors import MttdError
+from model.timeline.errors import TimelineParseError
 
 MAX_STEPS = 2_000_000  # 55 hours at 0.1 s; more is a broken file or a typo in --step
 
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.features.grid import (
         DEFAULT_STEP,
         as_step,
@@ -68,9 +71,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _from_daemon(path: str, sequence: str | None) -> dict | None:
     """The daemon's document at the default step, or None: no daemon, or a file it refuses."""
-    from daemon.client import try_daemon_features
-    from model.timeline.errors import TimelineParseError
-
     try:
         return try_daemon_features(path, None, sequence)
     except TimelineParseError:
@@ -83,6 +83,7 @@ def _print_json(doc: dict) -> None:
 
 
 def _too_many_steps(timeline, step: Fraction, only: str | None) -> str:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.features.grid import step_count
 
     for seq in timeline.sequences:

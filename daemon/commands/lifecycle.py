@@ -12,7 +12,12 @@ import sys
 import time
 from typing import Any
 
-from daemon.errors import MttdError
+from daemon import paths as paths_mod
+from daemon.client import DaemonClient, ensure_daemon, stop_daemon
+from daemon.config import load, load_or_defaults
+from daemon.errors import DaemonError, MttdError
+from daemon.paths import UnsafeDirectory, ensure_dirs
+from daemon.process import find_daemon
 
 STATUS_NOT_RUNNING = 3  # LSB: program is not running
 
@@ -47,8 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _setup(lenient: bool = False) -> tuple[Any, Any]:
     """Paths and config; `lenient` (stop, status, logs): a broken config gives the defaults and one
     warning line instead of an error, so a running daemon can always be seen and stopped."""
-    from daemon import paths as paths_mod
-    from daemon.config import load, load_or_defaults
 
     paths = paths_mod.resolve()
     if lenient:
@@ -57,15 +60,13 @@ def _setup(lenient: bool = False) -> tuple[Any, Any]:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from daemon.server import serve
 
     return serve()
 
 
 def run_start(args: argparse.Namespace) -> int:
-    from daemon.client import ensure_daemon
-    from daemon.paths import UnsafeDirectory, ensure_dirs
-
     paths, config = _setup()
     try:
         ensure_dirs(paths)
@@ -78,9 +79,6 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_stop(args: argparse.Namespace) -> int:
-    from daemon.client import stop_daemon
-    from daemon.process import find_daemon
-
     paths, _config = _setup(lenient=True)
     record = find_daemon(paths)
     how = stop_daemon(paths, args.timeout)
@@ -91,8 +89,6 @@ def run_stop(args: argparse.Namespace) -> int:
 
 
 def run_restart(args: argparse.Namespace) -> int:
-    from daemon.client import stop_daemon
-
     paths, _config = _setup()
     if stop_daemon(paths) == "still running":
         raise MttdError("the old daemon did not exit, even after SIGKILL")
@@ -111,8 +107,6 @@ def run_status(args: argparse.Namespace) -> int:
 
 def status_document(paths: Any) -> dict[str, Any]:
     """What `mttd status --json` prints; a busy daemon is running, only unresponsive."""
-    from daemon.process import find_daemon
-
     record = find_daemon(paths)
     doc: dict[str, Any] = {
         "running": record is not None, "pid": None, "endpoint": None, "version": None, "protocol": None,
@@ -123,9 +117,6 @@ def status_document(paths: Any) -> dict[str, Any]:
     doc.update(pid=record.pid, endpoint=record.endpoint, version=record.version, protocol=record.protocol,
                uptime_s=round(time.time() - record.started_at, 1), serving=bool(record.raw.get("serving")))
     from google.protobuf import json_format
-
-    from daemon.client import DaemonClient
-    from daemon.errors import DaemonError
 
     try:
         with DaemonClient.for_record(record, paths) as client:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
-from daemon.errors import MttdError
+from daemon import service
 
 STATUS_RUNNING = 0
 
@@ -45,8 +46,6 @@ def _daemon_running() -> bool:
 
 
 def run_install_service(args: argparse.Namespace) -> int:
-    from daemon import service
-
     backend = args.backend or service.detect_backend()
     start = not args.no_start and backend != "xdg-autostart"
     running = start and _daemon_running()
@@ -64,8 +63,6 @@ def run_install_service(args: argparse.Namespace) -> int:
 
 
 def run_uninstall_service(args: argparse.Namespace) -> int:
-    from daemon import service
-
     removed = service.uninstall()
     if args.json:
         print(json.dumps({"removed": removed}, indent=2))
@@ -77,10 +74,11 @@ def run_uninstall_service(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    from installer.manifest import ManifestError
-    from installer.uninstall import uninstall
-
-    try:
-        return uninstall(purge=args.purge, dry_run=args.dry_run)
-    except ManifestError as err:
-        raise MttdError(str(err)) from None
+    """Hand over to the installer (`python -m installer uninstall`), the layer above the daemon:
+    it removes this very environment, so the daemon's modules never import it."""
+    command = [sys.executable, "-m", "installer", "uninstall"]
+    command += ["--purge"] * args.purge + ["--dry-run"] * args.dry_run
+    sys.stdout.flush()
+    if sys.platform != "win32":
+        os.execv(sys.executable, command)  # this process becomes the uninstaller
+    return subprocess.call(command)

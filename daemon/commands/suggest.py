@@ -21,7 +21,14 @@ import json
 import sys
 from pathlib import Path
 
+from daemon import paths as paths_mod
+from daemon.client import try_daemon_suggest
+from daemon.commands.suggest_batch import run_batch
+from daemon.commands.suggest_shared import Model, error_line
+from daemon.config import load
 from daemon.errors import MttdError
+from model.timeline.errors import TimelineParseError
+from model.timeline.kinds import sidecar_stem
 
 KIND_NAMES = ("review", "next", "fill")
 
@@ -70,6 +77,7 @@ def _non_negative(text: str) -> float:
 
 
 def options_from_args(args: argparse.Namespace):
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.suggest.items import SuggestOptions
 
     return SuggestOptions(
@@ -86,44 +94,12 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if len(args.paths) == 1 and not Path(args.paths[0]).is_dir():
         return run_single(args, options, model)
-    from daemon.commands.suggest_batch import run_batch
-
     return run_batch(args, options, model)
 
 
 def _configured_model() -> str | None:
     """The daemon's `model` setting (config file or MTTD_MODEL), so both ways give one answer."""
-    from daemon import paths as paths_mod
-    from daemon.config import load
-
     return load(paths_mod.resolve()).model or None
-
-
-class Model:
-    """The model of this run: what the user asked for (None: the configured one, which is the
-    daemon's own, so it is not loaded there twice) and the spec loaded here, on first use only."""
-
-    def __init__(self, requested: str | None, spec: str | None, backend: str = "auto") -> None:
-        self.requested = requested
-        self.spec = spec
-        self.backend = backend
-        self._predictor = None
-
-    def get(self):
-        """The predictor; ModelLoadError when it cannot be loaded."""
-        if self._predictor is None:
-            from daemon import paths as paths_mod
-            from model.inference.load import load_predictor
-
-            cache = paths_mod.resolve().data_dir / "onnx"  # where the daemon keeps exports too
-            self._predictor = load_predictor(self.spec, self.backend, cache)
-        return self._predictor
-
-    def identity(self):
-        """Who the predictor is (name, version, sha256) without loading it, unless it is loaded."""
-        from model.inference.load import model_identity
-
-        return self._predictor or model_identity(self.spec)
 
 
 def run_single(args: argparse.Namespace, options, model: Model) -> int:
@@ -139,9 +115,6 @@ def run_single(args: argparse.Namespace, options, model: Model) -> int:
 
 def _from_daemon(path: str, options, model: str | None) -> dict | None:
     """The daemon's document, or None: no daemon, or a file it cannot read (redone here)."""
-    from daemon.client import try_daemon_suggest
-    from model.timeline.errors import TimelineParseError
-
     try:
         return try_daemon_suggest(path, options, model)
     except TimelineParseError:
@@ -159,8 +132,8 @@ def print_document(doc: dict, as_json: bool) -> None:
 def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_json: bool) -> int:
     """Suggest for one file in this process, print it, and write the sidecars when asked. The file
     is read first: one that cannot be read fails without loading the model (1+ s)."""
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.suggest.document import read_source, run_source, write_sidecars
-    from model.timeline.kinds import sidecar_stem
 
     source = read_source(path)
     result = run_source(source, model.get() if source.ok else model.identity(), options)
@@ -179,12 +152,6 @@ def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_jso
             return 1  # the error document printed above says why
         raise MttdError(error_line(doc))
     return 0
-
-
-def error_line(doc: dict) -> str:
-    """What `mttd suggest` says about an error document, on one line."""
-    error = doc["error"]
-    return error["message"] if error["code"] == "no_such_sequence" else f"cannot read {error['message']}"
 
 
 def human_report(doc: dict) -> str:

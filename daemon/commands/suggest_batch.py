@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from daemon.commands.suggest import Model, error_line
+from daemon.client import DaemonError, client_for_cli, proto_options
+from daemon.commands.suggest_shared import Model, error_line
 from daemon.errors import UsageError
+from daemon.watch import files as watch_files
 from model.inference.model_files import ModelLoadError
+from model.timeline.kinds import sidecar_stem, timeline_kinds
 
 USAGE = 2
 
@@ -94,9 +97,6 @@ def plan_jobs(paths: list[str], recursive: bool, out: str | None, in_place: bool
 
 def folder_timelines(folder: Path, recursive: bool) -> list[Path]:
     """Timeline files in folder (relative paths, sorted), judged like the watcher judges them."""
-    from daemon import watch_files
-    from model.timeline.kinds import timeline_kinds
-
     kinds = timeline_kinds()
     if recursive:
         found = (path for path, _kind, _stat in watch_files.walk_candidates(folder, kinds, follow_symlinks=True))
@@ -110,8 +110,6 @@ def folder_timelines(folder: Path, recursive: bool) -> list[Path]:
 
 def _looks_like(path: Path, kind: Any) -> bool:
     """The sniff of the watcher; a file it cannot open stays in, to be reported as a failure."""
-    from daemon import watch_files
-
     try:
         return watch_files.sniff(path, kind)
     except OSError:
@@ -119,7 +117,6 @@ def _looks_like(path: Path, kind: Any) -> bool:
 
 
 def _collision(jobs: list[Job]) -> str:
-    from model.timeline.kinds import sidecar_stem
 
     owner: dict[str, str] = {}
     for job in jobs:
@@ -149,7 +146,6 @@ def outcomes(jobs: list[Job], options: Any, model: Model, use_daemon: bool) -> I
 def _daemon_outcomes(jobs: list[Job], options: Any, model: Model) -> Iterator[Outcome]:
     """Outcomes streamed by SuggestBatch (doc None where the daemon could not read the file);
     stops early, without raising, when the daemon cannot take the batch or goes away."""
-    from daemon.client import DaemonError, client_for_cli, proto_options
 
     request_options = proto_options(options, model.requested)
     client = client_for_cli() if request_options is not None and jobs else None
@@ -171,8 +167,8 @@ def _daemon_outcomes(jobs: list[Job], options: Any, model: Model) -> Iterator[Ou
 
 
 def _local_outcome(job: Job, options: Any, model: Model) -> Outcome:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.suggest.document import read_source, run_source, write_sidecars
-    from model.timeline.kinds import sidecar_stem
 
     source = read_source(job.path)  # first: a file that cannot be read needs no model
     result = run_source(source, model.get() if source.ok else model.identity(), options)

@@ -33,6 +33,7 @@ def parse_minutes(text: str) -> tuple[float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.synth import STYLES
     from model.training.synth.corpus import write_corpus
 

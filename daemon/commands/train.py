@@ -8,6 +8,7 @@ from daemon.errors import MttdError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.train_args import add_arguments
 
     parser = subparsers.add_parser(
@@ -21,9 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.train_args import passive_omp
 
     passive_omp()
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.report import write_report
     from model.training.train import run as train
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from daemon import paths as paths_mod
+from daemon.config import load
 from daemon.errors import MttdError
+from model.timeline.kinds import PNG_SIDECAR, sidecar_stem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,12 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def default_out(path: str) -> Path:
-    from model.timeline.kinds import PNG_SIDECAR, sidecar_stem
 
     return Path.cwd() / f"{sidecar_stem(path)}{PNG_SIDECAR}"
 
 
 def run(args: argparse.Namespace) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.timeline.formats import read_timeline
     from model.viz.render import pick_sequence
 
@@ -60,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_model(requested: str | None):
-    from daemon import paths as paths_mod
-    from daemon.config import load
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.inference.load import load_predictor
 
     spec = requested if requested is not None else load(paths_mod.resolve()).model or None
@@ -69,6 +71,7 @@ def _load_model(requested: str | None):
 
 
 def _render(timeline, sequence: str, predictor, out: Path) -> int:
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.viz.render import draw_geometry, geometry_for
 
     geom = geometry_for(timeline, sequence, predictor)

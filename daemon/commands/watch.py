@@ -12,7 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from daemon import paths as paths_mod
+from daemon import process
+from daemon.client import DaemonClient, ensure_daemon
+from daemon.config import load
 from daemon.errors import MttdError
+from daemon.paths import ensure_dirs
+from daemon.watch.store import STORE_NAME, WatchStore, normalize_path
 
 COLUMNS = ("seen", "processed", "skipped_unchanged", "failed")
 
@@ -36,9 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from daemon.client import ensure_daemon
-    from daemon.paths import ensure_dirs
-
     folder = Path(args.path).expanduser().resolve()
     if not folder.is_dir():
         raise MttdError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
@@ -80,23 +83,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _setup() -> tuple[Any, Any]:
-    from daemon import paths as paths_mod
-    from daemon.config import load
-
     paths = paths_mod.resolve()
     return paths, load(paths)
 
 
 def _running(paths: Any) -> Any:
-    from daemon import process
-
     return process.find_daemon(paths)
 
 
 def _client(record: Any, paths: Any) -> Any:
     """A client of the running daemon; its calls raise DaemonError on failure."""
-    from daemon.client import DaemonClient
-
     return DaemonClient.for_record(record, paths)
 
 
@@ -152,14 +148,10 @@ def working_on_text(job: dict) -> str:
 
 
 def _store(paths: Any) -> Any:
-    from daemon.watches import STORE_NAME, WatchStore
-
     return WatchStore(paths.config_dir / STORE_NAME)
 
 
 def _remove_saved(paths: Any, folder: Path) -> bool:
-    from daemon.watches import normalize_path
-
     store = _store(paths)
     saved = store.load()
     wanted = {str(folder), str(normalize_path(folder))}

@@ -24,8 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from daemon.watch_files import make_processor, sidecar_json_path, sidecar_xml_path  # noqa: E402
-from daemon.watcher import Watcher  # noqa: E402
+from daemon.watch.files import sidecar_json_path, sidecar_xml_path  # noqa: E402
+from daemon.watch.process import make_processor  # noqa: E402
+from daemon.watch.watcher import Watcher  # noqa: E402
 from tests.helpers_watcher import synthetic_xmeml, wait_for  # noqa: E402
 
 TRACKS = 20

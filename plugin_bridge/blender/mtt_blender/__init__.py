@@ -18,12 +18,14 @@ bl_info = {
 
 
 def register() -> None:
+    # bpy exists only inside Blender: the conversions import and test without it
     from . import ui
 
     ui.register()
 
 
 def unregister() -> None:
+    # bpy exists only inside Blender: the conversions import and test without it
     from . import ui
 
     ui.unregister()

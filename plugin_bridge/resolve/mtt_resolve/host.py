@@ -33,6 +33,7 @@ class ResolveHost:
         return bool(self.timeline.DeleteMarkerAtFrame(frame))
 
     def add_marker(self, frame: int, color: str, name: str, note: str, duration: int) -> bool:
+        # the Resolve-free logic stays importable without the host's modules
         from .logic import MARKER_DATA
 
         return bool(self.timeline.AddMarker(frame, color, name, note, duration, MARKER_DATA))

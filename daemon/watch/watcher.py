@@ -2,12 +2,12 @@
 
 Three kinds of thread (daemon-notes pitfalls 13 and 14, section 3.6):
 - watchdog's observer threads call `_Handler.dispatch`, which never raises and only files the
-  path in the settle queue (`daemon.watch_queue`: one entry per path, so a burst of events is one
+  path in the settle queue (`daemon.watch.settle`: one entry per path, so a burst of events is one
   job; bounded by `queue_max`);
 - one worker takes the entry whose settle time has passed, checks that size and mtime held still
   since the last event and that the file is complete (retrying a half-written one with backoff),
   skips content its sidecar was already made from, and calls `process(path)`. With a two-phase
-  `process` (`watch_files.TwoPhaseProcessor`), an idle worker prepares a complete save as soon as
+  `process` (`TwoPhaseProcessor`), an idle worker prepares a complete save as soon as
   its event arrives and commits the sidecars once the settle time has passed with no new event
   and the same size and mtime: the settle time overlaps the work instead of preceding it;
 - a supervisor restarts a dead observer, notices watched folders that vanish or come back, and
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from watchdog import events
 from watchdog.events import FileMovedEvent, FileSystemEvent, FileSystemEventHandler
@@ -34,24 +34,50 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
-from daemon import watch_files
-from daemon.watch_files import ProcessResult, TwoPhaseProcessor
-from daemon.watch_queue import Job, SettleQueue, Stat
-from daemon.watches import STORE_NAME, WatchError, WatchInfo, WatchRegistry, WatchSettings, WatchStore, watch_settings
+from daemon.watch import files as watch_files
+from daemon.watch.settle import Job, SettleQueue, Stat
+from daemon.watch.store import WatchInfo
 from model.timeline.kinds import TimelineKind, timeline_kinds
 
-if TYPE_CHECKING:
-    from daemon.config import Config
-    from daemon.engine import Engine
-    from daemon.paths import Paths
-
-__all__ = ["ProcessResult", "Watcher", "WatcherStats", "create_watcher"]
+__all__ = ["ProcessResult", "Watcher", "WatcherStats"]
 
 logger = logging.getLogger(__name__)
 
 # What a save looks like: created, written, renamed into place, closed after writing (inotify).
 EVENT_TYPES = [events.FileCreatedEvent, events.FileModifiedEvent, FileMovedEvent, events.FileClosedEvent]
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # a stable but incomplete file is checked again after these
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What `process` did with one timeline: sidecars written, or the error document (ok False)."""
+
+    ok: bool
+    error: str = ""  # one line naming the file and the problem, when not ok
+    sequences: int = 0  # sequences suggested for, when ok
+    items: tuple[tuple[str, int], ...] = ()  # (kind, count) of the suggestions written, when ok
+    written: bool = True  # False: nothing was written (the error document neither)
+
+    def summary(self) -> str:
+        """`2 sequences, 5 review, 3 next, 2 fill` for the log line of a processed timeline."""
+        counts = "".join(f", {n} {kind}" for kind, n in self.items)
+        return f"{self.sequences} sequence{'s' if self.sequences != 1 else ''}{counts}"
+
+
+@dataclass(frozen=True)
+class TwoPhaseProcessor:
+    """`process(path)` in two phases: `prepare` reads and suggests (the slow part, no writes) and
+    `commit` writes the sidecars. The watcher may prepare a save while its settle time runs and
+    commits only once the file has stayed unchanged through it (see `Watcher`)."""
+
+    prepare: Callable[[Path], Any]  # the prepared run (a model.suggest.document.SuggestionRun)
+    commit: Callable[[Path, Any], ProcessResult]
+
+    def __call__(self, path: Path) -> ProcessResult:
+        return self.commit(path, self.prepare(path))
+
+
+Processor = Callable[[Path], ProcessResult]  # a TwoPhaseProcessor, or any one-phase callable
 @dataclass
 class _Folder:
     root: Path
@@ -542,31 +568,6 @@ class Watcher:
             logger.exception("detaching %s", folder.root)
         folder.observer = None
         folder.handle = None
-
-
-def create_watcher(engine: Engine, config: Config, paths: Paths) -> WatchRegistry:
-    """The daemon's folder watching (daemon.server calls this): settings from `[watch]`, inference
-    on the engine thread, the saved watch list restored (not started until the model is ready)."""
-    try:
-        settings = watch_settings(config.tables, str(paths.config_file))
-    except WatchError as err:
-        logger.error("%s; using the default watch settings", err)
-        settings = WatchSettings()
-    from model.suggest.items import SuggestOptions
-
-    process = watch_files.make_engine_processor(engine, SuggestOptions(kinds=settings.kinds), config.request_timeout,
-                                                picture=settings.picture)
-    watcher = Watcher(
-        process,
-        settle_s=settings.settle_ms / 1000.0,
-        reconcile_interval_s=settings.reconcile_minutes * 60.0,
-        queue_max=settings.queue_max,
-        poll_interval_s=settings.poll_interval_s,
-        follow_symlinks=settings.follow_symlinks,
-    )
-    registry = WatchRegistry(watcher, WatchStore(paths.config_dir / STORE_NAME))
-    registry.restore()
-    return registry
 
 
 def _healthy(observer: BaseObserver) -> bool:
