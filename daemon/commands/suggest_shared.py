@@ -26,6 +26,13 @@ class Model:
             self._predictor = load_predictor(self.spec, self.backend, cache)
         return self._predictor
 
+    def identity(self):
+        """Who the predictor is (name, version, sha256) without loading it, unless it is loaded."""
+        # model.inference.load: only when the model is needed (a daemon may answer instead)
+        from model.inference.load import model_identity
+
+        return self._predictor or model_identity(self.spec)
+
 
 def error_line(doc: dict) -> str:
     """What `mttd suggest` says about an error document, on one line."""
