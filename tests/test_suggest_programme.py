@@ -46,7 +46,7 @@ def assert_inside_media(clips, seq: Sequence) -> None:
 
 
 @pytest.mark.parametrize("predictor", PREDICTORS, ids=lambda p: p.name)
-@pytest.mark.parametrize("name", [BROCODES, STORYBOARD, FINFREDAG])
+@pytest.mark.parametrize("name", [KRAAKE, STORYBOARD, FINFREDAG])
 def test_next_and_fill_in_and_out_points_lie_within_the_media(corpus_dir, name, predictor):
     seq = without_last_seconds(read(corpus_dir, name), 60)
     result = suggest(Timeline(name, (seq,)), predictor, SuggestOptions(kinds=("next", "fill"), horizon_s=20))[0]
@@ -54,6 +54,7 @@ def test_next_and_fill_in_and_out_points_lie_within_the_media(corpus_dir, name, 
     assert_inside_media(result.next + result.fill, seq)
     for clip in result.fill:  # media running out never leaves a sliver of a clip
         assert clip.end_frame - clip.start_frame >= float(seq.rate.fps) * 1.0 - 1
+    assert not [c for c in result.next + result.fill if c.source.key.lower() in ("generator:color", "generator:slug")]
     for clip in result.next + result.fill:
         document = result._clip_json(clip)
         assert document["source_in"] == clip.in_frame
@@ -86,8 +87,8 @@ def test_no_next_after_closing_material_the_item_says_finished(corpus_dir, name,
 
 
 def test_an_unfinished_programme_gets_a_next(corpus_dir):
-    seq = without_last_seconds(read(corpus_dir, BROCODES), 60)
-    result = suggest(Timeline("b", (seq,)), PersistencePredictor(), SuggestOptions(kinds=("next",)))[0]
+    seq = without_last_seconds(read(corpus_dir, KRAAKE), 60)
+    result = suggest(Timeline("k", (seq,)), PersistencePredictor(), SuggestOptions(kinds=("next",)))[0]
     assert result.finished is None and result.next
     assert "finished" not in result.to_json()
 
@@ -114,7 +115,7 @@ def test_fill_is_bounded_in_count_and_length(corpus_dir):
 
 
 class EveryTrackPredictor(PersistencePredictor):
-    """Rollouts that show the timeline's first source on all 20 tracks: whatever track a fill
+    """Rollouts that show the timeline's first file on all 20 tracks: whatever track a fill
     could land on, it does, unless the engine keeps it off."""
 
     name = "every-track"
@@ -122,7 +123,9 @@ class EveryTrackPredictor(PersistencePredictor):
     def rollout(self, feats, start, n_steps):
         grid = np.zeros((n_steps, 20, 9), np.float32)
         grid[:, :, 0], grid[:, :, 2] = 1.0, 100.0
-        index = np.zeros((n_steps, 20), np.int32)
+        first_file = next(i for i, s in enumerate(feats.sources) if s.kind == "file")  # not a matte: those are dropped
+        grid[:, :, 1] = min(first_file, 9)
+        index = np.full((n_steps, 20), first_file, np.int32)
         return Rollout(grid=grid, source_index=index, confidence=np.full((n_steps, 20), 0.5, np.float32))
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from model.features.grid import MAX_SLOT, N_TRACKS, SequenceFeatures, step_count
 from model.inference.predictor import Predictor, Rollout
 from model.suggest.items import ClipSuggestion, SuggestOptions
-from model.suggest.programme import Programme
+from model.suggest.programme import PLAIN_GENERATORS, Programme
 from model.suggest.roles import TrackRole, track_roles
 from model.suggest.visibility import visibility
 from model.timeline.types import Sequence, Source
@@ -173,7 +173,10 @@ def continuation(
 def within_programme(clip: ClipSuggestion, programme: Programme, min_frames: int = 1) -> ClipSuggestion | None:
     """The clip with an in point inside its media (shortened to what the media has) and the
     nearest framing in use; None when less than `min_frames` of media is left for it (a shot
-    that ran out 3 frames into a hole is no suggestion)."""
+    that ran out 3 frames into a hole is no suggestion), or when it would show black or a plain
+    matte (BroShow's next held a black slug 8 s, the storyboard's fill a colour matte)."""
+    if clip.source.key.lower() in PLAIN_GENERATORS:
+        return None  # black or a plain matte fills no hole and continues nothing
     wanted = clip.end_frame - clip.start_frame
     in_frame, frames = programme.place(clip.source, clip.track, clip.start_frame, wanted)
     if frames < min(max(min_frames, 1), wanted):
