@@ -9,6 +9,7 @@ that raises it, where there is one).
 from __future__ import annotations
 
 import math
+import os
 from fractions import Fraction
 from typing import Any
 
@@ -63,3 +64,21 @@ def check_steps(timeline: Any, step: Fraction, sequence: str | None, max_steps: 
                 f"sequence {seq.name!r} is {steps} steps of {float(step):g} s, more than the limit of "
                 f"max_steps = {max_steps} (a setting in config.toml)",
             )
+
+
+def model_spec(spec: str) -> str:
+    """A model a call names: "", "persistence", an existing .safetensors file or a run folder.
+    Checked before the engine tries it: a bad name must not import torch (+170 MB kept)."""
+    if spec in ("", "persistence"):
+        return spec
+    path_text(spec, "model path")
+    path = os.path.normpath(spec)
+    if not os.path.isabs(path):
+        raise DaemonError("INVALID_ARGUMENT", f"model {spec}: give an absolute path (the daemon has no working directory of yours)")
+    if os.path.isdir(path):
+        return spec
+    if not os.path.isfile(path):
+        raise DaemonError("FAILED_PRECONDITION", f"cannot load model {spec}: no such file or folder")
+    if not path.endswith(".safetensors"):
+        raise DaemonError("FAILED_PRECONDITION", f"cannot load model {spec}: not a .safetensors file or a run folder")
+    return spec

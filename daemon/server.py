@@ -383,7 +383,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         """A cache hit is answered at once; a miss takes a place in the queue (`ticket`, or its own)."""
         started = time.perf_counter()
         options = _suggest_options(proto_options)
-        spec = proto_options.model
+        spec = limits.model_spec(proto_options.model)
         key = ("suggest", source.kind, source.name, source.sha256, options, self.engine.model_identity(spec))
         cached = self.engine.cache.get(key)
         hit = cached is not None
@@ -427,7 +427,7 @@ class Suggester(pb_grpc.SuggesterServicer):
             limits.check_steps(timeline, step, request.sequence or None, self.daemon.config.max_steps)
             return _predict_window(timeline, predictor, request)
 
-        reply = self.engine.run(ticket, job, request.model, self.daemon.timeout(context), alive=context.is_active)
+        reply = self.engine.run(ticket, job, limits.model_spec(request.model), self.daemon.timeout(context), alive=context.is_active)
         reply.model.CopyFrom(self.daemon.model_info())
         return reply
 

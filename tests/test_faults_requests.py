@@ -196,3 +196,23 @@ def test_errors_name_the_problem_never_the_files_text(client: DaemonClient) -> N
         text = f"{err.value.message} {err.value.reason}"
         assert "sent.xml" in err.value.message and needle in text, (what, text)
         assert "SECRET" not in text, f"{what}: the error echoes the file's text: {text}"
+
+
+def test_a_bad_model_name_is_refused_without_loading_anything(client: DaemonClient, tmp_path) -> None:
+    """Before: each tried to load, which imported torch (+170 MB the idle unload never gave back)."""
+    not_weights = tmp_path / "notes.txt"
+    not_weights.write_text("not a model")
+    rss_before = client.status().rss_mb
+    for spec, code, needle in ((str(tmp_path / "missing.safetensors"), "FAILED_PRECONDITION", "no such"),
+                               (str(not_weights), "FAILED_PRECONDITION", "not a .safetensors file"),
+                               ("relative/m.safetensors", "INVALID_ARGUMENT", "absolute path"),
+                               ("/m\0.safetensors", "INVALID_ARGUMENT", "NUL")):
+        options = pb.SuggestOptions(model=spec)
+        with pytest.raises(DaemonError) as err:
+            client.suggest(pb.SuggestRequest(path=str(SAMPLE), options=options))
+        assert err.value.code == code and needle in err.value.message, (spec, err.value.code, err.value.message)
+        with pytest.raises(DaemonError) as err:
+            client.predict(pb.PredictRequest(path=str(SAMPLE), model=spec))
+        assert err.value.code == code, spec
+    grown = client.status().rss_mb - rss_before
+    assert grown < 60, f"resident memory grew {grown:.0f} MB: a bad model name loaded something"
