@@ -15,6 +15,7 @@ from typing import Any
 
 from daemon.errors import DaemonError
 
+MAX_BATCH_FILES = 100_000  # files one SuggestBatch call may list from its folders
 MAX_HORIZON_S = 300.0  # `next` rolls the edit forward step by step: 5 minutes is ~3,000 steps
 MIN_STEP_S = Fraction(1, 1000)  # the features grid: finer than a frame at 1000 fps is meaningless
 MAX_STEP_S = Fraction(60)

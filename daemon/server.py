@@ -25,7 +25,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import grpc
 from google.protobuf import json_format
@@ -330,12 +330,20 @@ class Suggester(pb_grpc.SuggesterServicer):
         return _answer(context, lambda: self._suggest_input(None, _input(request), request.options, context))
 
     def SuggestBatch(self, request: pb.SuggestBatchRequest, context: grpc.ServicerContext):
-        files = _answer(context, lambda: _expand_paths(request.paths, request.recursive))
         try:
-            ticket = self.engine.admit()
+            ticket = self.engine.admit()  # the walk is work too: it takes its place before it starts
         except QueueFull as err:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(err))
         with ticket:
+            deadline = time.monotonic() + self.daemon.timeout(context)
+
+            def still_wanted() -> None:
+                if not context.is_active():
+                    raise DaemonError("CANCELLED", "the caller has gone")
+                if time.monotonic() > deadline:
+                    raise DaemonError("DEADLINE_EXCEEDED", "listing the folders took longer than the call may take")
+
+            files = _answer(context, lambda: _expand_paths(request.paths, request.recursive, still_wanted))
             for index, path in enumerate(files):
                 if not context.is_active():
                     return
@@ -565,8 +573,10 @@ def _predict_window(timeline: Any, predictor: Any, request: pb.PredictRequest) -
     )
 
 
-def _expand_paths(paths: Any, recursive: bool) -> list[str]:
-    """Files as given, folders as the timeline files inside them (never mttd's own sidecars)."""
+def _expand_paths(paths: Any, recursive: bool, still_wanted: Callable[[], None] = lambda: None) -> list[str]:
+    """Files as given, folders as the timeline files inside them (never mttd's own sidecars), in
+    path order. `still_wanted` is called as the walk goes and raises to end it (a deadline, a
+    caller gone): a walk of "/" must not outlive its call."""
     files: list[str] = []
     for text in paths:
         path = Path(limits.path_text(text))
@@ -575,12 +585,31 @@ def _expand_paths(paths: Any, recursive: bool) -> list[str]:
         if not path.is_dir():
             files.append(str(path))
             continue
-        found = path.rglob("*") if recursive else path.glob("*")
-        files.extend(
-            str(p) for p in sorted(found)
-            if kind_of(p) is not None and p.is_file()
-        )
+        for found in _timeline_files(path, recursive, still_wanted):
+            files.append(found)
+            if len(files) > limits.MAX_BATCH_FILES:
+                raise DaemonError("INVALID_ARGUMENT", f"{text}: more than the limit of {limits.MAX_BATCH_FILES} timeline files; name fewer folders")
     return files
+
+
+def _timeline_files(folder: Path, recursive: bool, still_wanted: Callable[[], None]) -> Iterator[str]:
+    """Timeline files under `folder`, sorted by path (folders before the files after them, as
+    sorting the paths would), never following a symlinked folder."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for n, entry in enumerate(entries):
+        if n % 64 == 0:
+            still_wanted()
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if recursive:
+                    yield from _timeline_files(Path(entry.path), recursive, still_wanted)
+            elif kind_of(entry.name) is not None and entry.is_file():
+                yield entry.path
+        except OSError:
+            continue
 
 
 class TokenInterceptor(grpc.ServerInterceptor):

@@ -216,3 +216,35 @@ def test_a_bad_model_name_is_refused_without_loading_anything(client: DaemonClie
         assert err.value.code == code, spec
     grown = client.status().rss_mb - rss_before
     assert grown < 60, f"resident memory grew {grown:.0f} MB: a bad model name loaded something"
+
+
+def _cpu_s(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_batch_over_the_whole_disk_holds_a_queue_place_and_stops_at_its_deadline(client: DaemonClient) -> None:
+    """Before: SuggestBatch(["/"], recursive) walked 20 s past a 5 s deadline, outside any queue place."""
+    pid = client.status().pid
+    outcome: list[str] = []
+
+    def walk() -> None:
+        try:
+            list(client.suggest_batch(["/"], recursive=True, timeout=3.0))
+            outcome.append("finished")
+        except DaemonError as err:
+            outcome.append(err.code)
+
+    caller = threading.Thread(target=walk)
+    caller.start()
+    time.sleep(1.0)
+    depth_while_walking = client.status().queue.depth
+    caller.join(timeout=30)
+    time.sleep(1.0)  # the deadline has passed: the daemon must be idle now
+    cpu_before = _cpu_s(pid)
+    time.sleep(2.0)
+    spent = _cpu_s(pid) - cpu_before
+    assert outcome and outcome[0] in ("DEADLINE_EXCEEDED", "finished"), outcome
+    assert depth_while_walking == 1, "the walk ran outside the queue"
+    assert client.status().queue.depth == 0
+    assert spent < 0.5, f"the daemon spent {spent:.1f} s of CPU walking after the call's deadline"
