@@ -173,7 +173,7 @@ def in_range(values: np.ndarray) -> np.ndarray:
 
 FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
 CANCEL_EVERY = 64  # rollout steps between checks that the call is still wanted (model.inference.cancel)
-MARGINAL_BLOCK = 4096  # steps per block of the marginal predictions (bounds their temporaries)
+MARGINAL_BLOCK = 2048  # steps per block of the marginal predictions (bounds their temporaries)
 SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
 
@@ -226,6 +226,14 @@ class Primed:
     speed: np.ndarray
     done: dict[tuple, Rollout] | None = None  # (n_steps, seed, sample) -> the same rollout from the last pass
     keep: dict[tuple, Rollout] | None = None  # where a rollout from here is kept for the next pass
+
+
+def _detached(window: Any) -> Any:
+    """A numpy cache window as its own arrays: a view would keep the chunk's whole cache alive
+    (twice the memory, for every rollout start kept)."""
+    if isinstance(window, tuple) and all(isinstance(c, np.ndarray) for c in window):
+        return tuple(np.array(c) for c in window)
+    return window
 
 
 def _context_identity(p: Primed, feats: SequenceFeatures) -> bytes:
@@ -333,7 +341,7 @@ class Decoder:
                 chunk, cache = self.run(encoded(a, min(a + context, steps)), a, cache)
                 first = a - min(a, context - 1)  # the step the returned cache begins at
                 for s in (s for s in starts if a < s <= a + context):
-                    caches[s] = self.window(cache, max(s - (context - 1), 0) - first, s - first)
+                    caches[s] = _detached(self.window(cache, max(s - (context - 1), 0) - first, s - first))
                 cache = self.trim(cache)
                 n = chunk["event"].shape[1]
                 calibrated = self.calibrate({k: v[0] for k, v in chunk.items()}, feats.grid[a : a + n, :, 0] > 0.5)

@@ -16,7 +16,7 @@ are the same rollouts, and so is any rollout whose whole context (cache window, 
 has the same digest as last time (a `next` after an edit far from the end); both are kept.
 
 Memory: a 40-minute sequence at 0.1 s steps keeps its head outputs (71 MB), its predictions
-(37 MB) and a cache every 4 chunks (50 MB); the predictor keeps one such memo (`MEMO_SEQUENCES`)
+(37 MB) and a cache every 8 chunks (25 MB); the predictor keeps one such memo (`MEMO_SEQUENCES`)
 and drops it when it is unloaded.
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from model.inference.predictor import Predictions, Rollout
 
-SNAPSHOT_EVERY = 4  # chunks between stored caches (a re-save recomputes at most this many chunks before its change)
+SNAPSHOT_EVERY = 8  # chunks between stored caches (a re-save recomputes at most this many chunks before its change)
 MEMO_SEQUENCES = 1  # sequences whose last pass a predictor keeps
 _DIGEST_SEED = 20261206
 
