@@ -161,7 +161,7 @@ def test_two_processes_end_with_identical_weights_and_the_validation_loss_of_one
 
 
 def test_schedule_warms_up_then_anneals_once_and_epochs_cover_every_window():
-    from model.training.train import MIN_LR, epoch_batches, lr_at
+    from model.training.schedule import MIN_LR, epoch_batches, lr_at
 
     lrs = [lr_at(s, 100, 10, 1e-3) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)

@@ -235,6 +235,10 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
+# The parts of compute_loss, in the order training logs and the report draw them.
+COMPONENTS = ("event", "active", "asset", "recency", "values", "delta")
+
+
 def compute_loss(out: dict[str, torch.Tensor], tgt: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum of the components; classification by cross-entropy, values by masked Huber (delta 1)."""
     valid = tgt["valid"][..., None].expand_as(tgt["event"])

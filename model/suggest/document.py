@@ -20,6 +20,7 @@ from model.inference.load import ModelIdentity
 from model.inference.predictor import Predictor
 from model.suggest.items import STAGES, SequenceSuggestions, SuggestOptions
 from model.suggest.pipeline import suggest
+from model.suggest.suggested_xml import suggested_xmeml
 from model.timeline.errors import TimelineParseError
 from model.timeline.formats import read_timeline_bytes
 from model.timeline.kinds import JSON_SIDECAR, XML_SIDECAR
@@ -47,8 +48,6 @@ class SuggestionRun:
         """The `NAME.mtt.xml` document, or None when the file could not be read."""
         if self.timeline is None:
             return None
-        from model.suggest.suggested_xml import suggested_xmeml
-
         return suggested_xmeml(self.timeline, self.results, self.source_bytes)
 
 

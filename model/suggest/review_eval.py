@@ -30,14 +30,17 @@ from model.inference.load import load_predictor
 from model.inference.predictor import Predictor
 from model.suggest.items import ReviewItem, SuggestOptions
 from model.suggest.pipeline import predictor_step
-from model.suggest.review import candidates, score, select
+from model.suggest.review import calibration_for, candidates, score, select
 from model.suggest.review_calibration import CALIBRATION_FILE, CALIBRATION_SCHEMA, FEATURES, GROUPS, MODEL_FEATURES, Calibration
 from model.suggest.review_context import CandidateSet, ReviewContext, review_context
 from model.suggest.roles import track_roles
 from model.suggest.slips import SLIP_KINDS, Slip, hits
 from model.suggest.slips import plant_slip as plant_on
+from model.timeline.errors import TimelineParseError
 from model.timeline.types import Sequence, Timeline
+from model.timeline.xmeml import read_xmeml
 from model.training.productions import production_of
+from model.training.synth import STYLES, synthesize
 
 CALIBRATION_SEED = 515  # validation timelines: never used for training (see README), nor for the figures
 EVAL_SEED = 616  # the figures' timelines
@@ -98,8 +101,6 @@ def _predict(predictor: Predictor, feats, key) -> object:
 
 
 def synthetic_timelines(count: int, seed: int, minutes: tuple[float, float] = (1.0, 3.0)) -> list[Timeline]:
-    from model.training.synth import STYLES, synthesize
-
     return [synthesize(STYLES[i % len(STYLES)], seed, i, minutes) for i in range(count)]
 
 
@@ -154,8 +155,6 @@ def figures(cases: list[Case], cal: Calibration, threshold: float | None = None,
 def review_eval(predictor: Predictor, timelines: list[Timeline], *, seed: int = EVAL_SEED, max_review: int = 20,
                 calibration: Calibration | None = None) -> dict:
     """Precision and recall of review on slips planted in `timelines`, and its rate on their clean twins."""
-    from model.suggest.review import calibration_for
-
     cal = calibration or calibration_for(predictor)
     out = figures(build_cases(predictor, timelines, seed), cal, max_review=max_review)
     out["calibration"] = cal.source
@@ -270,9 +269,6 @@ def calibrate(predictor: Predictor, timelines: list[Timeline], *, seed: int = CA
 def real_timelines(corpus: Path = CORPUS, min_clips: int = 6) -> list[Timeline]:
     """The shared corpus's xmeml exports with something to review (at least `min_clips` enabled
     video clips), one of each set of files holding the same edit."""
-    from model.timeline.errors import TimelineParseError
-    from model.timeline.xmeml import read_xmeml
-
     out, seen = [], set()
     for path in sorted(corpus.rglob("*.xml")):
         try:

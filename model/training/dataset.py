@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from model.features.grid import DEFAULT_STEP, N_FIELDS, N_TRACKS, featurize
+from model.timeline.formats import read_timeline
 from model.timeline.kinds import kind_of
+from model.training.augment import shift_sequence
 from model.training.synth import style_from_file_name
 
 SCHEMA = "mtt.dataset/1"
@@ -145,9 +147,6 @@ def windows_for(steps: int, window: int, stride: int) -> list[tuple[int, int]]:
 
 def read_features(path: str, step: Fraction, jitter: int = 0) -> _Read:
     """Read and featurize one file, plus `jitter` sub-step phase-shifted copies of each sequence."""
-    from model.timeline.formats import read_timeline
-    from model.training.augment import shift_sequence
-
     result = _Read(path)
     try:
         data = Path(path).read_bytes()

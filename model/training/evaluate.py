@@ -27,9 +27,13 @@ import numpy as np
 
 from model.features.grid import SequenceFeatures, featurize_timeline
 from model.features.history import history_arrays
+from model.timeline.errors import TimelineParseError
+from model.timeline.formats import read_timeline
 from model.timeline.types import SOURCE_KINDS, Rate, Source
 from model.training import baselines, metrics
+from model.training.dataset import find_timeline_files, load_manifest, load_split
 from model.training.productions import production_of
+from model.training.synth import STYLES, synthesize
 
 ROLLOUT_STEPS = 200
 DEFAULT_SHOT_STEPS = 30.0  # the shot-length rule before a sequence has shown two cuts
@@ -80,8 +84,6 @@ def features_from_rows(name: str, grid: np.ndarray, src: np.ndarray, kind: np.nd
 
 
 def from_dataset(data: Path, limit: int | None, fit_markov: bool = True) -> EvalSet:
-    from model.training.dataset import load_manifest, load_split
-
     manifest = load_manifest(data)
     step = Fraction(manifest["step_seconds"])
     val = load_split(data, "val")
@@ -99,8 +101,6 @@ def from_dataset(data: Path, limit: int | None, fit_markov: bool = True) -> Eval
 
 
 def _fit_on_train(data: Path) -> baselines.MarkovCounts:
-    from model.training.dataset import load_split
-
     train = load_split(data, "train")
     grids = [train.grid[train.timeline(k)] for k in range(len(train.timeline_ids))]
     srcs = [train.source_index[train.timeline(k)] for k in range(len(train.timeline_ids))]
@@ -110,10 +110,6 @@ def _fit_on_train(data: Path) -> baselines.MarkovCounts:
 def from_folder(folder: Path, limit: int | None, step: Fraction, suffixes: frozenset[str] | None = None) -> EvalSet:
     """Every sequence of every timeline file under `folder` (files that fail are reported and skipped);
     with `suffixes` only the files whose suffix is one of them."""
-    from model.timeline.errors import TimelineParseError
-    from model.timeline.formats import read_timeline
-    from model.training.dataset import find_timeline_files
-
     seqs, origins = [], []
     root = folder.resolve()
     for path in find_timeline_files([folder]):
@@ -137,8 +133,6 @@ HELD_OUT_SEED = 90210  # synthetic timelines of a seed no dataset build uses by 
 def held_out_features(data: str | Path | None, count: int, step: Fraction) -> list[SequenceFeatures]:
     """Up to `count` held-out sequences: the val split of a dataset folder when it exists (the
     checkpoint's own data), else a folder of timelines, else freshly synthesised timelines."""
-    from model.training.synth import STYLES, synthesize
-
     path = Path(data) if data else None
     if path is not None and (path / "manifest.json").is_file():
         return from_dataset(path, count, fit_markov=False).sequences

@@ -40,6 +40,8 @@ from model.inference.network import (
     to_torch,
 )
 from model.inference.onnx_backend import INPUTS, META_SCHEMA, meta_path, quiet_onnxruntime
+from model.training import evaluate, metrics
+from model.training.evaluate import held_out_features
 
 OPSET = 18
 EXAMPLE_T, EXAMPLE_P = 5, 3  # example sizes for tracing (>= 2 so that they stay symbolic)
@@ -228,8 +230,6 @@ def _run_both(step: ExportStep, sess, feeds: dict[str, np.ndarray], split: int, 
 
 def validation_windows(ckpt: Checkpoint, count: int, length: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Windows from the checkpoint's dataset val split when it is on disk, else synthetic timelines."""
-    from model.training.evaluate import held_out_features
-
     feats = held_out_features(ckpt.meta.get("data"), count, Fraction(ckpt.meta["step_seconds"]))
     return [(f.grid[:length], f.source_index[:length], f.source_kind[:length]) for f in feats if f.steps >= 2]
 
@@ -297,8 +297,6 @@ SPREAD_SEEDS = (1000, 2000, 3000, 4000)  # seed offsets of the extra rollouts (0
 
 def evaluation_metrics(predictor, sequences: list, rollouts: bool = True, seed_offset: int = 0) -> dict[str, float]:
     """The `mttd eval` metrics of one predictor over the given sequences, flattened (mase.scale, ...)."""
-    from model.training import evaluate, metrics
-
     rows = []
     for feats in sequences:
         hist = history_arrays(feats.grid, feats.source_index)
@@ -334,8 +332,6 @@ def metric_delta(reference: dict[str, float], other: dict[str, float]) -> dict[s
 
 def rollout_rates_over_seeds(predictor, sequences: list, first: dict[str, float]) -> dict[str, list[float]]:
     """Each rollout rate of the run that gave `first` (seed offset 0) and of SPREAD_SEEDS more."""
-    from model.training import evaluate
-
     runs = [first] + [
         {k: float(np.mean([evaluate._rollout_rates(predictor, f, offset)[k] for f in sequences])) for k in ROLLOUT_METRICS}
         for offset in SPREAD_SEEDS

@@ -13,7 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from model.training.train import COMPONENTS, MIN_LR, Plan, lr_at
+from model.inference.load import load_predictor
+from model.inference.network import COMPONENTS
+from model.timeline.formats import read_timeline
+from model.training import evaluate
+from model.training.schedule import MIN_LR, Plan, lr_at
+from model.viz.render import render_timeline_png
 
 MILESTONE_EVERY = 10
 PICTURE_STYLES = ("documentary", "splitscreen", "slideshow")  # preferred; any style otherwise
@@ -164,9 +169,6 @@ def _evaluate(run: Path, final: dict, limit: int, threads: int):
         return "(skipped: --eval-timelines 0)", None
     import torch
 
-    from model.inference.load import load_predictor
-    from model.training import evaluate
-
     torch.set_num_threads(threads)
     t0 = time.time()
     model = load_predictor(run / "best.safetensors")
@@ -179,9 +181,6 @@ def _evaluate(run: Path, final: dict, limit: int, threads: int):
 def validation_pictures(folder: Path, predictor, data: Path, count: int = 3) -> list[str]:
     """`mttd viz` pictures of the shortest held-out timeline of a few styles, written into
     `folder` as val-STYLE.png; the markdown lines that show them."""
-    from model.timeline.formats import read_timeline
-    from model.viz.render import render_timeline_png
-
     held_out = [t for t in json.loads((Path(data) / "manifest.json").read_text())["timelines"] if t["split"] == "val"]
     by_style: dict[str, dict] = {}
     for t in sorted(held_out, key=lambda t: t["steps"]):
@@ -248,8 +247,6 @@ def main(argv: list[str]) -> None:
         print(write_report(Path(argv[0])))
         return
     import argparse
-
-    from model.inference.load import load_predictor
 
     parser = argparse.ArgumentParser(prog="python -m model.training.report --pictures")
     parser.add_argument("--pictures", type=Path, required=True)

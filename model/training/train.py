@@ -37,6 +37,7 @@ from model.features.history import HistoryArrays, history_arrays
 from model.inference.checkpoint import load, load_optimizer, save
 from model.inference.model_files import DEFAULT_WEIGHTS, ModelLoadError
 from model.inference.network import (
+    COMPONENTS,
     FORMAT,
     MultiTrackTransformer,
     NetConfig,
@@ -48,11 +49,11 @@ from model.inference.network import (
     to_torch,
 )
 from model.training import dataset
+from model.training.report import write_report
+from model.training.schedule import Plan, epoch_batches, epochs_since_best, fit_to_budget, lr_at
 from model.training.train_args import add_arguments
 
-MIN_LR = 1e-6
 CHECKPOINT_EVERY = 10
-COMPONENTS = ("event", "active", "asset", "recency", "values", "delta")
 
 
 # ---------------------------------------------------------------- data
@@ -149,14 +150,6 @@ def _rows(hist: HistoryArrays, length: int) -> HistoryArrays:
 # ---------------------------------------------------------------- schedule and distribution
 
 
-def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    """Linear warmup to `peak`, then one cosine down to MIN_LR at the last of `total` steps."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = min((step - warmup) / max(total - 1 - warmup, 1), 1.0)  # the last step runs at MIN_LR
-    return MIN_LR + 0.5 * (peak - MIN_LR) * (1 + math.cos(math.pi * progress))
-
-
 @dataclass
 class Dist:
     rank: int = 0
@@ -211,32 +204,6 @@ def replica_hashes(model: torch.nn.Module, d: Dist) -> list[str]:
 
 
 # ---------------------------------------------------------------- the loop
-
-
-@dataclass
-class Plan:
-    epochs: int
-    steps_per_epoch: int
-    warmup: int
-
-    @property
-    def total(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-
-def epoch_batches(n_windows: int, batch: int, seed: int, epoch: int, per_epoch: int | None = None) -> list[np.ndarray]:
-    """The global batches of an epoch, full batches only, fixed by (seed, epoch).
-
-    With `per_epoch` an epoch is the next `per_epoch` windows of a stream of permutations (one
-    per pass over the data), so short epochs still cover every window in turn.
-    """
-    per_epoch = min(per_epoch or n_windows, n_windows)
-    first = (epoch - 1) * per_epoch
-    passes = range(first // n_windows, (first + per_epoch - 1) // n_windows + 1)
-    stream = np.concatenate([np.random.default_rng([seed, p]).permutation(n_windows) for p in passes])
-    order = stream[first - passes[0] * n_windows :][:per_epoch]
-    n = max(len(order) // batch, 1)
-    return [order[i * batch : (i + 1) * batch] for i in range(n)]
 
 
 def train_step(net, opt, data: SplitData, windows: np.ndarray, cfg_len: int, norm: Norm, d: Dist) -> dict[str, float]:
@@ -370,7 +337,7 @@ def run(args: argparse.Namespace) -> Path:
     net = data_parallel(model, d)
     progress = Progress(d.main and not args.quiet)
     stopped = "completed the planned epochs"
-    bad_epochs = _epochs_since_best(history)
+    bad_epochs = epochs_since_best(history)
     model.train()
     epoch = start_epoch
     while epoch <= plan.epochs:  # the plan may shrink after the first epoch (--max-minutes without --epochs)
@@ -405,7 +372,7 @@ def run(args: argparse.Namespace) -> Path:
             if epoch % CHECKPOINT_EVERY == 0:
                 save(args.out / f"epoch-{epoch:03d}.safetensors", model, {**meta, "kind": "epoch", "version": f"{args.out.name}:e{epoch}"}, opt)
         if args.max_minutes:
-            plan = _fit_plan_to_budget(plan, args, time.time() - started, history, epoch)
+            plan = fit_to_budget(plan, args, time.time() - started, history, epoch)
             record["planned_epochs"] = plan.epochs
         if bad_epochs >= args.patience:
             stopped = f"early stopping: no better validation loss for {args.patience} epochs"
@@ -427,31 +394,6 @@ def run(args: argparse.Namespace) -> Path:
     return args.out
 
 
-def _epochs_since_best(history: list[dict]) -> int:
-    if not history:
-        return 0
-    best = int(np.argmin([h["val"]["total"] for h in history]))
-    return len(history) - 1 - best
-
-
-def _fit_plan_to_budget(plan: Plan, args, elapsed: float, history: list[dict], epoch: int) -> Plan:
-    """Shrink (never grow) the plan to the epochs the recent speed still fits into --max-minutes.
-
-    The machine is shared, so epochs take as long as the neighbours allow; re-planning keeps one
-    cosine that still ends at MIN_LR inside the budget (it steepens, it never restarts). The
-    planned epochs of every epoch are in the history, so a run can be repeated with --epochs.
-    """
-    recent = [h["seconds"] for h in history[-3:]]
-    per_epoch = sum(recent) / len(recent)
-    fit = epoch + int((args.max_minutes * 60 - elapsed) // max(per_epoch, 1e-3))
-    epochs = max(epoch, min(plan.epochs, fit))
-    if epochs == plan.epochs:
-        return plan
-    print(f"mtt: {per_epoch:.0f}s per epoch: planning {epochs} epochs within {args.max_minutes:g} minutes", file=sys.stderr)
-    warmup = min(plan.warmup, max(1, int(args.warmup * epochs * plan.steps_per_epoch)))
-    return Plan(epochs=epochs, steps_per_epoch=plan.steps_per_epoch, warmup=warmup)
-
-
 def _annotate_best(out: Path, final_meta: dict) -> None:
     """The best checkpoint's JSON also gets the whole history and why training stopped."""
     path = out / "best.json"
@@ -468,8 +410,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mtt train: {err}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
-        from model.training.report import write_report
-
         write_report(out, eval_timelines=args.eval_timelines, threads=args.threads)
     return 0
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.timeline.xmeml_writer import write_xmeml
 from model.training.synth import DEFAULT_MINUTES, STYLES, file_name, style_for_index, synthesize
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -25,8 +26,6 @@ class Job:
 
 def write_one(job: Job, index: int) -> int:
     """Synthesize and write timeline `index`; return its size in bytes."""
-    from model.timeline.xmeml_writer import write_xmeml
-
     style = style_for_index(index, job.styles)
     data = write_xmeml(synthesize(style, job.seed, index, job.minutes))
     (Path(job.out) / file_name(style, index)).write_bytes(data)
