@@ -89,3 +89,17 @@ def test_the_import_graph_sees_circles():
     assert import_graph.cycles(edges) == [["a", "b", "c"]]
     found = import_graph.imports(REPO, ("daemon",))
     assert any(i.in_function and i.target == "daemon.server" for i in found)  # `mttd serve` imports it late
+
+
+def test_no_import_circle_in_model():
+    """model/ too: module-level, function-level and TYPE_CHECKING imports alike, each circle listed."""
+    edges = import_graph.graph(import_graph.imports(REPO, ("model",)), type_checking=True)
+    circles = import_graph.cycles(edges)
+    assert not circles, "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_a_function_level_import_in_model_says_why():
+    """model/ imports its own modules at the top; the few lazy ones (torch off the ONNX path) say why."""
+    silent = [f"{i.path.relative_to(REPO)}:{i.line} imports {i.target}"
+              for i in import_graph.imports(REPO, ("model",)) if i.in_function and not i.commented]
+    assert not silent, "\n".join(silent)
