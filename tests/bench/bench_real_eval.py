@@ -3,6 +3,7 @@ on the real timelines of the shared corpus (xmeml, fcpxml, kdenlive), per produc
 
     python tests/bench/bench_real_eval.py [--model PATH] [--json OUT] [--by production|folder] [--rollouts]
     python tests/bench/bench_real_eval.py --from-json OUT      (the tables of a saved run again)
+    python tests/bench/bench_real_eval.py --model RUN --productions broshow,msub2000   (held-out productions only)
 
 The corpus is ../shared/corpus relative to the repository (as tests/conftest.py finds it), or
 --corpus. Files that cannot be read are skipped with a one-line note. Prints, overall and per
@@ -39,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the whole evaluation document here")
     parser.add_argument("--rollouts", action="store_true", help="also the rollout rates (slow on long programmes)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--productions", default=None, metavar="A,B",
+                        help="only these productions (e.g. those a model was not trained on; names as in the table)")
     parser.add_argument("--from-json", type=Path, default=None, metavar="IN", help="print the tables of a saved run instead")
     return parser.parse_args(argv)
 
@@ -147,6 +150,8 @@ def run_evaluation(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     model = load_predictor(args.model)
     evalset = evaluate.from_folder(args.corpus, None, model.step_seconds or DEFAULT_STEP, SUFFIXES)
+    if args.productions:
+        evalset = only_productions(evalset, args.productions.split(","))
     t_read = time.perf_counter() - t0
     t1 = time.perf_counter()
     doc = evaluate.evaluate(model, evalset, rollouts=args.rollouts, by=args.by, progress=_progress)
@@ -156,6 +161,19 @@ def run_evaluation(args: argparse.Namespace) -> dict:
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                     "threads": args.threads, "rollouts": args.rollouts}
     return doc
+
+
+def only_productions(evalset, names: list[str]):
+    """The sequences of the named productions (an unknown name is an error, not an empty table)."""
+    from model.training.evaluate import EvalSet
+
+    known = {o.production for o in evalset.origins}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise SystemExit(f"bench_real_eval: no production {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    keep = [k for k, o in enumerate(evalset.origins) if o.production in names]
+    source = evalset.source.split(" (")[0] + f" ({len(keep)} sequences of {', '.join(names)}, Markov on each sequence's own past)"
+    return EvalSet([evalset.sequences[k] for k in keep], evalset.markov, source, [evalset.origins[k] for k in keep])
 
 
 def report(doc: dict) -> str:
