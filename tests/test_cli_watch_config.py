@@ -57,3 +57,13 @@ def test_a_reader_that_goes_away_ends_mttd_quietly(tmp_path: Path) -> None:
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert stderr == ""
+
+
+def test_config_show_hides_the_debug_settings_unless_set(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    shown = mttd(home, "config", "show")
+    assert shown.returncode == 0 and "keep_alive" in shown.stdout and "debug_" not in shown.stdout
+    env = {**env_for(home), "MTTD_DEBUG_JOB_DELAY": "0.5"}
+    shown = subprocess.run([sys.executable, "-m", "daemon", "config", "show"], env=env, capture_output=True, text=True, cwd=REPO)
+    assert "debug_job_delay" in shown.stdout and "env MTTD_DEBUG_JOB_DELAY" in shown.stdout
+    assert "debug_load_delay" not in shown.stdout

@@ -41,12 +41,15 @@ def home(mttd_home: Path):
 
 
 def test_watches_survive_a_restart_and_a_removed_folder_is_reported(home, tmp_path):
-    edits, share = tmp_path / "edits", tmp_path / "share"
-    edits.mkdir()
+    edits, share = tmp_path / "exports" / "edits", tmp_path / "share"
     share.mkdir()
     assert "no folders are watched" in mttd("watch", "list").stdout
 
-    mttd("watch", "add", str(edits))  # starts the daemon
+    added = mttd("watch", "add", str(edits))  # creates the missing folder and starts the daemon, saying both
+    created, started, watching = added.stdout.splitlines()
+    assert (created, watching) == (f"created {edits}", f"watching {edits} (on file system events)")
+    assert started.startswith("mttd started (pid ")
+    assert edits.is_dir()
     mttd("watch", "add", str(share), "--poll")
     mttd("restart")
     assert [(w["path"], w["poll"]) for w in listing()["watches"]] == [(str(edits), False), (str(share), True)]
@@ -67,8 +70,9 @@ def test_watches_survive_a_restart_and_a_removed_folder_is_reported(home, tmp_pa
 
 
 def test_watch_commands_say_what_is_wrong_in_one_line(home, tmp_path):
-    missing = mttd("watch", "add", str(tmp_path / "nope"), check=False)
-    assert missing.returncode == 1 and missing.stderr.strip() == f"mttd: {tmp_path / 'nope'}: no such folder"
+    (tmp_path / "notes.txt").write_text("not a folder")
+    missing = mttd("watch", "add", str(tmp_path / "notes.txt"), check=False)
+    assert missing.returncode == 1 and missing.stderr.strip() == f"mttd: {tmp_path / 'notes.txt'}: not a folder"
     not_watched = mttd("watch", "remove", str(tmp_path), check=False)
     assert not_watched.returncode == 1 and "not watched" in not_watched.stderr
     assert mttd("status", check=False).returncode == 3  # none of this started a daemon

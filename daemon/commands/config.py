@@ -1,4 +1,6 @@
-"""`mttd config show [--json]`: the effective settings, where each came from, and the paths."""
+"""`mttd config show [--json]`: the effective settings, where each came from, and the paths.
+
+The `debug_*` settings (fault injection for tests) are shown only when something sets them."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_show(args: argparse.Namespace) -> int:
     paths = paths_mod.resolve()
     config = load(paths)
-    settings = config.describe()
+    settings = [s for s in config.describe() if not (s["name"].startswith("debug_") and s["source"] == "default")]
     if args.json:
         doc = {
             "settings": {s["name"]: {"value": s["value"], "source": s["source"]} for s in settings},

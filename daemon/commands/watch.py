@@ -1,7 +1,8 @@
 """`mttd watch add PATH [--poll] | remove PATH | list [--json]`: the folders the daemon watches.
 
 A timeline saved into a watched folder gets NAME.mtt.json and NAME.mtt.xml beside it. `add`
-starts the daemon when it is not running (watching is what the user asked for); `remove` and
+creates the folder when it is missing and starts the daemon when it is not running (watching is
+what the user asked for), saying so; `remove` and
 `list` also work without it, on the saved watch list, which the daemon reads when it starts.
 """
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("watch", help="watch folders: saved timelines get suggestion sidecars beside them")
     actions = p.add_subparsers(dest="watch_action", metavar="ACTION", required=True)
 
-    a = actions.add_parser("add", help="watch a folder and its subfolders (starts the daemon if needed)")
+    a = actions.add_parser("add", help="watch a folder and its subfolders (created if missing; starts the daemon if needed)")
     a.add_argument("path", help="the folder")
     a.add_argument("--poll", action="store_true", help="poll for changes instead of OS events (network drives)")
     a.set_defaults(run=run_add)
@@ -43,11 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_add(args: argparse.Namespace) -> int:
     folder = Path(args.path).expanduser().resolve()
-    if not folder.is_dir():
-        raise MttdError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    if folder.exists() and not folder.is_dir():
+        raise MttdError(f"{folder}: not a folder")
     paths, config = _setup()
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True)
+        except OSError as err:
+            raise MttdError(f"cannot create {folder}: {err.strerror or err}") from None
+        print(f"created {folder}")
     ensure_dirs(paths)
-    record = ensure_daemon(paths, config).record
+    running = ensure_daemon(paths, config)
+    record = running.record
+    if running.how != "running":
+        print(f"mttd {running.how} (pid {record.pid})")
     with _client(record, paths) as client:
         state = client.watch(str(folder), args.poll).watch
     how = "polling every few seconds" if state.poll else "on file system events"
