@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from daemon.paths import keep_matplotlib_in_our_cache
+
+    keep_matplotlib_in_our_cache()  # before anything imports matplotlib (viz, the watcher's pictures)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -1,7 +1,10 @@
 """Per-user directories and files of mttd, and the checks that keep them private.
 
-platformdirs gives the config, data, state, log and runtime directories; `MTTD_HOME=DIR` puts
-all of them under DIR (tests and side-by-side instances rely on it). The socket's directory and
+platformdirs gives the config, data, state, log, cache and runtime directories; `MTTD_HOME=DIR`
+puts all of them under DIR (tests and side-by-side instances rely on it). The runtime directory
+(the socket's) is per home: `$XDG_RUNTIME_DIR/mttd` when that is a private folder of ours, else
+`run/` in the state directory, never platformdirs' `runtime-UID` in the system temp folder, which
+two homes of one uid would share and `uninstall --purge` could not know about. The socket's directory and
 the state directory (token, lock, status) must be owned by the user and closed to others: the
 daemon creates them 0700, verifies them every start, and refuses to run otherwise (a directory
 writable by others lets another user swap the socket; see daemon-notes pitfall 4). It never
@@ -16,6 +19,7 @@ import secrets
 import stat
 import sys
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +42,7 @@ class Paths:
     state_dir: Path
     log_dir: Path
     runtime_dir: Path
+    cache_dir: Path  # what can be rebuilt: matplotlib's font cache and config (MPLCONFIGDIR)
 
     @property
     def config_file(self) -> Path:
@@ -86,6 +91,14 @@ class Paths:
         }
 
 
+def keep_matplotlib_in_our_cache(environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Point matplotlib's config and font cache (~/.config/matplotlib, ~/.cache/matplotlib by
+    default) into mttd's cache folder, so `uninstall --purge` removes them; a user's own
+    MPLCONFIGDIR stands. Set before matplotlib is imported, inherited by the spawned daemon."""
+    if not environ.get("MPLCONFIGDIR"):
+        environ["MPLCONFIGDIR"] = str(resolve(environ).cache_dir / "matplotlib")
+
+
 def short_socket_dir() -> Path:
     return Path("/tmp") / f"{APP}-{os.getuid()}"
 
@@ -95,21 +108,40 @@ def resolve(environ: dict[str, str] | None = None) -> Paths:
     home = env.get("MTTD_HOME")
     if home:
         root = Path(home).expanduser().absolute()
-        return Paths(root / "config", root / "data", root / "state", root / "log", root / "run")
+        return Paths(root / "config", root / "data", root / "state", root / "log", root / "run", root / "cache")
     import platformdirs
 
-    with warnings.catch_warnings():
-        # Without XDG_RUNTIME_DIR platformdirs falls back to /tmp/runtime-UID and warns; that
-        # directory is verified like any other before the socket goes there.
-        warnings.simplefilter("ignore")
-        runtime_dir = Path(platformdirs.user_runtime_dir(APP, appauthor=False))
+    state_dir = Path(platformdirs.user_state_dir(APP, appauthor=False))
+    runtime_dir = xdg_runtime_dir(env)
+    if runtime_dir is None:
+        if sys.platform in ("darwin", "win32"):
+            runtime_dir = Path(platformdirs.user_runtime_dir(APP, appauthor=False))  # under the home already
+        else:
+            runtime_dir = state_dir / "run"
     return Paths(
         config_dir=Path(platformdirs.user_config_dir(APP, appauthor=False)),
         data_dir=Path(platformdirs.user_data_dir(APP, appauthor=False)),
-        state_dir=Path(platformdirs.user_state_dir(APP, appauthor=False)),
+        state_dir=state_dir,
         log_dir=Path(platformdirs.user_log_dir(APP, appauthor=False)),
         runtime_dir=runtime_dir,
+        cache_dir=Path(platformdirs.user_cache_dir(APP, appauthor=False)),
     )
+
+
+def xdg_runtime_dir(env: Mapping[str, str]) -> Path | None:
+    """`$XDG_RUNTIME_DIR/mttd` on Linux and the BSDs when XDG_RUNTIME_DIR is an absolute, real
+    folder of ours closed to others (what the XDG spec promises); None otherwise. Stdlib only: the
+    installer uses it before platformdirs exists."""
+    value = env.get("XDG_RUNTIME_DIR", "")
+    if sys.platform in ("darwin", "win32") or not os.path.isabs(value):
+        return None
+    try:
+        st = os.lstat(value)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        return None
+    return Path(value) / APP
 
 
 def ensure_private_dir(path: Path) -> Path:

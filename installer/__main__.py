@@ -21,8 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-service", action="store_true", help="do not start mttd at login")
     p.add_argument("--no-plugins", action="store_true", help="do not put the editor plugins in place")
     p.add_argument("--dry-run", action="store_true", help="print every file and folder it would create; create nothing")
+    p.add_argument("--no-modify-path", action="store_true",
+                   help="leave the shell startup files (Windows: the user Path) alone; print how to put mttd on PATH")
+    p.add_argument("--with-training", action="store_true",
+                   help="also install torch (CPU) and the ONNX exporter: mttd train, mttd export, --backend torch")
     p.add_argument("--torch-index", default="", metavar="URL",
-                   help="the package index for torch (default: a wheel on this machine, else the PyTorch CPU index on Linux, PyPI elsewhere)")
+                   help="with --with-training: the package index for torch (default: a wheel on this machine, "
+                        "else the PyTorch CPU index on Linux, PyPI elsewhere)")
     p = sub.add_parser("uninstall", help="remove what the installer created")
     p.add_argument("--purge", action="store_true", help="also remove the config, data, state and logs")
     p.add_argument("--dry-run", action="store_true", help="print what it would remove; remove nothing")
@@ -33,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.action == "install":
-            opts = Options(args.source, not args.no_service, not args.no_plugins, args.dry_run, args.torch_index)
+            opts = Options(args.source, not args.no_service, not args.no_plugins, args.dry_run, args.torch_index,
+                           with_training=args.with_training, modify_path=not args.no_modify_path)
             return install(opts)
         return uninstall(purge=args.purge, dry_run=args.dry_run)
     except (InstallError, ManifestError) as err:

@@ -9,7 +9,10 @@ Mirrors what `daemon.paths.resolve()` gets from platformdirs (appname "mttd", ap
   precedence there too), `~/Library/Logs/mttd`;
 - Windows: `%LOCALAPPDATA%\\mttd`, its `Logs\\`.
 The launchers go to `~/.local/bin` (`$XDG_BIN_HOME` when set), where pipx and uv put theirs, on
-every platform. A test compares this module with `daemon.paths` and with platformdirs itself.
+every platform. The cache folder (matplotlib's config and font cache) and the runtime folder (the
+socket's; `daemon.paths.xdg_runtime_dir`, else `run/` in the state folder on Linux) are mttd's
+too: `uninstall --purge` removes them with the others. A test compares this module with
+`daemon.paths` and with platformdirs itself.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import posixpath
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
+
+from daemon.paths import xdg_runtime_dir  # stdlib only, like this module
 
 APP = "mttd"
 
@@ -30,6 +35,8 @@ class InstallDirs:
     state_dir: Path
     log_dir: Path
     bin_dir: Path
+    cache_dir: Path
+    runtime_dir: Path
 
     @property
     def venv(self) -> Path:
@@ -44,8 +51,12 @@ class InstallDirs:
         return self.config_dir / "config.toml"
 
     def app_dirs(self) -> tuple[Path, ...]:
-        """The directories that are mttd's alone (removed whole by `uninstall --purge`)."""
+        """The directories the installer makes, mttd's alone (removed whole by `uninstall --purge`)."""
         return tuple(dict.fromkeys((self.config_dir, self.data_dir, self.state_dir, self.log_dir)))
+
+    def made_by_mttd(self) -> tuple[Path, ...]:
+        """What mttd makes as it runs, also mttd's alone (removed by `uninstall --purge`)."""
+        return tuple(d for d in dict.fromkeys((self.cache_dir, self.runtime_dir)) if d not in self.app_dirs())
 
 
 def resolve(environ: dict[str, str] | None = None, platform: str = sys.platform) -> InstallDirs:
@@ -63,20 +74,26 @@ def _resolve(env: dict[str, str], platform: str, pure: type[PurePath], native: b
     if env.get("MTTD_HOME"):
         # as daemon.paths does: Path(MTTD_HOME).expanduser().absolute()
         root = Path(env["MTTD_HOME"]).expanduser().absolute() if native else pure(env["MTTD_HOME"])
-        return root / "config", root / "data", root / "state", root / "log", root / "bin"
+        return root / "config", root / "data", root / "state", root / "log", root / "bin", root / "cache", root / "run"
     if platform == "win32":
-        local = _windows_local_appdata(env, home, pure) / APP
-        return local, local, local, local / "Logs", bin_dir
+        local_appdata = _windows_local_appdata(env, home, pure)
+        local = local_appdata / APP
+        return local, local, local, local / "Logs", bin_dir, local / "Cache", local_appdata / "Temp" / APP
     if platform == "darwin":
         support = home / "Library" / "Application Support"
         config = _xdg(env, "XDG_CONFIG_HOME", pure) or support
         data = _xdg(env, "XDG_DATA_HOME", pure) or support
         state = _xdg(env, "XDG_STATE_HOME", pure) or support
-        return config / APP, data / APP, state / APP, home / "Library" / "Logs" / APP, bin_dir
+        caches = home / "Library" / "Caches"
+        cache = _xdg(env, "XDG_CACHE_HOME", pure) or caches
+        return (config / APP, data / APP, state / APP, home / "Library" / "Logs" / APP, bin_dir, cache / APP,
+                caches / "TemporaryItems" / APP)
     config = _xdg(env, "XDG_CONFIG_HOME", pure) or home / ".config"
     data = _xdg(env, "XDG_DATA_HOME", pure) or home / ".local" / "share"
     state = _xdg(env, "XDG_STATE_HOME", pure) or home / ".local" / "state"
-    return config / APP, data / APP, state / APP, state / APP / "log", bin_dir
+    cache = _xdg(env, "XDG_CACHE_HOME", pure) or home / ".cache"
+    runtime = (xdg_runtime_dir(env) if native else None) or state / APP / "run"
+    return config / APP, data / APP, state / APP, state / APP / "log", bin_dir, cache / APP, runtime
 
 
 def _xdg(env: dict[str, str], name: str, pure: type[PurePath]) -> PurePath | None:
@@ -102,6 +119,12 @@ def _windows_local_appdata(env: dict[str, str], home: PurePath, pure: type[PureP
         if env.get(name, "").strip():
             return pure(env[name].strip())
     return home / "AppData" / "Local"
+
+
+def home(environ: dict[str, str] | None = None) -> Path:
+    """The user's home folder as the directories above see it (HOME, else the password database)."""
+    env = os.environ if environ is None else environ
+    return Path(_home(env, sys.platform, PurePosixPath if os.name != "nt" else PureWindowsPath))
 
 
 def on_path(directory: Path, environ: dict[str, str] | None = None) -> bool:

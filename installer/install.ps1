@@ -1,5 +1,5 @@
 # Per-user install of mttd (Windows): no administrator rights, nothing outside your profile.
-#   powershell -ExecutionPolicy Bypass -File installer\install.ps1 [--from PATH|WHEEL] [--no-service] [--no-plugins] [--dry-run]
+#   powershell -ExecutionPolicy Bypass -File installer\install.ps1 [--with-training] [--no-modify-path] [--from PATH|WHEEL] [--no-service] [--no-plugins] [--dry-run]
 # Needs Python 3.11 or newer (the py launcher, or set MTTD_PYTHON). Run it again to upgrade in place.
 $ErrorActionPreference = "Stop"
 . (Join-Path $PSScriptRoot "find-python.ps1")

@@ -2,8 +2,11 @@
 
 What it does, in order (each created file and folder goes into the install manifest first):
 1. mttd's folders (config, data, state, log; 0700), then a virtual environment in the data folder;
-2. the CPU build of torch (the version mttd pins), then mttd itself from the checkout or a wheel;
-3. `mttd` and `mtt-bridge` launchers in ~/.local/bin (or $XDG_BIN_HOME, MTTD_HOME/bin);
+2. mttd itself from the checkout or a wheel, with what it needs to suggest (the ONNX backend,
+   every timeline reader); with --with-training first the CPU build of torch (the version the
+   `train` extra pins), then mttd with that extra;
+3. `mttd` and `mtt-bridge` launchers in ~/.local/bin (or $XDG_BIN_HOME, MTTD_HOME/bin), and that
+   folder on PATH for new shells (installer.shell_path), unless --no-modify-path;
 4. the config file with the defaults, commented, unless one exists;
 5. autostart (`mttd install-service`), unless --no-service;
 6. the editor plugins, for the editors present, unless --no-plugins.
@@ -29,6 +32,7 @@ from pathlib import Path
 from daemon import service
 from installer import dirs as dirs_mod
 from installer import plugins as plugins_mod
+from installer import shell_path
 from installer.manifest import Manifest, load, make_dirs, missing_dirs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PYPI = "https://pypi.org/simple"
 LAUNCHERS = ("mttd", "mtt-bridge")
+TRAIN_EXTRA = "train"
+EXAMPLE = Path("examples") / "vlog.xml"  # the README's Quick start runs it
 # Not needed to build the wheel; a checkout is copied without them.
 SKIP_IN_COPY = {".git", ".venv", "venv", "build", "dist", "tests", "runs", "data", ".pytest_cache", ".hypothesis", ".ci"}
 STATUS_RUNNING = 0
@@ -53,12 +59,15 @@ class Options:
     plugins: bool = True
     dry_run: bool = False
     torch_index: str = ""
+    with_training: bool = False  # torch and the ONNX exporter: `mttd train`, `mttd export`, --backend torch
+    modify_path: bool = True  # put the launcher folder on PATH in the shell startup files
 
 
 @dataclass
 class Report:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (what, detail)
     notes: list[str] = field(default_factory=list)
+    path_command: str = ""  # what makes `mttd` work in the installer's own shell, when needed
 
     def add(self, what: str, detail: str) -> None:
         self.lines.append((what, detail))
@@ -112,14 +121,16 @@ def resolve_source(source: Path | None) -> Path:
 
 
 def torch_requirement(source: Path) -> str:
-    """The torch pin of the package being installed (pyproject.toml or the wheel's METADATA)."""
+    """The torch pin of the package being installed, from its `train` extra (pyproject.toml or the
+    wheel's METADATA, where it reads `torch==V; extra == "train"`)."""
     if source.suffix == ".whl":
         with zipfile.ZipFile(source) as archive:
             meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
             requires = [line.split(":", 1)[1].strip() for line in archive.read(meta).decode().splitlines() if line.startswith("Requires-Dist:")]
     else:
         with (source / "pyproject.toml").open("rb") as f:
-            requires = tomllib.load(f)["project"]["dependencies"]
+            project = tomllib.load(f)["project"]
+        requires = project["dependencies"] + project.get("optional-dependencies", {}).get(TRAIN_EXTRA, [])
     for req in requires:
         spec = req.split(";")[0].replace(" ", "")
         if re.fullmatch(r"torch==[\w.+]+", spec, re.IGNORECASE):
@@ -204,6 +215,14 @@ def install_torch(venv: Path, requirement: str, index: str) -> str:
     return "PyPI"
 
 
+def torch_line(version: str | None, source: str) -> str:
+    if version and source:
+        return f"torch {version} from {source}"
+    if version:
+        return f"torch {version}, kept from an earlier --with-training"
+    return "no torch: suggestions run on ONNX; add training with --with-training"
+
+
 def pip_try(venv: Path, *args: str) -> bool:
     done = subprocess.run([str(venv_python(venv)), "-I", "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
                           capture_output=True, env=child_env())
@@ -211,14 +230,14 @@ def pip_try(venv: Path, *args: str) -> bool:
 
 
 VENV_INFO = """
-import importlib.metadata, json, sys
+import importlib.metadata, importlib.util, json, sys
 import plugin_bridge
 from daemon.config import SETTINGS
 from daemon.paths import resolve
 p = resolve()
 print(json.dumps({
     "version": importlib.metadata.version("mttd"),
-    "torch": importlib.metadata.version("torch"),
+    "torch": importlib.util.find_spec("torch") and importlib.metadata.version("torch"),
     "python": sys.version.split()[0],
     "dirs": {"config_dir": str(p.config_dir), "data_dir": str(p.data_dir), "state_dir": str(p.state_dir), "log_dir": str(p.log_dir)},
     "config_file": str(p.config_file),
@@ -302,13 +321,37 @@ def place_launchers(dirs: dirs_mod.InstallDirs, manifest: Manifest, previous: Ma
     manifest.save()
     if placed:
         report.add("commands", ", ".join(placed))
-    if not dirs_mod.on_path(dirs.bin_dir):
+
+
+def put_on_path(dirs: dirs_mod.InstallDirs, modify: bool, manifest: Manifest, report: Report) -> None:
+    """The launcher folder on PATH for new shells (unless `modify` is off), and the command for this one."""
+    if dirs_mod.on_path(dirs.bin_dir):
+        return
+    report.path_command = shell_path.current_shell_command(dirs.bin_dir)
+    if not modify:
         if os.name == "nt":  # not setx: it folds the system PATH into the user's and cuts it at 1024 characters
             how = ("in PowerShell: [Environment]::SetEnvironmentVariable('Path', "
                    f"[Environment]::GetEnvironmentVariable('Path', 'User') + ';{dirs.bin_dir}', 'User')")
         else:
-            how = f'export PATH="{dirs.bin_dir}:$PATH" in your shell\'s profile'
-        report.notes.append(f"{dirs.bin_dir} is not on your PATH: add it ({how}) or run {dirs.bin_dir / 'mttd'}")
+            how = f"{report.path_command} in your shell's profile"
+        report.notes.append(f"{dirs.bin_dir} is not on your PATH (--no-modify-path): add it ({how}) or run {dirs.bin_dir / 'mttd'}")
+        return
+    if os.name == "nt":
+        if shell_path.windows_add(dirs.bin_dir):
+            manifest.add(dirs.bin_dir, "user-path", "user-path")
+        report.add("PATH", f"{dirs.bin_dir} added to your user Path (new terminals)")
+        manifest.save()
+        return
+    changes = shell_path.plan(dirs.bin_dir, dirs_mod.home())
+    for change in changes:
+        manifest.add_created_dirs(make_dirs(change.path.parent))
+        shell_path.apply(change)
+        manifest.add(change.path, "lines", change.role)
+    manifest.save()
+    if changes:
+        report.add("PATH", f"{dirs.bin_dir} added for new shells in " + ", ".join(str(c.path) for c in changes))
+    else:
+        report.add("PATH", f"{dirs.bin_dir}: your shell startup files name it already (new shells find mttd)")
 
 
 def install_service(venv: Path, manifest: Manifest, report: Report) -> bool:
@@ -364,10 +407,15 @@ def planned_paths(opts: Options, dirs: dirs_mod.InstallDirs) -> list[tuple[Path,
 
     for app_dir in dirs.app_dirs():
         plan(app_dir, "mttd folder (0700)")
-    plan(dirs.venv, "virtual environment: Python, pip, the CPU build of torch, mttd and its dependencies")
+    with_torch = ", the CPU build of torch" if opts.with_training else ""
+    plan(dirs.venv, f"virtual environment: Python, pip{with_torch}, mttd and its dependencies")
     for name in LAUNCHERS:
         plan(dirs.bin_dir / (f"{name}.exe" if os.name == "nt" else name), f"launcher -> {venv_script(dirs.venv, name)}")
     plan(dirs.config_file, "config file with the defaults")
+    if opts.modify_path and not dirs_mod.on_path(dirs.bin_dir) and os.name != "nt":
+        for change in shell_path.plan(dirs.bin_dir, dirs_mod.home()):
+            if change.role == shell_path.ROLE_CREATED:
+                plan(change.path, "shell startup file putting the launcher folder on PATH")
     plan(dirs.manifest, "install manifest (what uninstall removes)")
     if opts.service:
         backend = service.detect_backend()
@@ -389,6 +437,12 @@ def dry_run(opts: Options, dirs: dirs_mod.InstallDirs, source: Path) -> int:
     print(f"mttd install --dry-run: would install from {source}; nothing is created.")
     for path, what in planned_paths(opts, dirs):
         print(f"  create  {path}  ({what})")
+    if opts.modify_path and not dirs_mod.on_path(dirs.bin_dir):
+        if os.name == "nt":
+            print(f"  edit    your user Path  (adds {dirs.bin_dir})")
+        for change in shell_path.plan(dirs.bin_dir, dirs_mod.home()):
+            if change.role != shell_path.ROLE_CREATED:
+                print(f"  edit    {change.path}  (adds {dirs.bin_dir} to PATH, between '# >>> mttd' marker lines)")
     if dirs.manifest.exists():
         print(f"  (an install exists: {dirs.manifest}; a real run upgrades it in place)")
     return 0
@@ -417,24 +471,28 @@ def install(opts: Options) -> int:
     manifest.add(dirs.venv, "tree", "venv")
     manifest.save()
 
-    requirement = torch_requirement(source)
-    step(f"installing {requirement} (CPU build)")
-    torch_from = install_torch(dirs.venv, requirement, opts.torch_index)
+    torch_from = ""
+    if opts.with_training:
+        requirement = torch_requirement(source)
+        step(f"installing {requirement} (CPU build) for training")
+        torch_from = install_torch(dirs.venv, requirement, opts.torch_index)
     with tempfile.TemporaryDirectory(prefix="mttd-install-") as tmp:
         wheel = source
         if source.is_dir():
             step(f"building mttd from {source}")
             wheel = build_wheel(dirs.venv, source, Path(tmp))
         step(f"installing {wheel.name} and its dependencies")
-        pip(dirs.venv, "install", "--quiet", str(wheel), what=f"installing {wheel.name}")
+        target = f"{wheel}[{TRAIN_EXTRA}]" if opts.with_training else str(wheel)
+        pip(dirs.venv, "install", "--quiet", target, what=f"installing {wheel.name}")
         # The same version number may hold new code (a checkout): always put this wheel's files in.
         pip(dirs.venv, "install", "--quiet", "--force-reinstall", "--no-deps", str(wheel), what=f"reinstalling {wheel.name}")
     info = venv_info(dirs.venv)
     manifest.version = info["version"]
     check_dirs(dirs, info, report)
-    report.add("environment", f"{dirs.venv} (Python {info['python']}, torch {info['torch']} from {torch_from})")
+    report.add("environment", f"{dirs.venv} (Python {info['python']}, {torch_line(info['torch'], torch_from)})")
 
     place_launchers(dirs, manifest, previous, report)
+    put_on_path(dirs, opts.modify_path, manifest, report)
     write_config(Path(info["config_file"]), info["settings"], manifest, report)
     service_started = False
     if opts.service:
@@ -449,11 +507,20 @@ def install(opts: Options) -> int:
         report.add("daemon", f"restarted: mttd {old_version} -> {info['version']}")
     manifest.save()
     report.add("manifest", f"{dirs.manifest} (what `mttd uninstall` removes)")
-    print_report(info["version"], previous is not None, report, service_started or bool(old_version), time.monotonic() - started)
+    print_report(info["version"], previous is not None, report, time.monotonic() - started, source)
     return 0
 
 
-def print_report(version: str, upgraded: bool, report: Report, running: bool, seconds: float) -> None:
+def example_command(source: Path) -> str | None:
+    """`mttd suggest examples/vlog.xml` (the README's second command), from where the user is."""
+    example = source / EXAMPLE if source.is_dir() else None
+    if example is None or not example.is_file():
+        return None
+    shown = EXAMPLE if Path.cwd().resolve() == source else example
+    return f"mttd suggest {shown}"
+
+
+def print_report(version: str, upgraded: bool, report: Report, seconds: float, source: Path) -> None:
     print()
     print(f"mttd {version} {'upgraded in place' if upgraded else 'installed'} for this user in {seconds:.0f} s:")
     width = max(len(what) for what, _ in report.lines)
@@ -462,5 +529,13 @@ def print_report(version: str, upgraded: bool, report: Report, running: bool, se
     for note in report.notes:
         print(f"note: {note}")
     print()
-    first = "mttd watch add FOLDER" if running else "mttd start && mttd watch add FOLDER"
-    print(f"Next: {first}   (FOLDER: where your editor exports timeline XML)")
+    print("Next:")
+    steps = []
+    if report.path_command:
+        steps.append((report.path_command, "in this shell only: new shells find mttd by themselves"))
+    if (example := example_command(source)) is not None:
+        steps.append((example, "suggestions for the example timeline"))
+    steps.append(("mttd watch add FOLDER", "where your editor exports timelines: created if missing; starts the daemon"))
+    width = max(len(command) for command, _ in steps)
+    for command, why in steps:
+        print(f"  {command:<{width}}   # {why}")

@@ -15,7 +15,9 @@ from pathlib import Path
 from model.atomic import write_atomic
 
 SCHEMA = "mttd.install-manifest/1"
-KINDS = ("dir", "file", "link", "tree")  # tree: a folder that is ours whole (the venv, a plugin)
+# tree: a folder that is ours whole (the venv, a plugin); lines: our block in a shell startup file;
+# user-path: the launcher folder in the Windows user's Path
+KINDS = ("dir", "file", "link", "tree", "lines", "user-path")
 
 
 class ManifestError(Exception):

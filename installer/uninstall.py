@@ -1,16 +1,20 @@
 """Remove what the installer created, as its manifest lists it: `installer/uninstall.sh` and
 `mttd uninstall [--purge]` run this.
 
-Order: stop the daemon, remove the autostart, then the launchers, the plugins and the virtual
-environment, then the folders the installer made for them if they are empty. The config file,
-mttd's config, data, state and log folders (watched folders, token, logs) stay unless --purge is
-given; the manifest is then rewritten to list only them, so a later --purge still finds them.
-Nothing else is touched: the sidecars next to the user's timelines stay where they are.
+Order: stop the daemon, remove the autostart, then the launchers, the lines that put them on
+PATH, the plugins and the virtual environment, then the folders the installer made for them if
+they are empty. The config file, mttd's config, data, state and log folders (watched folders,
+token, logs) stay unless --purge is given; the manifest is then rewritten to list only them, so a
+later --purge still finds them. What mttd made as it ran goes either way: its cache folder
+(matplotlib's config and font cache) and its runtime folder (the socket's). Nothing else is
+touched: the sidecars next to the user's timelines stay where they are. The closing hint names a
+command that exists once mttd is gone (this checkout's uninstall.sh, else a plain `rm -r`).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from daemon import service
 from installer import dirs as dirs_mod
+from installer import shell_path
 from installer.manifest import Entry, Manifest, load
 
 VENV_NAME = "venv"
@@ -125,7 +130,10 @@ def uninstall(purge: bool = False, dry_run: bool = False) -> int:
         print(f"removed autostart {item}")
     running_from = Path(sys.prefix)
     for entry in reversed([e for e in removed if e.kind != "dir"]):
-        if _is_ours(entry, venv) and _exists(entry):
+        if entry.kind in ("lines", "user-path"):
+            if _take_off_path(entry):
+                print(f"removed mttd's PATH line from {entry.path}" if entry.kind == "lines" else f"removed {entry.path} from your user Path")
+        elif _is_ours(entry, venv) and _exists(entry):
             _remove(Path(entry.path), running_from)
             print(f"removed {entry.path}")
     for item in _remove_empty_dirs([e for e in removed if e.kind == "dir"]):
@@ -134,18 +142,42 @@ def uninstall(purge: bool = False, dry_run: bool = False) -> int:
         path.unlink(missing_ok=True)
         _purge_app_dirs(dirs, dry_run=False)
         _remove_empty_dirs([e for e in manifest.entries if e.kind == "dir"])
-        print("mttd is uninstalled, with its settings, data and logs.")
+        print("mttd is uninstalled, with its settings, data, logs and caches.")
         return 0
+    for made in dirs.made_by_mttd():  # caches and the socket's folder: nothing of the user's to keep
+        if made.exists():
+            shutil.rmtree(made)
+            print(f"removed {made}")
     # Folders still holding something stay recorded, so a later --purge removes them once empty.
     leftover = [e for e in removed if e.kind == "dir" and _exists(e)]
     Manifest(path, manifest.version, manifest.source, "", kept + leftover, []).save()
-    print("mttd is uninstalled. Kept: " + ", ".join(e.path for e in kept if e.role in ("appdir", "config"))
-          + ". `uninstall --purge` removes them too.")
+    kept_dirs = [e.path for e in kept if e.role == "appdir"]
+    print("mttd is uninstalled. Kept: " + ", ".join(kept_dirs) + ". To remove them too: " + purge_hint(manifest.source, dirs))
     return 0
 
 
+def purge_hint(source: str, dirs: dirs_mod.InstallDirs) -> str:
+    """A command that exists now that mttd is gone: the checkout's uninstall.sh --purge when the
+    checkout it was installed from is still there, else removing the folders by hand."""
+    script = Path(source) / "installer" / ("uninstall.ps1" if os.name == "nt" else "uninstall.sh") if source else None
+    if script is not None and script.is_file():
+        if os.name == "nt":
+            return f'powershell -ExecutionPolicy Bypass -File "{script}" --purge'
+        return f"{shlex.quote(str(script))} --purge"
+    folders = [d for d in (*dirs.app_dirs(), *dirs.made_by_mttd()) if d.exists()]
+    if os.name == "nt":
+        return "Remove-Item -Recurse -Force " + ", ".join(f'"{d}"' for d in folders)
+    return "rm -r " + " ".join(shlex.quote(str(d)) for d in folders)
+
+
+def _take_off_path(entry: Entry) -> bool:
+    if entry.kind == "user-path":
+        return os.name == "nt" and shell_path.windows_remove(Path(entry.path))
+    return shell_path.undo(Path(entry.path), entry.role)
+
+
 def _purge_app_dirs(dirs: dirs_mod.InstallDirs, dry_run: bool) -> int:
-    for app_dir in dirs.app_dirs():
+    for app_dir in (*dirs.app_dirs(), *dirs.made_by_mttd()):
         if app_dir.exists():
             print(f"{'would remove' if dry_run else 'removed'} {app_dir}")
             if not dry_run:

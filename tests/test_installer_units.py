@@ -19,10 +19,10 @@ from platformdirs.windows import Windows
 from daemon import config as daemon_config
 from daemon import paths as daemon_paths
 from installer import dirs as dirs_mod
-from installer import plugins
+from installer import plugins, shell_path
 from installer.install import InstallError, make_app_dirs, render_config, resolve_source, torch_requirement
 from installer.manifest import Manifest, ManifestError, load
-from installer.uninstall import uninstall
+from installer.uninstall import purge_hint, uninstall
 from tests.conftest import REPO
 from tests.helpers_installer import snapshot, user_home_env
 
@@ -36,7 +36,7 @@ ENVIRONMENTS = [
 
 @pytest.fixture()
 def clean_env(tmp_path, monkeypatch):
-    for name in ("MTTD_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_BIN_HOME"):
+    for name in ("MTTD_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_BIN_HOME", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return monkeypatch
@@ -50,8 +50,24 @@ def test_installer_dirs_are_the_daemons_dirs(clean_env, extra):
     for name, value in extra.items():
         clean_env.setenv(name, value)
     mine, theirs = dirs_mod.resolve(), daemon_paths.resolve()
-    assert (mine.config_dir, mine.data_dir, mine.state_dir, mine.log_dir) == (
-        theirs.config_dir, theirs.data_dir, theirs.state_dir, theirs.log_dir)
+    assert (mine.config_dir, mine.data_dir, mine.state_dir, mine.log_dir, mine.cache_dir, mine.runtime_dir) == (
+        theirs.config_dir, theirs.data_dir, theirs.state_dir, theirs.log_dir, theirs.cache_dir, theirs.runtime_dir)
+
+
+def test_the_runtime_folder_is_per_home_or_per_xdg_runtime_dir(clean_env, tmp_path):
+    runtimes = []
+    for name in ("home-a", "home-b"):  # two homes of one uid, no XDG_RUNTIME_DIR: never one socket folder
+        clean_env.setenv("HOME", str(tmp_path / name))
+        runtime = daemon_paths.resolve().runtime_dir
+        assert runtime == tmp_path / name / ".local" / "state" / "mttd" / "run" == dirs_mod.resolve().runtime_dir
+        runtimes.append(runtime)
+    assert runtimes[0] != runtimes[1]
+    xdg = tmp_path / "xdg-run"
+    xdg.mkdir(mode=0o700)
+    clean_env.setenv("XDG_RUNTIME_DIR", str(xdg))
+    assert daemon_paths.resolve().runtime_dir == xdg / "mttd" == dirs_mod.resolve().runtime_dir
+    xdg.chmod(0o755)  # open to others: not what the XDG spec promises, so not used
+    assert daemon_paths.resolve().runtime_dir == tmp_path / "home-b" / ".local" / "state" / "mttd" / "run"
 
 
 @pytest.mark.parametrize("extra", ENVIRONMENTS[:3])
@@ -61,8 +77,9 @@ def test_installer_dirs_mirror_platformdirs_on_linux_and_macos(clean_env, extra)
     for platform, cls in (("linux", Unix), ("darwin", MacOS)):
         want = cls("mttd", appauthor=False)
         got = dirs_mod.resolve(platform=platform)
-        assert [str(p) for p in (got.config_dir, got.data_dir, got.state_dir, got.log_dir)] == [
-            want.user_config_dir, want.user_data_dir, want.user_state_dir, want.user_log_dir], platform
+        assert [str(p) for p in (got.config_dir, got.data_dir, got.state_dir, got.log_dir, got.cache_dir)] == [
+            want.user_config_dir, want.user_data_dir, want.user_state_dir, want.user_log_dir, want.user_cache_dir], platform
+    assert str(dirs_mod.resolve(platform="darwin").runtime_dir) == MacOS("mttd", appauthor=False).user_runtime_dir
 
 
 def test_installer_dirs_mirror_platformdirs_on_windows(clean_env):
@@ -70,8 +87,9 @@ def test_installer_dirs_mirror_platformdirs_on_windows(clean_env):
     clean_env.setenv("USERPROFILE", r"C:\Users\Ed")
     want = Windows("mttd", appauthor=False)
     got = dirs_mod.resolve(platform="win32")
-    assert [PureWindowsPath(p) for p in (want.user_config_dir, want.user_data_dir, want.user_state_dir, want.user_log_dir)] == [
-        got.config_dir, got.data_dir, got.state_dir, got.log_dir]
+    mine = [PureWindowsPath(p) for p in (want.user_config_dir, want.user_data_dir, want.user_state_dir, want.user_log_dir,
+                                         want.user_cache_dir, want.user_runtime_dir)]
+    assert mine == [got.config_dir, got.data_dir, got.state_dir, got.log_dir, got.cache_dir, got.runtime_dir]
     assert got.bin_dir == PureWindowsPath(r"C:\Users\Ed\.local\bin")
 
 
@@ -285,3 +303,68 @@ def test_windows_plugin_folders_are_under_appdata(tmp_path):
                             for name in ("MTT Suggest.py", "mtt_resolve")],
         "Premiere Pro": [appdata / "Adobe" / "CEP" / "extensions" / "org.mttd.suggestions"],
     }
+
+
+# --- the launcher folder on PATH ---------------------------------------------------------------
+
+
+def login_shell_finds_mttd(home: Path, bin_dir: Path) -> str:
+    """What `command -v mttd` says in a new bash login shell of this home (PATH without bin_dir)."""
+    env = {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "SHELL": "/bin/bash"}
+    done = subprocess.run(["bash", "-lc", "command -v mttd"], env=env, capture_output=True, text=True, timeout=30, cwd=home)
+    return done.stdout.strip()
+
+
+def test_path_lines_make_new_login_shells_find_mttd_and_come_out_byte_for_byte(tmp_path):
+    home, bin_dir = tmp_path / "home", tmp_path / "home" / ".local" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "mttd").write_text("#!/bin/sh\n")
+    (bin_dir / "mttd").chmod(0o755)
+    (home / ".bashrc").write_text("alias ll='ls -l'\n")
+    (home / ".bash_profile").write_text("# no newline at the end")
+    before = snapshot(home)
+    assert login_shell_finds_mttd(home, bin_dir) == ""
+    changes = shell_path.plan(bin_dir, home, login_shell="/bin/bash")
+    assert {(c.path.name, c.role) for c in changes} == {
+        (".profile", shell_path.ROLE_CREATED), (".bashrc", shell_path.ROLE_EDITED),
+        (".bash_profile", shell_path.ROLE_EDITED_NEWLINE)}
+    for change in changes:
+        shell_path.apply(change)
+    assert login_shell_finds_mttd(home, bin_dir) == str(bin_dir / "mttd")
+    assert shell_path.plan(bin_dir, home, login_shell="/bin/bash") == []  # where the folder is named already, nothing more
+    for change in changes:
+        assert shell_path.undo(change.path, change.role)
+    assert snapshot(home) == before
+
+
+def test_a_profile_naming_the_folder_already_is_left_alone(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".profile").write_text('if [ -d "$HOME/.local/bin" ] ; then PATH="$HOME/.local/bin:$PATH"; fi\n')
+    assert shell_path.plan(home / ".local" / "bin", home, login_shell="/bin/sh") == []
+    other = shell_path.plan(tmp_path / "side" / "bin", home, login_shell="/bin/zsh")  # MTTD_HOME's own bin: not named
+    assert [c.path.name for c in other] == [".profile", ".zshenv"]
+
+
+def test_the_current_shell_command_is_one_line_that_puts_the_folder_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    bin_dir = tmp_path / "my bin"
+    command = shell_path.current_shell_command(bin_dir)
+    assert command == f"export PATH='{bin_dir}':\"$PATH\""
+    done = subprocess.run(["sh", "-c", f'{command}; printf %s "$PATH"'], capture_output=True, text=True, timeout=30)
+    assert done.stdout.split(":")[0] == str(bin_dir)
+
+
+def test_the_purge_hint_names_a_command_that_exists_once_mttd_is_gone(tmp_path, monkeypatch):
+    env, home = user_home_env(tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    dirs = dirs_mod.resolve()
+    dirs.config_dir.mkdir(parents=True)
+    dirs.cache_dir.mkdir(parents=True)
+    assert purge_hint(str(REPO), dirs) == f"{REPO / 'installer' / 'uninstall.sh'} --purge"
+    # installed from a wheel, or the checkout moved away: remove the folders by hand
+    hint = purge_hint(str(tmp_path / "gone"), dirs)
+    assert hint == f"rm -r {dirs.config_dir} {dirs.cache_dir}"
+    done = subprocess.run(["sh", "-c", hint], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and not dirs.config_dir.exists() and not dirs.cache_dir.exists()

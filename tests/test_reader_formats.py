@@ -66,4 +66,5 @@ def test_without_opentimelineio_the_error_names_the_extra(corpus_dir):
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
-    assert run.stderr.splitlines() == [f"mttd: cannot read {FCPXML}: reading fcpxml files needs OpenTimelineIO: pip install 'mttd[formats]'"]
+    hint = "install mttd again (installer/install.sh), which brings it and its adapters"
+    assert run.stderr.splitlines() == [f"mttd: cannot read {FCPXML}: reading fcpxml files needs OpenTimelineIO: {hint}"]

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from daemon.commands import need_torch
 from daemon.paths import resolve
 
 STEPS = (128, 256, 512, 1024)
@@ -35,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    need_torch("mttd bench (it measures torch too)")
     import logging
     import tempfile
     import warnings

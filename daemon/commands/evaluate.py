@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from daemon.commands import need_torch
 from daemon.errors import MttdError
 
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    need_torch("mttd eval")
     # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.train_args import passive_omp
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "features",
         help="print the feature grid of a timeline file",
-        description="Read a timeline (xmeml; FCPXML, .otio and Kdenlive with mttd[formats]) and "
+        description="Read a timeline (xmeml, FCPXML, .otio or Kdenlive) and "
         "print its steps x 20 tracks x 9 values feature grid.",
     )
     parser.add_argument("file", metavar="FILE")

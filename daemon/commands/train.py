@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from daemon.commands import need_torch
 from daemon.errors import MttdError
 
 
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    need_torch("training")
     # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.training.train_args import passive_omp
 

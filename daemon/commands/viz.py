@@ -67,7 +67,8 @@ def _load_model(requested: str | None):
     from model.inference.load import load_predictor
 
     spec = requested if requested is not None else load(paths_mod.resolve()).model or None
-    return load_predictor(spec)
+    # auto, like `mttd suggest`: the committed ONNX export, so drawing never needs torch
+    return load_predictor(spec, "auto", paths_mod.resolve().data_dir / "onnx")
 
 
 def _render(timeline, sequence: str, predictor, out: Path) -> int:

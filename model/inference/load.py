@@ -17,6 +17,7 @@ from model.inference import onnx_backend
 from model.inference.decoding import Decoder
 from model.inference.model_files import BACKENDS, ModelLoadError, read_checkpoint_meta, sha256_file, weights_path
 from model.inference.predictor import PersistencePredictor, Predictor
+from model.inference.torch_extra import have_torch, torch_missing
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +53,23 @@ def load_predictor(spec: str | Path | None = None, backend: str = "torch", cache
         checked = _checked_export(weights, cache_dir, sha, threads)
         if checked is not None:
             return checked
+        if not have_torch():
+            raise ModelLoadError(str(torch_missing(f"{weights} has no ONNX export that passed its check, and running it in torch")))
         backend = "torch"
     if backend == "torch":
+        if not have_torch():
+            raise ModelLoadError(str(torch_missing("the torch backend")))
         return _torch_predictor(weights)
     if not onnx_backend.have_onnxruntime():
-        raise ModelLoadError(f"the {backend} backend needs onnxruntime, which is not installed (pip install 'mttd[onnx]')")
+        raise ModelLoadError(f"the {backend} backend needs onnxruntime, which is not installed (pip install onnxruntime)")
     int8 = backend == "onnx-int8"
     found = onnx_backend.find_export(weights, int8, cache_dir, sha)
     if found is None:
         if cache_dir is None:
             command = f"mttd export --format onnx{' --int8' if int8 else ''} --model {weights}"
             raise ModelLoadError(f"{weights}: no {backend} export beside it (run `{command}`)")
+        if not have_torch():
+            raise ModelLoadError(str(torch_missing(f"{weights} has no {backend} export yet, and making one")))
         found = _export_to_cache(weights, int8, cache_dir)
     return onnx_backend.OnnxPredictor(found, threads)
 

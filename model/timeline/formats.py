@@ -1,6 +1,6 @@
 """Read any supported timeline file into a Timeline: xmeml natively, the rest through OpenTimelineIO.
 
-FCPXML, `.otio` and Kdenlive need the optional extra `mttd[formats]`; OpenTimelineIO keeps no
+FCPXML, `.otio` and Kdenlive need OpenTimelineIO and its adapters (dependencies of mttd); it keeps no
 Basic Motion or Crop, so such timelines carry a note saying so. XML inputs go through the same
 hardened parse as xmeml before OpenTimelineIO sees them.
 """
@@ -22,7 +22,7 @@ from model.timeline.types import Item, Marker, Rate, Sequence, Source, Timeline,
 from model.timeline.xmeml import read_xmeml_tree
 
 OTIO_NOTE = "motion and crop are not available through OpenTimelineIO"
-EXTRA_HINT = "pip install 'mttd[formats]'"
+EXTRA_HINT = "install mttd again (installer/install.sh), which brings it and its adapters"
 # format name -> OpenTimelineIO adapter
 OTIO_ADAPTERS = {"fcpxml": "fcpx_xml", "otio": "otio_json", "kdenlive": "kdenlive"}
 

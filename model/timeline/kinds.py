@@ -25,7 +25,7 @@ class TimelineKind:
     format: str  # the reader's name for it: xmeml natively, the others through OpenTimelineIO
     root_marker: bytes  # found in the first 4 KB of a file of this kind (the watcher's sniff)
     end_marker: bytes  # what a complete file ends with, whitespace aside
-    needs_extra: bool  # read through OpenTimelineIO, i.e. only with `mttd[formats]` installed
+    needs_extra: bool  # read through OpenTimelineIO (a dependency of mttd; checked, as a venv may lack it)
 
     @property
     def first_byte(self) -> bytes:
@@ -50,7 +50,7 @@ def formats_extra_installed() -> bool:
 
 
 def timeline_kinds(with_extras: bool | None = None) -> dict[str, TimelineKind]:
-    """Suffix -> kind; those read through OpenTimelineIO only when the formats extra is installed."""
+    """Suffix -> kind; those read through OpenTimelineIO only when it is installed."""
     extras = formats_extra_installed() if with_extras is None else with_extras
     return {k.suffix: k for k in KINDS if extras or not k.needs_extra}
 
