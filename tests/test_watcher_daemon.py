@@ -146,7 +146,8 @@ def test_a_picture_setting_that_is_not_a_boolean_is_refused(mttd_home):
 
 def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home, tmp_path):
     """`mttd logs` is where a user looks when a watched export got no sidecars: every file the
-    watcher settles on leaves one line there (INFO when processed or unchanged, WARNING otherwise)."""
+    watcher settles on leaves one line there (WARNING when it could not be read, which also gets
+    an error sidecar; INFO when processed, unchanged or not a timeline at all)."""
     edits = tmp_path / "edits"
     edits.mkdir()
     mttd("watch", "add", str(edits))
@@ -164,8 +165,13 @@ def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home
     assert re.search(r": 1 sequence, \d+ review, \d+ next, \d+ fill in \d+\.\d\d s$", processed), processed
     [failed] = lines(f"failed {edits / 'broken.xml'}:")
     assert " WARNING daemon.watch.watcher: " in failed and "its error document is written" in failed
+    error = json.loads((edits / "broken.mtt.json").read_text())["error"]
+    assert (error["file"], error["line"], error["code"]) == (str(edits / "broken.xml"), 2, "invalid_timeline")
+    assert "nam" in error["reason"] and error["message"] == f"{edits / 'broken.xml'}:2: {error['reason']}"
+    assert f"failed {error['message']}; its error document is written" in failed
     [skipped] = lines(f"skipped {edits / 'plist.xml'}: ")
-    assert " WARNING daemon.watch.watcher: " in skipped and "not a .xml timeline (no <xmeml" in skipped
+    assert " INFO daemon.watch.watcher: " in skipped and "not a .xml timeline (no <xmeml" in skipped
+    assert not (edits / "plist.mtt.json").exists()
     assert processed in mttd("logs", "-n", "20").stdout  # what the user reads
 
     save_atomically(edits / "cut.xml", synthetic_xmeml(1))  # saved again unchanged: its sidecars stand

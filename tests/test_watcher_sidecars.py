@@ -102,6 +102,9 @@ def test_a_file_that_never_completes_gets_an_error_document_naming_the_line(watc
     assert wait_for(lambda: (folder / "broken.mtt.json").exists(), timeout=20)
     error = doc_of(broken)["error"]
     assert error["line"] and "broken.xml" in error["message"]
+    # the error sidecar: the file, the line and the reason, apart and as the one line
+    assert error["file"] == str(broken) and error["reason"]
+    assert error["message"] == f"{broken}:{error['line']}: {error['reason']}"
     assert watcher.list()[0].failed == 1
 
 

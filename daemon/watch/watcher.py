@@ -339,8 +339,9 @@ class Watcher:
             return
         if not watch_files.sniff(job.path, job.kind, self.follow_symlinks):
             self.stats.sniffed_out += 1
-            logger.warning("skipped %s: not a %s timeline (no %s in its first %d bytes)", job.path, job.kind.suffix,
-                           job.kind.root_marker.decode(), watch_files.HEAD_BYTES)
+            # INFO: a text file named .xml is not the user's mistake, only worth knowing why it got no sidecars
+            logger.info("skipped %s: not a %s timeline (no %s in its first %d bytes)", job.path, job.kind.suffix,
+                        job.kind.root_marker.decode(), watch_files.HEAD_BYTES)
             self._remember(job.path, stat, timeline=False)
             return
         scan = watch_files.scan_file(job.path, job.kind, self.follow_symlinks)

@@ -155,7 +155,7 @@ def error_document(
     elapsed = {stage: 0.0 for stage in STAGES}
     elapsed["read"] = elapsed["total"] = read_ms
     doc = _header(path, source_bytes, predictor, elapsed)
-    doc["error"] = {"code": code, "message": err.one_line(), "line": err.line or None}
+    doc["error"] = {"code": code, "message": err.one_line(), "line": err.line or None, "file": err.path, "reason": err.reason}
     return doc
 
 
