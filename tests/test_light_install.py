@@ -62,7 +62,7 @@ def test_the_example_gets_readable_suggestions_without_torch(tmp_path):
     out = done.stdout
     assert "sequence 'vlog 2024-05-26 FINAL': 115.9 s" in out
     # the slip planted in it (examples/make_example.py), the hole, and what comes next
-    assert "scale 240.363 -> 133.535" in out and "V1 is empty here" in out
+    assert "scale 240.363 -> 133.535" in out and "V1 00:00:09:22-00:00:11:15  active 0 -> 1" in out
     assert "  next (1):" in out and "  fill (1):" in out
 
 

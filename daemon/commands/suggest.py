@@ -129,14 +129,61 @@ def print_document(doc: dict, as_json: bool) -> None:
         print(human_report(doc))
 
 
+class ProgressLine:
+    """`mttd suggest FILE` on a terminal: `mttd: FILE: STAGE N% (S s)` on one stderr line,
+    redrawn every half second from the first half second on (a short file is done before it
+    shows) and cleared at the end. The stages come from model.inference.progress."""
+
+    DELAY_S = 0.5
+
+    def __init__(self, name: str, stream) -> None:
+        import threading
+        import time
+
+        self.name, self.stream, self.clock = name, stream, time.monotonic
+        self.started = self.clock()
+        self.state = ("read", 0.0)
+        self.shown = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._tick, name="mttd-progress", daemon=True)
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        self.state = (stage, fraction)
+
+    def __enter__(self) -> ProgressLine:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.DELAY_S):
+            stage, fraction = self.state
+            self.stream.write(f"\r\033[Kmttd: {self.name}: {stage} {fraction:.0%} ({self.clock() - self.started:.0f} s)")
+            self.stream.flush()
+            self.shown = True
+
+
 def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_json: bool) -> int:
     """Suggest for one file in this process, print it, and write the sidecars when asked. The file
-    is read first: one that cannot be read fails without loading the model (1+ s)."""
+    is read first: one that cannot be read fails without loading the model (1+ s). On a terminal
+    a long file shows its progress (ProgressLine)."""
     # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
-    from model.suggest.document import read_source, run_source, write_sidecars
+    from model.suggest.document import write_sidecars
 
-    source = read_source(path)
-    result = run_source(source, model.get() if source.ok else model.identity(), options)
+    if sys.stderr.isatty():
+        from model.inference import progress
+
+        line = ProgressLine(path, sys.stderr)
+        with line, progress.reporting(line):
+            result = _run_one(path, model, options, line)
+    else:
+        result = _run_one(path, model, options, None)
     doc = result.document
     if out_dir is not None:
         try:
@@ -152,6 +199,15 @@ def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_jso
             return 1  # the error document printed above says why
         raise MttdError(error_line(doc))
     return 0
+
+
+def _run_one(path: str, model: Model, options, line: ProgressLine | None):
+    from model.suggest.document import read_source, run_source
+
+    source = read_source(path)
+    if line is not None and source.ok:
+        line("loading the model", 0.0)
+    return run_source(source, model.get() if source.ok else model.identity(), options)
 
 
 def human_report(doc: dict) -> str:
