@@ -11,7 +11,7 @@ Mirrors what `daemon.paths.resolve()` gets from platformdirs (appname "mttd", ap
 The launchers go to `~/.local/bin` (`$XDG_BIN_HOME` when set), where pipx and uv put theirs, on
 every platform. The cache folder (matplotlib's config and font cache) and the runtime folder (the
 socket's; `daemon.paths.xdg_runtime_dir`, else `run/` in the state folder on Linux) are mttd's
-too: `uninstall --purge` removes them with the others. A test compares this module with
+too: `uninstall --purge` removes them with the others, a plain uninstall the runtime folder. A test compares this module with
 `daemon.paths` and with platformdirs itself.
 """
 
@@ -51,12 +51,13 @@ class InstallDirs:
         return self.config_dir / "config.toml"
 
     def app_dirs(self) -> tuple[Path, ...]:
-        """The directories the installer makes, mttd's alone (removed whole by `uninstall --purge`)."""
-        return tuple(dict.fromkeys((self.config_dir, self.data_dir, self.state_dir, self.log_dir)))
+        """The directories the installer makes, mttd's alone (removed whole by `uninstall --purge`;
+        the cache folder is made here too, so the parents made for it are known and removed)."""
+        return tuple(dict.fromkeys((self.config_dir, self.data_dir, self.state_dir, self.log_dir, self.cache_dir)))
 
     def made_by_mttd(self) -> tuple[Path, ...]:
-        """What mttd makes as it runs, also mttd's alone (removed by `uninstall --purge`)."""
-        return tuple(d for d in dict.fromkeys((self.cache_dir, self.runtime_dir)) if d not in self.app_dirs())
+        """What the daemon makes as it runs, also mttd's alone (removed by any uninstall)."""
+        return tuple(d for d in (self.runtime_dir,) if d not in self.app_dirs())
 
 
 def resolve(environ: dict[str, str] | None = None, platform: str = sys.platform) -> InstallDirs:

@@ -239,7 +239,8 @@ print(json.dumps({
     "version": importlib.metadata.version("mttd"),
     "torch": importlib.util.find_spec("torch") and importlib.metadata.version("torch"),
     "python": sys.version.split()[0],
-    "dirs": {"config_dir": str(p.config_dir), "data_dir": str(p.data_dir), "state_dir": str(p.state_dir), "log_dir": str(p.log_dir)},
+    "dirs": {"config_dir": str(p.config_dir), "data_dir": str(p.data_dir), "state_dir": str(p.state_dir), "log_dir": str(p.log_dir),
+             "cache_dir": str(p.cache_dir), "runtime_dir": str(p.runtime_dir)},
     "config_file": str(p.config_file),
     "plugin_root": plugin_bridge.__path__[0],
     "settings": [{"name": s.name, "default": s.default, "help": s.help} for s in SETTINGS],
@@ -483,9 +484,13 @@ def install(opts: Options) -> int:
             wheel = build_wheel(dirs.venv, source, Path(tmp))
         step(f"installing {wheel.name} and its dependencies")
         target = f"{wheel}[{TRAIN_EXTRA}]" if opts.with_training else str(wheel)
-        pip(dirs.venv, "install", "--quiet", target, what=f"installing {wheel.name}")
-        # The same version number may hold new code (a checkout): always put this wheel's files in.
-        pip(dirs.venv, "install", "--quiet", "--force-reinstall", "--no-deps", str(wheel), what=f"reinstalling {wheel.name}")
+        upgrade = venv_script(dirs.venv, "mttd").exists()
+        # --no-compile: Python compiles what mttd imports on first use, not all of matplotlib and
+        # onnxruntime now (a few seconds of the install)
+        pip(dirs.venv, "install", "--quiet", "--no-compile", target, what=f"installing {wheel.name}")
+        if upgrade:  # the same version number may hold new code (a checkout): always put this wheel's files in
+            pip(dirs.venv, "install", "--quiet", "--no-compile", "--force-reinstall", "--no-deps", str(wheel),
+                what=f"reinstalling {wheel.name}")
     info = venv_info(dirs.venv)
     manifest.version = info["version"]
     check_dirs(dirs, info, report)

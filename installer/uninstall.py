@@ -5,8 +5,8 @@ Order: stop the daemon, remove the autostart, then the launchers, the lines that
 PATH, the plugins and the virtual environment, then the folders the installer made for them if
 they are empty. The config file, mttd's config, data, state and log folders (watched folders,
 token, logs) stay unless --purge is given; the manifest is then rewritten to list only them, so a
-later --purge still finds them. What mttd made as it ran goes either way: its cache folder
-(matplotlib's config and font cache) and its runtime folder (the socket's). Nothing else is
+later --purge still finds them. --purge also removes mttd's cache folder (matplotlib's config
+and font cache); its runtime folder (the socket's) goes either way. Nothing else is
 touched: the sidecars next to the user's timelines stay where they are. The closing hint names a
 command that exists once mttd is gone (this checkout's uninstall.sh, else a plain `rm -r`).
 """
@@ -144,7 +144,7 @@ def uninstall(purge: bool = False, dry_run: bool = False) -> int:
         _remove_empty_dirs([e for e in manifest.entries if e.kind == "dir"])
         print("mttd is uninstalled, with its settings, data, logs and caches.")
         return 0
-    for made in dirs.made_by_mttd():  # caches and the socket's folder: nothing of the user's to keep
+    for made in dirs.made_by_mttd():  # the socket's folder: nothing of the user's in it
         if made.exists():
             shutil.rmtree(made)
             print(f"removed {made}")
