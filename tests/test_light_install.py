@@ -39,8 +39,9 @@ from daemon.cli import main
 assert main(['suggest', '--no-daemon', {str(EXAMPLE)!r}]) == 0
 assert main(['features', {str(EXAMPLE)!r}]) == 0
 assert main(['viz', {str(EXAMPLE)!r}, '--out', {str(tmp_path / 'cut.png')!r}]) == 0
-from daemon.engine import load_predictor
-predictor, path, backend = load_predictor(None, fall_back=False, backend='auto')
+from daemon.engine import load_model
+predictor, path = load_model('', fall_back=False, backend='auto')  # what the daemon does with the defaults
+backend = predictor.backend
 from daemon.watch_files import make_processor
 result = make_processor(lambda: predictor)(Path({str(watched / 'cut.xml')!r}))
 assert result.ok, result.error
