@@ -17,6 +17,7 @@ import os
 import sys
 
 from daemon.errors import MttdError
+from daemon.paths import keep_matplotlib_in_our_cache
 from model import __version__
 from model.inference.model_files import ModelLoadError
 from model.timeline.errors import TimelineParseError
@@ -52,8 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from daemon.paths import keep_matplotlib_in_our_cache
-
     keep_matplotlib_in_our_cache()  # before anything imports matplotlib (viz, the watcher's pictures)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ assert main(['viz', {str(EXAMPLE)!r}, '--out', {str(tmp_path / 'cut.png')!r}]) =
 from daemon.engine import load_model
 predictor, path = load_model('', fall_back=False, backend='auto')  # what the daemon does with the defaults
 backend = predictor.backend
-from daemon.watch_files import make_processor
+from daemon.watch.process import make_processor
 result = make_processor(lambda: predictor)(Path({str(watched / 'cut.xml')!r}))
 assert result.ok, result.error
 print('BACKEND', backend)

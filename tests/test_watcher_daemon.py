@@ -167,7 +167,7 @@ def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home
     assert " WARNING daemon.watch.watcher: " in failed and "its error document is written" in failed
     error = json.loads((edits / "broken.mtt.json").read_text())["error"]
     assert (error["file"], error["line"], error["code"]) == (str(edits / "broken.xml"), 2, "invalid_timeline")
-    assert "nam" in error["reason"] and error["message"] == f"{edits / 'broken.xml'}:2: {error['reason']}"
+    assert "mismatch" in error["reason"] and error["message"] == f"{edits / 'broken.xml'}:2: {error['reason']}"
     assert f"failed {error['message']}; its error document is written" in failed
     [skipped] = lines(f"skipped {edits / 'plist.xml'}: ")
     assert " INFO daemon.watch.watcher: " in skipped and "not a .xml timeline (no <xmeml" in skipped

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from daemon.errors import MttdError
+from model.inference.torch_extra import have_torch, torch_missing
+
 
 def need_torch(what: str) -> None:
     """Raise MttdError with the one line on how to add torch, when this install has none."""
-    from daemon.errors import MttdError
-    from model.inference.torch_extra import have_torch, torch_missing
-
     if not have_torch():
         raise MttdError(str(torch_missing(what)))

@@ -177,7 +177,7 @@ def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_jso
     from model.suggest.document import write_sidecars
 
     if sys.stderr.isatty():
-        from model.inference import progress
+        from model.inference import progress  # with the model: nothing of it loads for `--help`
 
         line = ProgressLine(path, sys.stderr)
         with line, progress.reporting(line):
@@ -202,6 +202,7 @@ def suggest_one(path: str, model: Model, options, *, out_dir: str | None, as_jso
 
 
 def _run_one(path: str, model: Model, options, line: ProgressLine | None):
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.suggest.document import read_source, run_source
 
     source = read_source(path)
