@@ -477,7 +477,10 @@ class Watcher:
             present = folder.root.is_dir()
             if folder.missing and present:
                 logger.info("%s is back", folder.root)
-                folder.missing = False
+                with self._lock:
+                    folder.missing = False
+                    if folder.last_error == _missing_error(folder):
+                        folder.last_error = ""  # it is back: the error no longer holds
                 self._attach(folder)
                 self._mark_rescan(folder.root)
             elif not folder.missing and not present:
@@ -557,7 +560,7 @@ class Watcher:
     def _note_missing(self, folder: _Folder) -> None:
         with self._lock:
             folder.missing = True
-            folder.last_error = f"folder missing: {folder.root}"
+            folder.last_error = _missing_error(folder)
 
     def _detach(self, folder: _Folder) -> None:
         try:
@@ -569,6 +572,10 @@ class Watcher:
             logger.exception("detaching %s", folder.root)
         folder.observer = None
         folder.handle = None
+
+
+def _missing_error(folder: _Folder) -> str:
+    return f"folder missing: {folder.root}"
 
 
 def _healthy(observer: BaseObserver) -> bool:
