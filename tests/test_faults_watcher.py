@@ -218,3 +218,39 @@ def test_watcher_faults_each_leave_a_line_in_mttd_logs(home, tmp_path):
     assert [line for line in logs.splitlines() if long_name in line and "File name too long" in line]
     assert [line for line in logs.splitlines()
             if str(locked / "cut.xml") in line and ("Read-only file system" in line or "Permission denied" in line)]
+
+
+def test_a_folder_that_comes_back_clears_its_missing_error(home, tmp_path):
+    import shutil
+
+    folder = tmp_path / "share"
+    folder.mkdir()
+    mttd("watch", "add", str(folder))
+    shutil.rmtree(folder)
+    assert wait_for(lambda: listing()["watches"][0]["missing"], timeout=10)
+    folder.mkdir()
+    assert wait_for(lambda: not listing()["watches"][0]["missing"], timeout=10)
+    assert listing()["watches"][0]["last_error"] == "", "last_error still says the folder is missing"
+    save_atomically(folder / "cut.xml", synthetic_xmeml(1))
+    assert wait_for(lambda: (folder / "cut.mtt.xml").exists(), timeout=30)
+
+
+def test_a_file_deleted_while_it_is_processed_leaves_no_sidecar(mttd_home, tmp_path):
+    (mttd_home / "config").mkdir(mode=0o700)
+    # settle_ms 1: the save is due at once, so the worker takes the regular path (prepare and
+    # write in one go), not the early one (which drops a save that changes during its settle time).
+    config = CONFIG.replace("[watch]", "debug_job_delay = 2.0\n[watch]").replace("settle_ms = 200", "settle_ms = 1")
+    (mttd_home / "config" / "config.toml").write_text(config)
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    mttd("watch", "add", str(folder))
+    try:
+        cut = folder / "cut.xml"
+        save_atomically(cut, synthetic_xmeml(1))
+        assert wait_for(lambda: json.loads(mttd("status", "--json").stdout)["queue"]["busy"], timeout=30)
+        cut.unlink()  # while the engine works on it
+        assert wait_for(lambda: not json.loads(mttd("status", "--json").stdout)["queue"]["busy"], timeout=30)
+        assert wait_for(lambda: listing()["queue"] == 0, timeout=10)
+        assert not (folder / "cut.mtt.json").exists() and not (folder / "cut.mtt.xml").exists(), "an orphan sidecar"
+    finally:
+        mttd("stop", check=False)
