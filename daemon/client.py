@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from daemon import paths as paths_mod
-from daemon import process, service
+from daemon import process, rendezvous, service
 from daemon.config import Config
 from daemon.errors import DaemonError
 from model import __version__
@@ -70,7 +70,7 @@ class DaemonClient:
         return cls.for_record(record, paths)
 
     @classmethod
-    def for_record(cls, record: process.DaemonRecord, paths: paths_mod.Paths) -> DaemonClient:
+    def for_record(cls, record: rendezvous.DaemonRecord, paths: paths_mod.Paths) -> DaemonClient:
         try:
             token = paths_mod.read_token(paths)
         except FileNotFoundError:
@@ -166,7 +166,7 @@ def _daemon_error(err: Any) -> DaemonError:
 
 @dataclass
 class Running:
-    record: process.DaemonRecord
+    record: rendezvous.DaemonRecord
     how: str  # "running", "started" or "restarted (daemon X, client Y)"
 
 
@@ -209,22 +209,14 @@ def _launch(paths: paths_mod.Paths, timeout: float, how: str) -> Running:
     return Running(record, f"{how} through the service manager")
 
 
-def version_mismatch(record: process.DaemonRecord) -> str | None:
+def version_mismatch(record: rendezvous.DaemonRecord) -> str | None:
     if record.version == __version__ and record.protocol == _protocol():
         return None
     return f"daemon {record.version} (protocol {record.protocol}), client {__version__} (protocol {_protocol()})"
 
 
 def older(version: str, than: str) -> bool:
-    return _version_key(version) < _version_key(than)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+    return rendezvous.version_key(version) < rendezvous.version_key(than)
 
 
 def _protocol() -> int:
@@ -234,7 +226,7 @@ def _protocol() -> int:
     return PROTOCOL
 
 
-def wait_until_serving(paths: paths_mod.Paths, proc: Any, timeout: float) -> process.DaemonRecord:
+def wait_until_serving(paths: paths_mod.Paths, proc: Any, timeout: float) -> rendezvous.DaemonRecord:
     """Wait until the daemon's health is SERVING; DaemonError START_FAILED with the reason otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -243,7 +235,7 @@ def wait_until_serving(paths: paths_mod.Paths, proc: Any, timeout: float) -> pro
             with DaemonClient.for_record(record, paths) as client:
                 if client.health(timeout=1.0) == "SERVING":
                     return record
-        elif record is None and proc is not None and proc.poll() is not None and not process.lock_held(paths.lock_file):
+        elif record is None and proc is not None and proc.poll() is not None and not rendezvous.lock_held(paths.lock_file):
             raise DaemonError("START_FAILED", f"the daemon exited with code {proc.returncode} while starting: {_last_words(paths)}")
         if time.monotonic() >= deadline:
             raise DaemonError("START_FAILED", f"the daemon did not become ready within {timeout:.0f} s; see {paths.log_file}")

@@ -23,9 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon import rendezvous
 from daemon.errors import MttdError
 
-APP = "mttd"
+APP = rendezvous.APP
 # sun_path holds 104 bytes on macOS and 108 on Linux; stay clear of both.
 MAX_SOCKET_PATH = 100
 USE_TCP = sys.platform == "win32"  # grpc Python has no unix-socket client on Windows
@@ -50,15 +51,15 @@ class Paths:
 
     @property
     def lock_file(self) -> Path:
-        return self.state_dir / "mttd.lock"
+        return self.state_dir / rendezvous.LOCK_NAME
 
     @property
     def status_file(self) -> Path:
-        return self.state_dir / "mttd.json"
+        return self.state_dir / rendezvous.STATUS_NAME
 
     @property
     def token_file(self) -> Path:
-        return self.state_dir / "token"
+        return self.state_dir / rendezvous.TOKEN_NAME
 
     @property
     def log_file(self) -> Path:
@@ -108,10 +109,10 @@ def resolve(environ: dict[str, str] | None = None) -> Paths:
     home = env.get("MTTD_HOME")
     if home:
         root = Path(home).expanduser().absolute()
-        return Paths(root / "config", root / "data", root / "state", root / "log", root / "run", root / "cache")
+        return Paths(root / "config", root / "data", rendezvous.state_dir(env), root / "log", root / "run", root / "cache")
     import platformdirs
 
-    state_dir = Path(platformdirs.user_state_dir(APP, appauthor=False))
+    state_dir = rendezvous.state_dir(env)  # one rule for the daemon, the bridge and `mttd`
     runtime_dir = xdg_runtime_dir(env)
     if runtime_dir is None:
         if sys.platform in ("darwin", "win32"):

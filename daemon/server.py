@@ -32,7 +32,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from daemon import limits, process
+from daemon import limits, process, rendezvous
 from daemon import paths as paths_mod
 from daemon.config import Config, ConfigError
 from daemon.config import load as load_config
@@ -98,10 +98,10 @@ def serve() -> int:
         return 2
     # Before torch is imported (on the engine thread): its thread pools are sized at start-up.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
-    lock = process.InstanceLock(paths.lock_file)
+    lock = rendezvous.InstanceLock(paths.lock_file)
     try:
         lock.acquire()
-    except process.AlreadyRunning as err:
+    except rendezvous.AlreadyRunning as err:
         # Not an error: the one daemon the user wants runs. Exit 0, so a supervisor that
         # restarts on failure (systemd, launchd) does not retry against the lock.
         log.info("not starting: %s", err)
@@ -219,7 +219,7 @@ class Daemon:
             return
         log.info("shutting down (%s)", why)
         self.health.enter_graceful_shutdown()
-        process.remove_status(self.paths.status_file, os.getpid())
+        rendezvous.remove_status(self.paths.status_file, os.getpid())
         self._stop.set()
 
     def _finish(self) -> None:
@@ -230,7 +230,7 @@ class Daemon:
             self.watcher.stop()
         self.server.stop(grace=GRACE_S).wait()
         self.engine.stop()
-        process.remove_status(self.paths.status_file, os.getpid())
+        rendezvous.remove_status(self.paths.status_file, os.getpid())
         if self.endpoint.startswith("unix:"):
             Path(self.endpoint[5:]).unlink(missing_ok=True)
         log.info("stopped")
@@ -238,7 +238,7 @@ class Daemon:
     def _repair_status(self) -> None:
         """Rewrite the status file when something damaged, removed or replaced it: clients find
         the daemon by it, and a lost one would orphan a running daemon."""
-        data = process.read_status(self.paths.status_file)
+        data = rendezvous.read_status(self.paths.status_file)
         if data is not None and data.get("pid") == os.getpid() and data.get("endpoint") == self.endpoint:
             return
         log.warning("the status file %s was damaged or replaced; rewriting it", self.paths.status_file)
@@ -255,7 +255,7 @@ class Daemon:
             self.paths.status_file,
             {
                 "pid": os.getpid(),
-                "start_time": process.process_start_time(os.getpid()),
+                "start_time": rendezvous.process_start_time(os.getpid()),
                 "endpoint": self.endpoint,
                 "version": __version__,
                 "protocol": PROTOCOL,

@@ -1,7 +1,7 @@
 """mtt-bridge: the thin client NLE plugins call to get suggestions from the mttd daemon.
 
-It imports grpc and the generated protos only (never torch, the model or the daemon's modules),
-so it starts fast inside a plugin's Python. It finds the daemon through its status file, starts
+It imports grpc, the generated protos and daemon.rendezvous only (never torch, the model or the
+rest of the daemon), so it starts fast inside a plugin's Python. It finds the daemon through its status file, starts
 it with `mttd start` when it is not running (unless told not to), sends the per-install token,
 and returns one JSON document. Command line (see plugin_bridge/README.md for the JSON formats):
 
@@ -29,6 +29,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from daemon import rendezvous  # standard library only: the one place the daemon is found
 from protos.mtt.v1 import PROTOCOL, timeline_pb2
 from protos.mtt.v1 import suggester_pb2 as pb
 from protos.mtt.v1 import suggester_pb2_grpc as pb_grpc
@@ -110,11 +111,14 @@ def status() -> dict:
     record = find_daemon()
     if record is None:
         return {"running": False}
+    if not record.endpoint:  # recovered from the lock: the daemon rewrites its status file within a second
+        return {"running": True, "pid": record.pid, "endpoint": "", "responsive": False,
+                "error": "the daemon's status file is being rewritten; try again"}
     with _Connection(record) as conn:
         try:
             reply = _as_dict(conn.call("GetStatus", pb.GetStatusRequest(), STATUS_TIMEOUT))
         except BridgeError as err:
-            return {"running": True, "pid": record["pid"], "endpoint": record["endpoint"], "responsive": False, "error": err.message}
+            return {"running": True, "pid": record.pid, "endpoint": record.endpoint, "responsive": False, "error": err.message}
     return {"running": True, "responsive": True, **reply}
 
 
@@ -132,80 +136,16 @@ def _as_dict(message: Any) -> dict:
     return json_format.MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
-# -- finding the daemon (mirrors daemon/paths.py and daemon/process.py; stdlib only) ------------
+# -- finding the daemon (daemon.rendezvous: the daemon's own rules, standard library only) ----
 
 
-def state_dir() -> Path:
-    """Where the daemon keeps its status file and token: MTTD_HOME/state, else platformdirs'."""
-    home = os.environ.get("MTTD_HOME")
-    if home:
-        return Path(home).expanduser().absolute() / "state"
-    try:
-        import platformdirs
-    except ImportError:  # a plugin host without platformdirs: the same rules, spelled out
-        if sys.platform == "win32":
-            return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "mttd"
-        if sys.platform == "darwin":
-            return Path.home() / "Library" / "Application Support" / "mttd"
-        xdg = os.environ.get("XDG_STATE_HOME", "").strip()
-        return Path(xdg if xdg.startswith("/") else Path.home() / ".local" / "state") / "mttd"
-    return Path(platformdirs.user_state_dir("mttd", appauthor=False))
+def find_daemon() -> rendezvous.DaemonRecord | None:
+    """The running daemon's record, or None (a file left by a dead daemon is ignored)."""
+    return rendezvous.find_daemon(rendezvous.state_dir())
 
 
-def find_daemon() -> dict | None:
-    """The status file of the running daemon, or None (a file left by a dead daemon is ignored)."""
-    directory = state_dir()
-    try:
-        record = json.loads((directory / "mttd.json").read_text(encoding="utf-8"))
-        pid = int(record["pid"])
-        str(record["endpoint"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not _lock_held(directory / "mttd.lock") or not _same_process(pid, record.get("start_time")):
-        return None
-    return record
-
-
-def _lock_held(path: Path) -> bool:
-    """True while the daemon holds its instance lock (the kernel drops it when the daemon dies)."""
-    try:
-        f = open(path, "r", encoding="utf-8")
-    except FileNotFoundError:
-        return False
-    with f:
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
-                msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        return False
-
-
-def _same_process(pid: int, start_time: str | None) -> bool:
-    if sys.platform == "win32":
-        return True  # no start time is recorded on Windows; the held lock decides
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    if start_time is None or not sys.platform.startswith("linux"):
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and fields[19] == start_time
-
-
-def _read_token(record: dict) -> str:
-    path = Path(record.get("token_file") or state_dir() / "token")
+def _read_token(record: rendezvous.DaemonRecord) -> str:
+    path = Path(record.token_file or rendezvous.state_dir() / rendezvous.TOKEN_NAME)
     try:
         return path.read_text(encoding="ascii").strip()
     except OSError as err:
@@ -248,23 +188,24 @@ def _connect(start: bool) -> _Connection:
     record = find_daemon()
     if record is None or _outdated(record):
         if not start:
-            why = "is not running" if record is None else f"runs version {record.get('version')} (protocol {record.get('protocol')})"
+            why = "is not running" if record is None else f"runs version {record.version} (protocol {record.protocol})"
             raise BridgeError("NOT_RUNNING", f"the mttd daemon {why}; run `mttd start`", EXIT_NOT_RUNNING)
         start_daemon()
         record = find_daemon()
         if record is None:
             raise BridgeError("NOT_RUNNING", "mttd start succeeded but no daemon is running", EXIT_NOT_RUNNING)
-    if record.get("protocol") != PROTOCOL:
-        raise BridgeError("VERSION", f"the daemon speaks protocol {record.get('protocol')}, this bridge {PROTOCOL}", EXIT_REFUSED)
+    if record.protocol != PROTOCOL:
+        raise BridgeError("VERSION", f"the daemon speaks protocol {record.protocol}, this bridge {PROTOCOL}", EXIT_REFUSED)
     return _Connection(record)
 
 
-def _outdated(record: dict) -> bool:
-    """The daemon speaks another protocol, or is older than the mttd installed beside this bridge."""
-    if record.get("protocol") != PROTOCOL:
+def _outdated(record: rendezvous.DaemonRecord) -> bool:
+    """The daemon speaks another protocol, or is older than the mttd installed beside this bridge
+    (a record recovered from the lock, while the daemon rewrites its status file, says neither)."""
+    if record.protocol != PROTOCOL:
         return True
     installed = _installed_version()
-    return installed is not None and _version_key(str(record.get("version", ""))) < _version_key(installed)
+    return installed is not None and rendezvous.version_key(record.version) < rendezvous.version_key(installed)
 
 
 def _installed_version() -> str | None:
@@ -284,14 +225,11 @@ def _installed_version() -> str | None:
     return found.group(1) if found else None
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int("".join(ch for ch in piece if ch.isdigit()) or 0) for piece in version.split("."))
-
 
 class _Connection:
-    def __init__(self, record: dict) -> None:
+    def __init__(self, record: rendezvous.DaemonRecord) -> None:
         self._channel = grpc.insecure_channel(
-            record["endpoint"],
+            record.endpoint,
             options=(("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)),
         )
         self._stub = pb_grpc.SuggesterStub(self._channel)

@@ -14,7 +14,7 @@ import pytest
 
 from daemon import config as config_mod
 from daemon import paths as paths_mod
-from daemon import process
+from daemon import process, rendezvous
 
 
 def _paths(home: Path) -> paths_mod.Paths:
@@ -129,47 +129,47 @@ def test_status_file_is_written_atomically_and_private(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == {"pid": 1, "endpoint": "unix:/x"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [q.name for q in tmp_path.iterdir()] == ["mttd.json"]  # no temp file left
-    process.remove_status(path, pid=2)  # another process's file is never removed
+    rendezvous.remove_status(path, pid=2)  # another process's file is never removed
     assert path.exists()
-    process.remove_status(path, pid=1)
+    rendezvous.remove_status(path, pid=1)
     assert not path.exists()
 
 
 def test_the_lock_is_exclusive_and_probing_it_does_not_release_it(tmp_path: Path) -> None:
     lock_file = tmp_path / "mttd.lock"
-    assert not process.lock_held(lock_file)
+    assert not rendezvous.lock_held(lock_file)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "from daemon.process import InstanceLock; import pathlib; "
+        [sys.executable, "-c", "from daemon.rendezvous import InstanceLock; import pathlib; "
          f"l = InstanceLock(pathlib.Path({str(lock_file)!r})); l.acquire(); print('ok', flush=True); input()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ok"
-        assert process.lock_held(lock_file) and process.lock_held(lock_file)
-        with pytest.raises(process.AlreadyRunning):
-            process.InstanceLock(lock_file).acquire()
+        assert rendezvous.lock_held(lock_file) and rendezvous.lock_held(lock_file)
+        with pytest.raises(rendezvous.AlreadyRunning):
+            rendezvous.InstanceLock(lock_file).acquire()
     finally:
         holder.kill()
         holder.wait()
-    assert not process.lock_held(lock_file)  # the kernel dropped it with the process
+    assert not rendezvous.lock_held(lock_file)  # the kernel dropped it with the process
 
 
 def test_a_pid_is_only_ours_with_its_start_time(tmp_path: Path) -> None:
     me = os.getpid()
-    assert process.same_process(me, process.process_start_time(me))
-    assert not process.same_process(me, "12345")  # a reused pid has another start time
+    assert rendezvous.same_process(me, rendezvous.process_start_time(me))
+    assert not rendezvous.same_process(me, "12345")  # a reused pid has another start time
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    assert not process.same_process(child.pid, None)
+    assert not rendezvous.same_process(child.pid, None)
 
 
 def test_a_stale_status_file_is_not_a_running_daemon(tmp_path: Path) -> None:
     p = _paths(tmp_path)
     paths_mod.ensure_dirs(p)
     me = os.getpid()
-    process.write_status(p.status_file, {"pid": me, "start_time": process.process_start_time(me), "endpoint": "unix:/nowhere"})
+    process.write_status(p.status_file, {"pid": me, "start_time": rendezvous.process_start_time(me), "endpoint": "unix:/nowhere"})
     assert process.find_daemon(p) is None  # alive pid, but nobody holds the lock
-    lock = process.InstanceLock(p.lock_file)
+    lock = rendezvous.InstanceLock(p.lock_file)
     lock.acquire()
     try:
         # It holds the lock with the right start time, but this process is no `serve`: a stop must
@@ -190,7 +190,7 @@ def test_terminate_escalates_to_sigkill_and_only_for_the_verified_process() -> N
         assert stubborn.stdout.readline().strip() == "ready"
         assert process.terminate(stubborn.pid, "not its start time", timeout=0.5) == "gone"  # not ours: untouched
         assert stubborn.poll() is None
-        assert process.terminate(stubborn.pid, process.process_start_time(stubborn.pid), timeout=0.5) == "killed"
+        assert process.terminate(stubborn.pid, rendezvous.process_start_time(stubborn.pid), timeout=0.5) == "killed"
         assert stubborn.wait(5) == -9
     finally:
         stubborn.kill()

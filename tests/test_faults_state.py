@@ -59,7 +59,7 @@ def test_stop_never_signals_a_process_it_cannot_prove_is_the_daemon(tmp_path: Pa
         # 2. The stranger's own start time copied in: it still does not hold the daemon's lock, and
         #    it is not `daemon serve`.
         _start(home)
-        from daemon.process import process_start_time
+        from daemon.rendezvous import process_start_time
 
         forged = {**status_record(home), "pid": bystander.pid, "start_time": process_start_time(bystander.pid)}
         (home / "state" / "mttd.json").write_text(json.dumps(forged))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import sys
 from pathlib import Path
 
 from tests import import_graph
@@ -37,8 +38,19 @@ def test_model_never_imports_grpc_protos_or_daemon():
 
 
 def test_bridge_never_imports_torch_or_model():
-    bad = {(p, m) for p, m in _imported_roots(REPO / "plugin_bridge") if m in {"torch", "model", "daemon"}}
+    bad = {(p, m) for p, m in _imported_roots(REPO / "plugin_bridge") if m in {"torch", "model"}}
     assert not bad, bad
+
+
+def test_the_bridge_finds_the_daemon_through_rendezvous_alone():
+    """The bridge shares the daemon's rules for finding it (daemon.rendezvous) and nothing else of
+    the daemon; rendezvous itself imports only the standard library (platformdirs when present)."""
+    from_bridge = {i.target for i in import_graph.imports(REPO, ("plugin_bridge",)) if i.target.startswith("daemon")}
+    assert from_bridge == {"daemon.rendezvous"}, from_bridge
+    tree = ast.parse((REPO / "daemon" / "rendezvous.py").read_text(encoding="utf-8"))
+    roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert roots - {"__future__", "platformdirs"} <= set(sys.stdlib_module_names), roots
 
 
 def test_every_listed_command_module_exists_and_registers():
