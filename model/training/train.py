@@ -290,16 +290,58 @@ def setup_model(args, manifest: dict, train: SplitData) -> tuple[MultiTrackTrans
     return model, replace(norm, delta_log=True), model.cfg, str(ckpt.path)
 
 
+@dataclass
+class State:
+    """What a run carries from one epoch to the next, and what resuming restores."""
+
+    model: MultiTrackTransformer
+    norm: Norm
+    opt: torch.optim.Optimizer
+    plan: Plan
+    base_meta: dict  # what every checkpoint's JSON holds besides the progress
+    history: list[dict]
+    epoch: int  # the epoch to run next
+    global_step: int
+    best: float  # the lowest validation loss so far
+    bad_epochs: int  # epochs since the best one
+
+    def meta(self, epoch: int) -> dict:
+        return {**self.base_meta, "epoch": epoch, "global_step": self.global_step, "history": self.history, "plan": asdict(self.plan)}
+
+
 def run(args: argparse.Namespace) -> Path:
     torch.set_num_threads(args.threads)
     d = init_distributed()
     started = time.time()
     manifest = read_manifest(args.data)
-    step = Fraction(manifest.get("step_seconds", "1/10"))
     train, val = load_split(args.data, "train"), load_split(args.data, "val")
+    s = init_or_resume(args, d, manifest, train)
+    if d.main:
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(f"mtt: {s.model.n_params():,} parameters; {len(train.windows)} train / {len(val.windows)} val windows; "
+              f"{s.plan.steps_per_epoch} steps per epoch", file=sys.stderr)
+    net = data_parallel(s.model, d)
+    progress = Progress(d.main and not args.quiet)
+    stopped = ""
+    s.model.train()
+    while not stopped and s.epoch <= s.plan.epochs:  # the plan may shrink after the first epoch (--max-minutes)
+        record = run_epoch(s, net, args, d, train, val, progress)
+        save_checkpoints(s, args, d, record)
+        if args.max_minutes:
+            s.plan = fit_to_budget(s.plan, args, time.time() - started, s.history, s.epoch)
+            record["planned_epochs"] = s.plan.epochs
+        stopped = stop_reason(s, args, record, started)
+        s.epoch += 0 if stopped else 1
+    save_final(s, args, d, stopped or "completed the planned epochs", started)
+    if d.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return args.out
+
+
+def init_or_resume(args: argparse.Namespace, d: Dist, manifest: dict, train: SplitData) -> State:
+    """A new model and optimizer (or --init weights), or the model, optimizer, history and plan of --resume."""
     torch.manual_seed(args.seed)
-    history: list[dict] = []
-    start_epoch, global_step, best = 1, 0, math.inf
     resume = load(args.resume) if args.resume else None
     if resume is not None:
         model, norm = model_from_checkpoint(resume)
@@ -310,7 +352,7 @@ def run(args: argparse.Namespace) -> Path:
     rest = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=args.lr)
     steps_per_epoch = len(epoch_batches(len(train.windows), args.batch, args.seed, 1, args.epoch_windows))
-    epochs = args.epochs or 50
+    epochs, history, start_epoch, global_step, best = args.epochs or 50, [], 1, 0, math.inf
     if resume is not None:
         load_optimizer(opt, resume)
         history = resume.meta["history"]
@@ -322,7 +364,7 @@ def run(args: argparse.Namespace) -> Path:
         "format": FORMAT,
         "config": asdict(cfg),
         "norm": asdict(norm),
-        "step_seconds": str(step),
+        "step_seconds": str(Fraction(manifest.get("step_seconds", "1/10"))),
         "manifest_sha256": manifest_hash(manifest),
         "data": str(args.data),
         "params": model.n_params(),
@@ -330,68 +372,67 @@ def run(args: argparse.Namespace) -> Path:
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("run", "command")},
         "world_size": d.world,
     }
-    if d.main:
-        args.out.mkdir(parents=True, exist_ok=True)
-        print(f"mtt: {model.n_params():,} parameters; {len(train.windows)} train / {len(val.windows)} val windows; "
-              f"{plan.steps_per_epoch} steps per epoch", file=sys.stderr)
-    net = data_parallel(model, d)
-    progress = Progress(d.main and not args.quiet)
-    stopped = "completed the planned epochs"
-    bad_epochs = epochs_since_best(history)
-    model.train()
-    epoch = start_epoch
-    while epoch <= plan.epochs:  # the plan may shrink after the first epoch (--max-minutes without --epochs)
-        t0 = time.time()
-        torch.manual_seed(args.seed * 1000 + epoch * 10 + d.rank)  # dropout: reproducible per epoch, also on resume
-        sums, n = dict.fromkeys(COMPONENTS, 0.0), 0
-        batches = epoch_batches(len(train.windows), args.batch, args.seed, epoch, args.epoch_windows)
-        for k, windows in enumerate(batches):
-            lr = lr_at(global_step, plan.total, plan.warmup, args.lr)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            parts = train_step(net, opt, train, train.windows[windows], cfg.context, norm, d)
-            global_step += 1
-            for c in COMPONENTS:
-                sums[c] += parts[c]
-            n += 1
-            progress.batch(epoch, plan.epochs, k, len(batches), parts, lr)
-        train_parts = dict(zip(COMPONENTS, (all_reduce_sum(np.array([sums[c] for c in COMPONENTS]), d) / (n * d.world)).tolist()))
-        train_parts["total"] = sum(train_parts.values())
-        val_parts = validate(model, val, cfg.context, norm, args.batch, d, args.val_windows)
-        record = {"epoch": epoch, "train": train_parts, "val": val_parts, "lr": lr, "seconds": time.time() - t0, "global_step": global_step}
-        is_best = val_parts["total"] < best
-        record["best"] = is_best
-        history.append(record)
-        progress.epoch(record)
-        best = min(best, val_parts["total"])
-        bad_epochs = 0 if is_best else bad_epochs + 1
-        meta = {**base_meta, "epoch": epoch, "global_step": global_step, "history": history, "plan": asdict(plan)}
-        if d.main:
-            if is_best:
-                save(args.out / "best.safetensors", model, {**meta, "kind": "best", "version": f"{args.out.name}:best:e{epoch}"}, opt)
-            if epoch % CHECKPOINT_EVERY == 0:
-                save(args.out / f"epoch-{epoch:03d}.safetensors", model, {**meta, "kind": "epoch", "version": f"{args.out.name}:e{epoch}"}, opt)
-        if args.max_minutes:
-            plan = fit_to_budget(plan, args, time.time() - started, history, epoch)
-            record["planned_epochs"] = plan.epochs
-        if bad_epochs >= args.patience:
-            stopped = f"early stopping: no better validation loss for {args.patience} epochs"
-            break
-        if args.max_minutes and (time.time() - started) / 60 + record["seconds"] / 60 > args.max_minutes:
-            stopped = f"time budget of {args.max_minutes:g} minutes reached"
-            break
-        epoch += 1
-    meta = {**base_meta, "epoch": history[-1]["epoch"], "global_step": global_step, "history": history, "plan": asdict(plan),
-            "stopped": stopped, "train_seconds": time.time() - started}
+    return State(model, norm, opt, plan, base_meta, history, start_epoch, global_step, best, epochs_since_best(history))
+
+
+def run_epoch(s: State, net, args: argparse.Namespace, d: Dist, train: SplitData, val: SplitData, progress: Progress) -> dict:
+    """Train one epoch over its batches, validate, and append the epoch's record to the history."""
+    t0 = time.time()
+    torch.manual_seed(args.seed * 1000 + s.epoch * 10 + d.rank)  # dropout: reproducible per epoch, also on resume
+    context = s.model.cfg.context
+    sums, n = dict.fromkeys(COMPONENTS, 0.0), 0
+    batches = epoch_batches(len(train.windows), args.batch, args.seed, s.epoch, args.epoch_windows)
+    for k, windows in enumerate(batches):
+        lr = lr_at(s.global_step, s.plan.total, s.plan.warmup, args.lr)
+        for g in s.opt.param_groups:
+            g["lr"] = lr
+        parts = train_step(net, s.opt, train, train.windows[windows], context, s.norm, d)
+        s.global_step += 1
+        for c in COMPONENTS:
+            sums[c] += parts[c]
+        n += 1
+        progress.batch(s.epoch, s.plan.epochs, k, len(batches), parts, lr)
+    train_parts = dict(zip(COMPONENTS, (all_reduce_sum(np.array([sums[c] for c in COMPONENTS]), d) / (n * d.world)).tolist()))
+    train_parts["total"] = sum(train_parts.values())
+    val_parts = validate(s.model, val, context, s.norm, args.batch, d, args.val_windows)
+    is_best = val_parts["total"] < s.best
+    record = {"epoch": s.epoch, "train": train_parts, "val": val_parts, "lr": lr, "seconds": time.time() - t0,
+              "global_step": s.global_step, "best": is_best}
+    s.history.append(record)
+    progress.epoch(record)
+    s.best = min(s.best, val_parts["total"])
+    s.bad_epochs = 0 if is_best else s.bad_epochs + 1
+    return record
+
+
+def save_checkpoints(s: State, args: argparse.Namespace, d: Dist, record: dict) -> None:
+    """best.safetensors when this epoch is the best so far, epoch-NNN every CHECKPOINT_EVERY epochs."""
+    if not d.main:
+        return
+    meta = s.meta(s.epoch)
+    if record["best"]:
+        save(args.out / "best.safetensors", s.model, {**meta, "kind": "best", "version": f"{args.out.name}:best:e{s.epoch}"}, s.opt)
+    if s.epoch % CHECKPOINT_EVERY == 0:
+        save(args.out / f"epoch-{s.epoch:03d}.safetensors", s.model, {**meta, "kind": "epoch", "version": f"{args.out.name}:e{s.epoch}"}, s.opt)
+
+
+def stop_reason(s: State, args: argparse.Namespace, record: dict, started: float) -> str:
+    """Why the run stops after this epoch ("" to go on): early stopping or the time budget."""
+    if s.bad_epochs >= args.patience:
+        return f"early stopping: no better validation loss for {args.patience} epochs"
+    if args.max_minutes and (time.time() - started) / 60 + record["seconds"] / 60 > args.max_minutes:
+        return f"time budget of {args.max_minutes:g} minutes reached"
+    return ""
+
+
+def save_final(s: State, args: argparse.Namespace, d: Dist, stopped: str, started: float) -> None:
+    """final.safetensors with the whole history and why the run stopped; the same notes in best.json."""
+    meta = {**s.meta(s.history[-1]["epoch"]), "stopped": stopped, "train_seconds": time.time() - started}
     if d.world > 1:
-        meta["replica_sha256"] = replica_hashes(model, d)
+        meta["replica_sha256"] = replica_hashes(s.model, d)
     if d.main:
-        save(args.out / "final.safetensors", model, {**meta, "kind": "final", "version": f"{args.out.name}:final:e{meta['epoch']}"}, opt)
+        save(args.out / "final.safetensors", s.model, {**meta, "kind": "final", "version": f"{args.out.name}:final:e{meta['epoch']}"}, s.opt)
         _annotate_best(args.out, meta)
-    if d.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
-    return args.out
 
 
 def _annotate_best(out: Path, final_meta: dict) -> None:
