@@ -77,7 +77,16 @@ def test_same_source_same_colour_different_sources_different_colours():
     colours = [geom.colours[k] for k in (A.key, B.key, LOGO.key)]
     assert len(set(colours)) == 3
     assert by_label["off"].colour == DISABLED_COLOUR and not by_label["off"].enabled
-    assert {e.name: e.clips for e in geom.legend} == {"a.mov": 2, "b.mov": 2, "logo.png": 1}
+    # Named as the clips are: one clip name (with the file's after it), else the file's name.
+    assert {e.name: e.clips for e in geom.legend} == {"a.mov": 2, "b.mov": 2, "logo (logo.png)": 1}
+
+
+def test_a_see_through_clip_is_drawn_and_labelled_see_through():
+    copy = Item(0, 50, A, name="grade copy", opacity=const(68.0))
+    geom = persistence_geometry(Sequence("s", Rate(FPS), (Track((Item(0, 50, A, name="a1"),)), Track((copy,)))))
+    by_lane = {r.lane: r for r in geom.of_kind("clip")}
+    assert (by_lane[0].opacity, by_lane[0].label) == (100.0, "a1")
+    assert (by_lane[1].opacity, by_lane[1].label) == (68.0, "grade copy (68 %)")
 
 
 def test_many_sources_keep_distinct_colours():

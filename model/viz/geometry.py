@@ -80,6 +80,7 @@ class Rect:
     field: str = ""  # review: which of the feature fields
     span: str = ""  # review: its start and end timecodes
     confidence: float | None = None
+    opacity: float = 100.0  # clip: percent (at the middle of the clip); a see-through clip is drawn see-through
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,8 @@ def _clip_rects(seq: Sequence, lane_of: dict[int, int], colours: dict[str, str],
                 continue
             values = item_values(item)
             shown = item.enabled and track.enabled
+            opacity = item.opacity.at(item.source_frame((item.start + item.end) / 2)) if item.opacity is not None else 100.0
+            label = item.name or display_name(item.source)
             out.append(
                 Rect(
                     kind="clip",
@@ -274,7 +277,8 @@ def _clip_rects(seq: Sequence, lane_of: dict[int, int], colours: dict[str, str],
                     x0=float(item.start / fps),
                     x1=float(item.end / fps),
                     colour=colours[item.source.key] if shown else DISABLED_COLOUR,
-                    label=item.name or display_name(item.source),
+                    label=label if opacity >= 99.5 else f"{label} ({opacity:.0f} %)",
+                    opacity=float(opacity),
                     source_key=item.source.key,
                     frame=visible_box(frame_size, item.source, values),
                     transformed=is_transformed(item),
@@ -427,13 +431,26 @@ def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _legend(seq: Sequence, colours: dict[str, str]) -> list[LegendEntry]:
-    names: dict[str, str] = {}
-    counts: dict[str, int] = {}
+    """One entry per source, named as its clips are labelled when they all carry one name, with
+    the file's own name after it when that differs ('MCU- Guy_Take 3 (MCU- Guy_Take 3.mov)');
+    the file's name when its clips are named apart."""
+    clip_names: dict[str, dict[str, int]] = {}
+    sources = {}
     for track in seq.video_tracks[:N_TRACKS]:
         for item in track.items:
-            names.setdefault(item.source.key, display_name(item.source))
-            counts[item.source.key] = counts.get(item.source.key, 0) + 1
-    return [LegendEntry(colours[k], names[k], counts[k]) for k in colours if k in names]
+            sources.setdefault(item.source.key, item.source)
+            named = clip_names.setdefault(item.source.key, {})
+            label = item.name or display_name(item.source)
+            named[label] = named.get(label, 0) + 1
+    out = []
+    for key in colours:
+        if key not in sources:
+            continue
+        names = clip_names[key]
+        own = display_name(sources[key])
+        shown = next(iter(names)) if len(names) == 1 else own
+        out.append(LegendEntry(colours[key], shown if own == shown else f"{shown} ({own})", sum(names.values())))
+    return out
 
 
 def _subtitle(seq: Sequence, feats: SequenceFeatures, suggestions, model_name: str) -> str:

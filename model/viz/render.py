@@ -217,6 +217,7 @@ def _draw_clip(ax, rect: Rect, scale: _PixelScale) -> None:
             (rect.x0, y0), rect.x1 - rect.x0, y1 - y0,
             facecolor=rect.colour, edgecolor="white" if rect.enabled else "#888888",
             lw=0.6, ls="-" if rect.enabled else ":", zorder=2,
+            alpha=max(0.2, min(rect.opacity, 100.0) / 100.0),  # a 68 % copy reads as see-through
         )
     )
     used_px = 0.0
