@@ -6,8 +6,8 @@
   Support/Blender/<ver>`, `%APPDATA%\\Blender Foundation\\Blender\\<ver>`), skipping versions
   older than the add-on's `bl_info["blender"]`; or where `$BLENDER_USER_SCRIPTS` or
   `$BLENDER_USER_RESOURCES` tell Blender to look.
-- DaVinci Resolve: `MTT Suggest.py` and `mtt_resolve/` into the user's `Fusion/Scripts/Edit`
-  folder, when Resolve's user folder exists.
+- DaVinci Resolve: `MTT Suggest.py` and `mtt_resolve/` (as `plugin_bridge/resolve/build.py`
+  builds it) into the user's `Fusion/Scripts/Edit` folder, when Resolve's user folder exists.
 - Premiere Pro (macOS, Windows): the CEP panel folder into the user's `Adobe/CEP/extensions`,
   when Premiere's user folders exist; unsigned panels load only with PlayerDebugMode set.
 """
@@ -180,6 +180,14 @@ def build_blender_addon(plugin_root: Path, python: str, out_dir: Path) -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def build_resolve_folder(plugin_root: Path, python: str, out_dir: Path) -> Path:
+    """The Resolve script and its library, built by the plugin's own build script."""
+    done = subprocess.run([python, str(plugin_root / "resolve" / "build.py"), str(out_dir)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the Resolve scripts failed: {done.stderr.strip().splitlines()[-1:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def place(placement: Placement, plugin_root: Path, python: str, manifest: Manifest, previous: Manifest | None) -> list[str]:
     """Copy one plugin, recording what it created; returns notes (such as a folder left alone)."""
     notes = []
@@ -203,6 +211,9 @@ def _copy_item(source: Path, name: str, target: Path, python: str) -> None:
                 if strays:
                     raise RuntimeError(f"the Blender add-on zip holds files outside {BLENDER_ADDON}/: {strays[:3]}")
                 archive.extractall(target.parent)
+    elif name == RESOLVE_LIBRARY:  # built, so it carries its copy of plugin_bridge/bridge_client.py
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(build_resolve_folder(source.parents[1], python, Path(tmp)) / RESOLVE_LIBRARY, target)
     elif source.is_dir():
         # __init__.py only makes the panel folder part of the Python package that ships it
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "__init__.py"))

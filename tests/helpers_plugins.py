@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,21 @@ def blender_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str
     return env
 
 
+def built_addon(tmp_path: Path) -> Path:
+    """The add-on as its build makes it (with its copy of plugin_bridge/bridge_client.py), unpacked:
+    the folder Blender's scripts/addons would hold."""
+    from plugin_bridge.blender import build
+
+    with zipfile.ZipFile(build.build_zip(tmp_path / "dist")) as archive:
+        archive.extractall(tmp_path / "addon")
+    return tmp_path / "addon"
+
+
 def run_blender(tmp_path: Path, spec: dict, env: dict[str, str] | None = None) -> dict:
-    """Run one scenario of tests/plugins/blender_scenario.py in its own Blender process."""
+    """Run one scenario of tests/plugins/blender_scenario.py in its own Blender process, with the
+    built add-on."""
     require_bpy()
-    spec = {"media_dir": str(tmp_path / "media"), "addon_root": str(ADDON_ROOT), **spec}
+    spec = {"media_dir": str(tmp_path / "media"), "addon_root": str(built_addon(tmp_path)), **spec}
     spec_file, out_file = tmp_path / "spec.json", tmp_path / "out.json"
     spec_file.write_text(json.dumps(spec))
     out_file.unlink(missing_ok=True)

@@ -8,20 +8,27 @@ executable; the real daemon is exercised in test_plugin_resolve_daemon.py.
 
 from __future__ import annotations
 
-import filecmp
 import runpy
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from plugin_bridge.resolve.mtt_resolve import bridge_client, host, logic, suggested
+from plugin_bridge import bridge_client
+from plugin_bridge.resolve.mtt_resolve import host, logic, suggested
 from tests.conftest import REPO
 from tests.helpers_plugins import bridge_calls, fake_bridge, fake_mttd
 
-ENTRY = REPO / "plugin_bridge" / "resolve" / "MTT Suggest.py"
 RESOLVE_EXPORT = "nick-animation-studio__fcp7xml-to-unreal/test_XML_export_resolve.xml"
+
+
+def built_entry(tmp_path: Path) -> Path:
+    """`MTT Suggest.py` as plugin_bridge/resolve/build.py makes it, beside its mtt_resolve/."""
+    from plugin_bridge.resolve import build
+
+    return build.build_folder(tmp_path / "resolve-scripts") / build.SCRIPT
 
 
 class Recorder:
@@ -222,7 +229,7 @@ def test_an_error_document_is_reported(corpus_dir, tmp_path, monkeypatch):
 def test_the_menu_script_runs_with_resolves_globals(corpus_dir, tmp_path, bridge_env, monkeypatch, capsys):
     resolve, timeline, rec = make_resolve(corpus_dir, name="Reel/2: final")
     monkeypatch.setattr(sys, "argv", ["MTT Suggest.py", "--import"])
-    runpy.run_path(str(ENTRY), init_globals={"resolve": resolve, "bmd": None}, run_name="__main__")
+    runpy.run_path(str(built_entry(tmp_path)), init_globals={"resolve": resolve, "bmd": None}, run_name="__main__")
     printed = capsys.readouterr().out
     assert "imported 'Reel/2: final (mtt suggestions)'" in printed
     export = next(c for c in rec.calls if c[0] == "Timeline.Export")
@@ -239,6 +246,16 @@ def test_a_failing_mttd_leaves_the_markers_and_says_why(corpus_dir, tmp_path, br
     assert "MediaPool.ImportTimelineFromFile" not in rec.names()
 
 
-def test_the_bridge_client_is_the_blenders_copy():
-    blender_copy = REPO / "plugin_bridge" / "blender" / "mtt_blender" / "bridge_client.py"
-    assert filecmp.cmp(blender_copy, Path(bridge_client.__file__), shallow=False)
+def test_each_plugin_build_carries_the_one_bridge_client(tmp_path):
+    """plugin_bridge/bridge_client.py is kept once; the Blender zip and the Resolve folder get it
+    from their builds (and the installer places what the builds make)."""
+    from plugin_bridge.blender import build as blender_build
+    from plugin_bridge.resolve import build as resolve_build
+
+    source = Path(bridge_client.__file__).read_bytes()
+    with zipfile.ZipFile(blender_build.build_zip(tmp_path / "blender")) as archive:
+        assert archive.read("mtt_blender/bridge_client.py") == source
+    folder = resolve_build.build_folder(tmp_path / "resolve")
+    assert (folder / "mtt_resolve" / "bridge_client.py").read_bytes() == source
+    assert (folder / "MTT Suggest.py").is_file() and not (folder / "mtt_resolve" / "__init__.py").exists()
+    assert not list(REPO.glob("plugin_bridge/*/*/bridge_client.py"))  # no copy kept by hand

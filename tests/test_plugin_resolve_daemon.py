@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from plugin_bridge.resolve.mtt_resolve import bridge_client, logic
-from tests.test_plugin_resolve import ENTRY, make_resolve
+from plugin_bridge import bridge_client
+from plugin_bridge.resolve.mtt_resolve import logic
+from tests.test_plugin_resolve import built_entry, make_resolve
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -33,11 +34,11 @@ def daemon(tmp_path, monkeypatch):
     assert after.returncode == 3, "the daemon is still running after `mttd stop`"
 
 
-def test_menu_script_with_the_real_daemon(corpus_dir, daemon, monkeypatch, capsys):
+def test_menu_script_with_the_real_daemon(corpus_dir, daemon, tmp_path, monkeypatch, capsys):
     resolve, timeline, rec = make_resolve(corpus_dir, rate="25")
     timeline.corpus_file = EXPORTED
     monkeypatch.setattr(sys, "argv", ["MTT Suggest.py", "--import"])
-    runpy.run_path(str(ENTRY), init_globals={"resolve": resolve, "bmd": None}, run_name="__main__")
+    runpy.run_path(str(built_entry(tmp_path)), init_globals={"resolve": resolve, "bmd": None}, run_name="__main__")
     printed = capsys.readouterr().out
     document = bridge_client.suggest_file(str(corpus_dir / EXPORTED))  # the same file, asked again
     review = [item for seq in document["sequences"] for item in seq["review"]]

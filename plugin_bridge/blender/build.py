@@ -1,7 +1,8 @@
 """Build the installable Blender add-on zip: `python plugin_bridge/blender/build.py [OUT_DIR]`.
 
-The zip holds the `mtt_blender/` package only (standard library plus bpy): the add-on talks to
-mttd through the `mtt-bridge` command, so nothing compiled (grpcio) has to match Blender's Python.
+The zip holds the `mtt_blender/` package only (standard library plus bpy), with its copy of the one
+`plugin_bridge/bridge_client.py`: the add-on talks to mttd through the `mtt-bridge` command, so
+nothing compiled (grpcio) has to match Blender's Python.
 Install it with Edit > Preferences > Add-ons > Install from Disk, or `bpy.ops.preferences.addon_install`.
 """
 
@@ -13,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent / "mtt_blender"
+BRIDGE_CLIENT = PACKAGE.parents[1] / "bridge_client.py"  # the one source, copied in at build time
 
 
 def addon_version() -> str:
@@ -25,8 +27,10 @@ def addon_version() -> str:
     raise ValueError(f"no bl_info in {PACKAGE / '__init__.py'}")
 
 
-def package_files() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+def package_files() -> list[tuple[Path, str]]:
+    """(file, its name in the zip), in a fixed order: the package and the bridge client's copy."""
+    files = [(p, f"mtt_blender/{p.relative_to(PACKAGE).as_posix()}") for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts]
+    return sorted(files + [(BRIDGE_CLIENT, "mtt_blender/bridge_client.py")], key=lambda item: item[1])
 
 
 def build_zip(out_dir: Path) -> Path:
@@ -34,8 +38,7 @@ def build_zip(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"mtt_blender-{addon_version()}.zip"
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in package_files():
-            name = f"mtt_blender/{path.relative_to(PACKAGE).as_posix()}"
+        for path, name in package_files():
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)

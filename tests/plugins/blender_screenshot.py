@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import bpy
@@ -24,6 +25,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "plugin_bridge" / "blender"))
+import build  # noqa: E402  the add-on as built: with its copy of plugin_bridge/bridge_client.py
+
+ADDON = Path(tempfile.mkdtemp(prefix="mtt-addon-"))
+zipfile.ZipFile(build.build_zip(ADDON / "dist")).extractall(ADDON)
+sys.path.insert(0, str(ADDON))
 
 import blender_scenario  # noqa: E402
 import mtt_blender  # noqa: E402

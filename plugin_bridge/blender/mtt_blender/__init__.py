@@ -3,7 +3,8 @@
 The add-on sends the sequencer's strips (channels 1-20) to the local mttd daemon through the
 `mtt-bridge` command, marks review suggestions on the timeline and can add the suggested next
 and fill segments as strips. bpy is imported only by `register()`, so the pure conversions in
-`convert.py` and `bridge_client.py` import (and are tested) without Blender.
+`convert.py` import (and are tested) without Blender. `bridge_client.py` is a copy of the one
+plugin_bridge/bridge_client.py that build.py puts into the zip.
 """
 
 bl_info = {

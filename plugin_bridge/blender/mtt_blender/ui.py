@@ -9,7 +9,9 @@ import json
 import bpy
 from bpy.app.handlers import persistent
 
-from . import bridge_client, convert, scene_io
+from . import convert, scene_io
+from .bridge_client import BridgeError, suggest_timeline  # the build's copy of plugin_bridge/bridge_client.py
+from .bridge_client import status as daemon_status
 
 MAX_LISTED = 40  # suggestions listed in the panel; the stored document holds them all
 _lines_cache: dict[int, list[tuple[str, str]]] = {}
@@ -34,8 +36,8 @@ def suggest_scene(context: bpy.types.Context, start_daemon: bool = True) -> dict
     timeline = scene_io.read_timeline(scene)
     if convert.count_items(timeline) == 0:
         raise NoStrips("The scene has no video strips on channels 1-20: add strips, then click Suggest")
-    document = bridge_client.suggest_timeline(timeline, name=scene.name, start_daemon=start_daemon,
-                                              bridge=bridge_setting(context))
+    document = suggest_timeline(timeline, name=scene.name, start_daemon=start_daemon,
+                                bridge=bridge_setting(context))
     markers = convert.review_markers(document, scene_io.scene_values(scene).fps, scene.frame_start)
     scene[scene_io.SUGGESTIONS_KEY] = json.dumps(document)
     scene_io.replace_markers(scene, markers)
@@ -59,7 +61,7 @@ class MTT_OT_suggest(bpy.types.Operator):
             totals = suggest_scene(context)
         except NoStrips as err:
             return self.fail(context, str(err))
-        except bridge_client.BridgeError as err:
+        except BridgeError as err:
             context.window_manager.mtt_state.daemon_state = "unavailable"
             return self.fail(context, f"mttd could not answer: {err}")
         except convert.DocumentError as err:
@@ -121,8 +123,8 @@ class MTT_OT_refresh_status(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         state = context.window_manager.mtt_state
         try:
-            status = bridge_client.status(bridge=bridge_setting(context))
-        except bridge_client.BridgeError as err:
+            status = daemon_status(bridge=bridge_setting(context))
+        except BridgeError as err:
             state.daemon_state = f"unavailable: {err}"
             return {"FINISHED"}
         state.daemon_state = describe_status(status)
@@ -213,7 +215,7 @@ def suggest_after_save(*_args: object) -> None:
         return
     try:
         set_message(context, summary(suggest_scene(context, start_daemon=False)) + " (after save)")
-    except (NoStrips, bridge_client.BridgeError, convert.DocumentError) as err:
+    except (NoStrips, BridgeError, convert.DocumentError) as err:
         set_message(context, f"Suggest on save: {err}")
 
 

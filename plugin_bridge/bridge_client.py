@@ -2,8 +2,9 @@
 
 Editors' embedded Pythons (Blender's, Resolve's) have no pip and a Python version of their own,
 so they cannot load grpcio's compiled wheel; `mtt-bridge` runs in mttd's own environment, speaks
-gRPC to the daemon (starting it when needed) and prints one JSON document. This file is shared by
-the Blender add-on and the Resolve script (a test keeps the two copies identical).
+gRPC to the daemon (starting it when needed) and prints one JSON document. This is the one source
+of the Blender add-on's and the Resolve script's copy: their builds (plugin_bridge/blender/build.py,
+plugin_bridge/resolve/build.py, which the installer runs) put it into each plugin.
 """
 
 from __future__ import annotations
