@@ -21,6 +21,8 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+# Temp files are .mtt-XXXXXXXX.tmp: a write killed before its rename leaves one (the watcher clears old ones).
+TEMP_PREFIX, TEMP_SUFFIX = ".mtt-", ".tmp"
 _local = threading.local()
 
 
@@ -66,7 +68,7 @@ def write_atomic_all(files: list[tuple[Path, bytes | str | Callable[[Path], obje
 def _write_temp(path: Path, data: bytes | str | Callable[[Path], object], mode: int | None) -> Path:
     # A short hidden name: one built on `path.name` overflows the 255-byte name limit for a
     # name that itself fits (a 244-character timeline name got ENAMETOOLONG).
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mtt-", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:

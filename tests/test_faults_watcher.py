@@ -254,3 +254,19 @@ def test_a_file_deleted_while_it_is_processed_leaves_no_sidecar(mttd_home, tmp_p
         assert not (folder / "cut.mtt.json").exists() and not (folder / "cut.mtt.xml").exists(), "an orphan sidecar"
     finally:
         mttd("stop", check=False)
+
+
+def test_temp_files_left_by_a_killed_write_are_cleared_by_the_next_scan(home, tmp_path):
+    folder = tmp_path / "drop"
+    (folder / "sub").mkdir(parents=True)
+    old, fresh = folder / "sub" / ".mtt-k1ll3d0x.tmp", folder / ".mtt-wr1t1ng0.tmp"
+    old.write_bytes(b"half a sidecar")  # what kill -9 between write and rename leaves
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh.write_bytes(b"a write in progress")
+    mine = folder / ".mtt-notes.tmp.keep"  # not one of mttd's temp names: never touched
+    mine.write_bytes(b"user file")
+    mttd("watch", "add", str(folder))  # a scan at once
+    save_atomically(folder / "cut.xml", synthetic_xmeml(1))
+    assert wait_for(lambda: (folder / "cut.mtt.xml").exists(), timeout=30)
+    assert wait_for(lambda: not old.exists(), timeout=10), "a killed write's temp file stayed"
+    assert fresh.exists() and mine.exists()

@@ -51,10 +51,11 @@ def candidate_kind(path: Path, root: Path, kinds: dict[str, TimelineKind]) -> Ti
     return kind
 
 
-def walk_candidates(root: Path, kinds: dict[str, TimelineKind],
-                    follow_symlinks: bool = False) -> Iterator[tuple[Path, TimelineKind, tuple[int, int]]]:
+def walk_candidates(root: Path, kinds: dict[str, TimelineKind], follow_symlinks: bool = False,
+                    leftovers: list[Path] | None = None) -> Iterator[tuple[Path, TimelineKind, tuple[int, int]]]:
     """(path, kind, (size, mtime_ns)) of every candidate under root, judged by name: hidden
-    folders are skipped and symlinks not followed; unreadable folders are passed over."""
+    folders are skipped and symlinks not followed; unreadable folders are passed over. mttd's
+    own temp files met on the way (a killed write's) are added to `leftovers` when given."""
     stack = [root]
     while stack:
         try:
@@ -63,6 +64,8 @@ def walk_candidates(root: Path, kinds: dict[str, TimelineKind],
             continue
         for entry in entries:
             if entry.name.startswith("."):
+                if leftovers is not None and _is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+                    leftovers.append(Path(entry.path))
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(Path(entry.path))
@@ -77,6 +80,12 @@ def walk_candidates(root: Path, kinds: dict[str, TimelineKind],
             except OSError:
                 continue
             yield Path(entry.path), kind, (st.st_size, st.st_mtime_ns)
+
+
+def _is_temp_name(name: str) -> bool:
+    from model.atomic import TEMP_PREFIX, TEMP_SUFFIX
+
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and len(name) <= len(TEMP_PREFIX) + 16 + len(TEMP_SUFFIX)
 
 
 def sidecar_json_path(path: Path) -> Path:

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 # What a save looks like: created, written, renamed into place, closed after writing (inotify).
 EVENT_TYPES = [events.FileCreatedEvent, events.FileModifiedEvent, FileMovedEvent, events.FileClosedEvent]
+STALE_TEMP_S = 600.0  # a temp file of mttd's this old is a killed write's leftover
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)  # a stable but incomplete file is checked again after these
 
 
@@ -424,7 +425,8 @@ class Watcher:
 
     def _reconcile_folder(self, root: Path) -> int:
         queued = 0
-        for path, kind, stat in watch_files.walk_candidates(root, self.kinds, self.follow_symlinks):
+        leftovers: list[Path] = []
+        for path, kind, stat in watch_files.walk_candidates(root, self.kinds, self.follow_symlinks, leftovers):
             if self._stopping.is_set():
                 break
             if not self._needs_work(path, stat):
@@ -432,6 +434,7 @@ class Watcher:
             if not self._enqueue(path, root, kind, self.stability_s, stat):
                 break  # queue full: the folder is marked for another scan once it drains
             queued += 1
+        _remove_stale_temps(leftovers)
         return queued
 
     def _needs_work(self, path: Path, stat: Stat) -> bool:
@@ -572,6 +575,18 @@ class Watcher:
             logger.exception("detaching %s", folder.root)
         folder.observer = None
         folder.handle = None
+
+
+def _remove_stale_temps(paths: list[Path]) -> None:
+    """Remove mttd's temp files that no write has touched for STALE_TEMP_S: what a write killed
+    before its rename (kill -9, a power cut) leaves behind. A fresh one may be a write in progress."""
+    for path in paths:
+        try:
+            if time.time() - os.lstat(path).st_mtime > STALE_TEMP_S:
+                path.unlink()
+                logger.info("removed %s, left by an interrupted write", path)
+        except OSError:
+            continue
 
 
 def _missing_error(folder: _Folder) -> str:
