@@ -362,7 +362,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         return _answer(context, lambda: self._admitted(lambda ticket: self._predict(ticket, request, context)))
 
     def GetFeatures(self, request: pb.FeaturesRequest, context: grpc.ServicerContext) -> pb.FeaturesReply:
-        return _answer(context, lambda: self._features(request))
+        return _answer(context, lambda: self._features(request, context))
 
     def Watch(self, request: pb.WatchRequest, context: grpc.ServicerContext) -> pb.WatchReply:
         watcher = self._watcher(context)
@@ -393,9 +393,8 @@ class Suggester(pb_grpc.SuggesterServicer):
         options = _suggest_options(proto_options)
         spec = limits.model_spec(proto_options.model)
         key = ("suggest", source.kind, source.name, source.sha256, options, self.engine.model_identity(spec))
-        cached = self.engine.cache.get(key)
-        hit = cached is not None
-        if not hit:
+
+        def compute() -> tuple[str, dict]:
             timeline = source.parse()
             read_ms = (time.perf_counter() - started) * 1000.0
 
@@ -416,8 +415,9 @@ class Suggester(pb_grpc.SuggesterServicer):
             if "error" in doc:
                 error = doc["error"]
                 raise DaemonError("INVALID_ARGUMENT", error["message"], error.get("line") or 0)
-            cached = (json.dumps(doc, ensure_ascii=False), _summary(doc))
-            self.engine.cache.put(key, cached)
+            return json.dumps(doc, ensure_ascii=False), _summary(doc)
+
+        cached, hit = self.engine.cache.get_or_compute(key, compute, self.daemon.timeout(context))
         text, summary = cached
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         return pb.SuggestReply(document_json=text, cached=hit, elapsed_ms=elapsed_ms, **summary)
@@ -439,7 +439,7 @@ class Suggester(pb_grpc.SuggesterServicer):
         reply.model.CopyFrom(self.daemon.model_info())
         return reply
 
-    def _features(self, request: pb.FeaturesRequest) -> pb.FeaturesReply:
+    def _features(self, request: pb.FeaturesRequest, context: grpc.ServicerContext) -> pb.FeaturesReply:
         """A cache hit is answered at once; a miss takes a place in the queue."""
         # numpy loads on the first call, not before the daemon has bound its socket
         from model.features.grid import DEFAULT_STEP
@@ -447,11 +447,12 @@ class Suggester(pb_grpc.SuggesterServicer):
         step = limits.features_step(request.step) if request.step else DEFAULT_STEP
         source = _input(request)
         key = ("features", source.kind, source.name, source.sha256, request.sequence, step)
-        text = self.engine.cache.get(key)
-        if text is None:
+
+        def compute() -> str:
             with self.engine.admit():
-                text = self._features_text(source, request, step)
-            self.engine.cache.put(key, text)
+                return self._features_text(source, request, step)
+
+        text, _hit = self.engine.cache.get_or_compute(key, compute, self.daemon.timeout(context))
         return pb.FeaturesReply(document_json=text)
 
     def _features_text(self, source: TimelineInput, request: pb.FeaturesRequest, step: Any) -> str:

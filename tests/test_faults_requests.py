@@ -248,3 +248,32 @@ def test_a_batch_over_the_whole_disk_holds_a_queue_place_and_stops_at_its_deadli
     assert depth_while_walking == 1, "the walk ran outside the queue"
     assert client.status().queue.depth == 0
     assert spent < 0.5, f"the daemon spent {spent:.1f} s of CPU walking after the call's deadline"
+
+
+def test_many_clients_asking_for_one_file_at_once_share_one_computation(tmp_path) -> None:
+    """Before: 64 clients x 10 calls on one file got 560 RESOURCE_EXHAUSTED (the identical misses
+    each took a queue place, and the ones turned away never saw the result arrive)."""
+    home = make_home(tmp_path, model="persistence", queue_size=2, debug_job_delay=1.0)
+    with running_daemon(home):
+        outcomes: list[str] = []
+        lock = threading.Lock()
+        start = threading.Barrier(16)
+
+        def one_client() -> None:
+            with client_for(home) as client:
+                start.wait()
+                for _ in range(3):
+                    try:
+                        reply = client.suggest(pb.SuggestRequest(path=str(SAMPLE)), timeout=30)
+                        what = "cached" if reply.cached else "computed"
+                    except DaemonError as err:
+                        what = err.code
+                    with lock:
+                        outcomes.append(what)
+
+        threads = [threading.Thread(target=one_client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert outcomes.count("computed") == 1 and outcomes.count("cached") == 47, {k: outcomes.count(k) for k in set(outcomes)}
