@@ -19,7 +19,7 @@ from model.timeline.formats import read_timeline
 from model.timeline.timecode import timecode_to_frames
 from model.timeline.types import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const
 from model.viz.geometry import DISABLED_COLOUR, Box, timeline_geometry, visible_box
-from model.viz.render import geometry_for, pick_sequence, render_timeline_png
+from model.viz.render import draw_geometry, geometry_for, pick_sequence, render_timeline_png
 from tests.conftest import REPO
 
 FPS = 25
@@ -321,3 +321,21 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def mttd(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "daemon", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_long_programme_gets_a_readable_strip_around_each_suggestion(corpus_dir: Path, tmp_path: Path):
+    seq = read_timeline(corpus_dir / "havardgulldahl__xmeml" / "Kraakeklubben%20Pgm%205%20v3.xml").sequences[0]
+    geom = persistence_geometry(seq)
+    marks = [r for r in geom.rects if r.kind in ("review", "fill", "next")]
+    assert marks and geom.zooms and len(geom.zooms) <= 6
+    reviews = geom.of_kind("review")
+    assert 0 < len(reviews) <= 6
+    for r in reviews:  # every review item (they come first) lies inside a strip
+        assert any(z.x0 <= r.x0 and r.x1 <= z.x1 for z in geom.zooms)
+    for z in geom.zooms:
+        assert 0 < z.x1 - z.x0 <= 200 and z.ticks and all(z.x0 <= t <= z.x1 for t, _ in z.ticks)
+    assert all(a.x1 <= b.x0 for a, b in zip(geom.zooms, geom.zooms[1:]))  # in time order, not overlapping
+    out = draw_geometry(geom, tmp_path / "long.png")
+    width, height = struct.unpack(">II", out.read_bytes()[16:24])
+    assert width == 1600 and height > 1000  # the strips add height, not width
+    assert persistence_geometry(hand_sequence()).zooms == []  # an 8-second sequence reads whole

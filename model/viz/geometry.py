@@ -94,6 +94,21 @@ class Lane:
 
 
 @dataclass(frozen=True)
+class Zoom:
+    """A strip of the picture from `x0` to `x1` seconds, around the suggestions it names."""
+
+    x0: float
+    x1: float
+    title: str
+    ticks: list[tuple[float, str]]
+
+
+ZOOM_AFTER_S = 300.0  # programmes longer than this get zoomed strips: a 1,600-pixel overview is a bar code
+ZOOM_HALF_S = 15.0  # seconds shown either side of a suggestion
+MAX_ZOOMS = 6
+
+
+@dataclass(frozen=True)
 class LegendEntry:
     colour: str
     name: str
@@ -112,6 +127,7 @@ class Geometry:
     legend: list[LegendEntry] = field(default_factory=list)
     ticks: list[tuple[float, str]] = field(default_factory=list)  # (seconds, timecode)
     colours: dict[str, str] = field(default_factory=dict)  # source key -> colour
+    zooms: list[Zoom] = field(default_factory=list)  # long programmes: strips around the suggestions
 
     def of_kind(self, kind: str) -> list[Rect]:
         return [r for r in self.rects if r.kind == kind]
@@ -237,7 +253,41 @@ def timeline_geometry(
         legend=_legend(seq, colours),
         ticks=timecode_ticks(seq, extent_s),
         colours=colours,
+        zooms=zooms(seq, rects, extent_s) if duration_s > ZOOM_AFTER_S else [],
     )
+
+
+def zooms(seq: Sequence, rects: list[Rect], extent_s: float) -> list[Zoom]:
+    """Strips of 2 x ZOOM_HALF_S around the review items (by number), then the fill and next
+    segments, overlapping ones merged, at most MAX_ZOOMS, in time order."""
+    marks = [(r.x0, r.x1, f"review {r.label}") for r in rects if r.kind == "review"]
+    marks.sort(key=lambda m: int(m[2].split()[-1]) if m[2].split()[-1].isdigit() else 0)
+    marks += [(r.x0, r.x1, r.kind) for r in rects if r.kind in ("fill", "next")]
+    windows: list[list] = []
+    for x0, x1, what in marks:
+        lo, hi = max(0.0, x0 - ZOOM_HALF_S), min(extent_s, max(x1, x0 + 1.0) + ZOOM_HALF_S)
+        hit = next((w for w in windows if lo < w[1] and w[0] < hi), None)
+        if hit is not None:
+            hit[0], hit[1] = min(hit[0], lo), max(hit[1], hi)
+            if what not in hit[2]:
+                hit[2].append(what)
+        elif len(windows) < MAX_ZOOMS:
+            windows.append([lo, hi, [what]])
+    out = []
+    for lo, hi, what in sorted(windows):
+        span = f"{_tc(seq, lo)}-{_tc(seq, hi)}"
+        out.append(Zoom(lo, hi, f"{span}: {', '.join(what)}", _window_ticks(seq, lo, hi)))
+    return out
+
+
+def _tc(seq: Sequence, seconds: float) -> str:
+    return frames_to_timecode(round(seconds * float(seq.rate.fps)) + seq.timecode_start, seq.rate, seq.drop_frame)
+
+
+def _window_ticks(seq: Sequence, lo: float, hi: float) -> list[tuple[float, str]]:
+    step = 5.0 if hi - lo <= 60 else 15.0
+    first = math.ceil(lo / step) * step
+    return [(t, _tc(seq, t)) for t in np.arange(first, hi + 1e-9, step)]
 
 
 # --- lanes ---------------------------------------------------------------------------------

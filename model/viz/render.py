@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from model.viz.geometry import (
     Box,
     Geometry,
     Rect,
+    Zoom,
     timeline_geometry,
 )
 
@@ -110,6 +111,7 @@ class Layout:
         return self.width - self.left - self.right
 
 
+ZOOM_HEAD = 0.3  # inches above a zoomed strip for its title
 # Vertical places inside a lane (lane i spans y = i .. i+1).
 CLIP_Y = (0.36, 0.94)
 PRED_Y = (0.13, 0.29)
@@ -132,7 +134,8 @@ def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout(
     lanes_h = n_lanes * layout.lane
     legend_h = (source_rows + more_row + 3.4) * layout.legend_row  # the key takes two rows and a space
     review_h = (len(reviews) + 1.5) * layout.review_row if reviews else 0.0
-    height = layout.title + lanes_h + layout.axis + legend_h + review_h + 0.15
+    zoom_h = len(geom.zooms) * (ZOOM_HEAD + lanes_h + layout.axis)
+    height = layout.title + lanes_h + layout.axis + zoom_h + legend_h + review_h + 0.15
     fig = Figure(figsize=(layout.width, height), dpi=layout.dpi)
     FigureCanvasAgg(fig)
     over = fig.add_axes((0, 0, 1, 1))  # inch coordinates for words, legend and the review list
@@ -144,6 +147,12 @@ def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout(
     _draw_lanes(ax, geom, layout, n_lanes)
     _draw_title(over, geom, layout, height)
     y = bottom - layout.axis
+    for zoom in geom.zooms:  # the same lanes again, around each suggestion, at a scale where clips read
+        over.text(0.2, y - ZOOM_HEAD / 2, f"zoom {zoom.title}", fontsize=8.5, fontweight="bold", va="center")
+        bottom = y - ZOOM_HEAD - lanes_h
+        zax = fig.add_axes((layout.left / layout.width, bottom / height, layout.plot_width / layout.width, lanes_h / height))
+        _draw_lanes(zax, geom, layout, n_lanes, window=zoom)
+        y = bottom - layout.axis
     y = _draw_legend(over, geom, layout, y)
     _draw_reviews(over, reviews, geom, layout, y)
     buf = io.BytesIO()
@@ -156,14 +165,18 @@ def _draw_title(over, geom: Geometry, layout: Layout, height: float) -> None:
     over.text(0.2, height - 0.56, geom.subtitle, fontsize=8.5, color="#555555", va="center")
 
 
-def _draw_lanes(ax, geom: Geometry, layout: Layout, n_lanes: int) -> None:
+def _draw_lanes(ax, geom: Geometry, layout: Layout, n_lanes: int, window: Zoom | None = None) -> None:
+    """The lanes over the whole picture, or over a zoom's `window` only (clips outside it left out)."""
     from matplotlib.patches import Rectangle
 
     extent = geom.extent_s if geom.extent_s > 0 else 1.0
     pad = extent * 0.005
-    ax.set_xlim(-pad, extent + pad)
+    lo, hi = (-pad, extent + pad) if window is None else (window.x0, window.x1)
+    if window is not None:
+        geom = replace(geom, rects=[r for r in geom.rects if r.x0 < hi and lo < r.x1], ticks=window.ticks)
+    ax.set_xlim(lo, hi)
     ax.set_ylim(0, n_lanes)
-    px_per_s = layout.plot_width * layout.dpi / (extent + 2 * pad)
+    px_per_s = layout.plot_width * layout.dpi / (hi - lo)
     px_per_lane = layout.lane * layout.dpi
     for i in range(n_lanes):
         ax.axhspan(i, i + 1, color="#f7f7f7" if i % 2 else "#ffffff", zorder=0, lw=0)
