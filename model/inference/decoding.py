@@ -28,6 +28,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
+from model.features.own_past import OnlineCounts, OwnPastGate, chain_view, framing_kept, mix
 from model.inference import cancel, progress, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
 from model.timeline.types import SOURCE_KINDS
@@ -178,7 +179,7 @@ SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) ca
 
 
 def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, active_now: np.ndarray,
-              std: np.ndarray) -> np.ndarray:
+              std: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
     """The values a track shows after a cut, over (..., 20 tracks, 7 values).
 
     - A track switching back on takes up the framing it last had: editors give a track one
@@ -190,9 +191,12 @@ def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, 
       a mean between framings (scale 80.7 between 100 and 50), which no editor would set.
       Held-out IoU at those switch-ons 0.77 -> 0.85.
     - At a cut between two shots the head decides: it has the lower absolute error there, and
-      keeping the framing gains almost no IoU.
+      keeping the framing gains almost no IoU (on the synthetic styles). Where `keep` (cells, from
+      the timeline's own past: most of its cuts between shots kept the framing, as on real
+      programmes) the track keeps its framing instead.
     """
-    out = np.where((framed & ~active_now)[..., None], framing, head_values)
+    held = framed & ~active_now if keep is None else framed & (~active_now | keep)
+    out = np.where(held[..., None], framing, head_values)
     first = ~framed
     if not first.any():
         return out
@@ -226,6 +230,7 @@ class Primed:
     speed: np.ndarray
     done: dict[tuple, Rollout] | None = None  # (n_steps, seed, sample) -> the same rollout from the last pass
     keep: dict[tuple, Rollout] | None = None  # where a rollout from here is kept for the next pass
+    chain: OnlineCounts | None = None  # the own-past counts after the context (with a gate)
 
 
 def _detached(window: Any) -> Any:
@@ -265,6 +270,7 @@ class Decoder:
     context: int
     heads: tuple[tuple[str, int], ...] = HEADS
     trim_slack = 0  # steps a rollout's cache may grow past context-1 before it is cut back
+    own_past: OwnPastGate | None = None  # the gate that mixes in the own-past chain (None: the network alone)
 
     def run(self, x: dict[str, np.ndarray], start: int, cache: Any) -> tuple[dict[str, np.ndarray], Any]:
         """Head outputs {name: (1, T, 20, n)} of T new steps at positions start.. and the new cache."""
@@ -293,8 +299,9 @@ class Decoder:
     ) -> tuple[dict[str, np.ndarray], dict[int, Any]]:
         """`outputs` and, from the same pass, {start: cache of the steps before it} for each start,
         so rollouts from there need not encode their context again (see `predict_primed`)."""
+        arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
         out, caches, _, _ = self._pass(feats, starts, arrays, None, keep=False)
-        return out, caches
+        return self.with_own_past(out, feats.grid, arrays), caches
 
     def _pass(self, feats: SequenceFeatures, starts: tuple[int, ...], arrays: HistoryArrays | None,
               memo: reuse.PassMemo | None, keep: bool):
@@ -350,6 +357,19 @@ class Decoder:
         new_memo = reuse.PassMemo(dg, out, snapshots, dict(caches), reuse.last_active_steps(feats.grid)) if keep else None
         return out, caches, new_memo, plan
 
+    def with_own_past(self, out: dict[str, np.ndarray], grid: np.ndarray, arrays: HistoryArrays) -> dict[str, np.ndarray]:
+        """Teacher-forced head outputs (T, 20, n) mixed with the own-past chain by the model's gate
+        (after the pass: the memo of model.inference.reuse keeps the network's own outputs)."""
+        if self.own_past is None:
+            return out
+        return mix(out, chain_view(grid, arrays), self.own_past)
+
+    def framing_keeps(self, grid: np.ndarray, arrays: HistoryArrays) -> np.ndarray | None:
+        """Cells (T, 20) where a cut between two shots keeps the framing (the gate's own-past rule)."""
+        if self.own_past is None or self.own_past.keep_framing > 1:
+            return None
+        return np.broadcast_to((framing_kept(grid, arrays) > self.own_past.keep_framing)[:, None], grid.shape[:2])
+
     def predict_primed(
         self, feats: SequenceFeatures, starts: tuple[int, ...], key: Any = None
     ) -> tuple[Predictions, dict[int, Primed]]:
@@ -364,6 +384,7 @@ class Decoder:
         memos = self.__dict__.setdefault("_memos", reuse.MemoStore())
         memo = memos.get((key, self.sha256)) if key is not None else None
         out, caches, new_memo, plan = self._pass(feats, starts, arrays, memo, keep=key is not None)
+        out = self.with_own_past(out, feats.grid, arrays)
         if new_memo is None:
             preds = self._marginal_blocks(feats, out, arrays, 0, feats.steps)
         else:
@@ -376,7 +397,8 @@ class Decoder:
             head = arrays.rows(slice(0, s))
             hist = History.after(grid, src, head)
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
-            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed)
+            chain = OnlineCounts.after(grid, head) if self.own_past is not None else None
+            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed, chain=chain)
             if new_memo is not None:
                 new_memo.identities[s] = identity = _context_identity(primed[s], feats)
                 same = memo is not None and (s <= plan.first_change or memo.identities.get(s) == identity)
@@ -407,6 +429,8 @@ class Decoder:
         steps = feats.steps
         if len(memo.preds.p_active) < steps:
             rows[len(memo.preds.p_active):] = True
+        if self.own_past is not None and plan.first_change < steps:
+            rows[plan.first_change :] = True  # the own-past counts of every later row include the edit
         changed = np.flatnonzero(rows)
         if len(changed) == 0:
             return memo.preds
@@ -467,7 +491,8 @@ class Decoder:
         # keys) or, when it starts to move, the delta head if P(move) > 1/2; else the current values.
         # (The most likely of the three events is not enough: a move at 40 % against "nothing" at
         # 35 % is still a jump that does not happen 60 % of the time.)
-        cut_values = after_cut(out["values"] * std + mean, framing, framed, active_now, std)
+        keeps = self.framing_keeps(feats.grid, arrays)
+        cut_values = after_cut(out["values"] * std + mean, framing, framed, active_now, std, None if keeps is None else keeps[lo:hi])
         moving = (event[..., MOVE] > 0.5)[..., None]
         kept_values = grid[..., 2:] + np.where(moving, motion(speed, out["delta"], self.norm, snap=True), 0.0)
         keep = (active_now & (p_cut < 0.5))[..., None]
@@ -491,14 +516,16 @@ class Decoder:
         # 0.863, crop MAE at changes 2.09 vs 1.46 on the 140 held-out timelines.)
         active_now = grid[..., 0] > 0.5
         cut = ~active_now | (event[..., CUT] >= event[..., MOVE])
-        speed = velocity(grid, history_arrays(grid, feats.source_index).cut)
+        arrays = history_arrays(grid, feats.source_index)
+        speed = velocity(grid, arrays.cut)
         moved = grid[..., 2:] + motion(speed, out["delta"], self.norm)
+        keeps = self.framing_keeps(grid, arrays)
         return Forecast(
             p_cut=event[..., CUT],
             p_active_cut=p_active_cut,
             slot_probs=softmax(out["asset"]),
             recency_probs=softmax(out["recency"]),
-            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std),
+            values_change=in_range(np.where(cut[..., None], after_cut(out["values"] * std + mean, *framing_arrays(grid), active_now, std, keeps),
                                             moved)).astype(np.float32),
         )
 
@@ -528,22 +555,26 @@ class Decoder:
         with self.scope(single_steps=True):
             p = self._prime(feats, start) if primed is None else primed
             last, cache, cached, hist, speed, pos = p.last, p.cache, p.cached, p.hist, p.speed, max(start, 1)
+            chain = p.chain
             for n in range(n_steps):
                 if n % CANCEL_EVERY == 0:
                     cancel.check()
-                row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed)
+                keeps = chain is not None and chain.framing_kept() > self.own_past.keep_framing
+                row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed, keeps)
                 out_grid[n] = row
                 out_src[n] = np.where(srow < len(feats.sources), srow, -1)
                 if n == n_steps - 1:
                     break
                 before = np.concatenate([hist.active[:, None], np.zeros((N_TRACKS, 1)), hist.values], axis=1)
                 st = hist.step(row[:, 0] > 0.5, srow, row[:, 2:])
+                if chain is not None:
+                    chain.step(row, st.cut, st.recency)
                 speed = velocity(row[None], st.cut[None], before)[0]
                 x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
                 if cached >= self.context - 1 + self.trim_slack:  # the attention mask bounds the span either way
                     cache, cached = self.trim(cache), self.context - 1
                 out, cache = self.run(x, pos, cache)
-                last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
+                last = self._mixed_step(self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active), chain)
                 cached, pos = cached + 1, pos + 1
         rollout = Rollout(grid=out_grid, source_index=out_src, confidence=conf)
         if primed is not None and primed.keep is not None:
@@ -561,11 +592,19 @@ class Decoder:
         prev = grid[None, -keep - 1] if len(grid) > keep else None
         x = encode_inputs(grid[None, -keep:], kind[None, -keep:], batch_of_one(arrays, -keep), self.norm, prev)
         out, cache = self.run(x, len(grid) - keep, None)
-        last = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
-        return Primed(start, last, cache, keep, hist, velocity(grid[-2:], arrays.cut[-2:])[-1])
+        chain = OnlineCounts.after(grid, arrays) if self.own_past is not None else None
+        last = self._mixed_step(self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active), chain)
+        return Primed(start, last, cache, keep, hist, velocity(grid[-2:], arrays.cut[-2:])[-1], chain=chain)
 
-    def _choose(self, out, hist: History, feats: SequenceFeatures, rng, sample: bool, speed: np.ndarray):
-        """One generated step: grid row (20, 9), source indices, kinds and confidences.
+    def _mixed_step(self, last: dict[str, np.ndarray], chain: OnlineCounts | None) -> dict[str, np.ndarray]:
+        """One step's head outputs (20, n) mixed with the own-past chain as it stands (a rollout's step)."""
+        if chain is None or self.own_past is None:
+            return last
+        return {k: v[0] for k, v in mix({k: v[None] for k, v in last.items()}, chain.view(), self.own_past).items()}
+
+    def _choose(self, out, hist: History, feats: SequenceFeatures, rng, sample: bool, speed: np.ndarray, keep_framing: bool = False):
+        """One generated step: grid row (20, 9), source indices, kinds and confidences; with
+        `keep_framing` a cut between two shots keeps the track's framing (the own-past rule).
 
         Events are drawn for all tracks at once; only tracks that cut visit Python one by one.
         """
@@ -598,7 +637,7 @@ class Decoder:
         cuts = np.flatnonzero(ev == CUT)
         if len(cuts):
             on, slots, recency = softmax(out["active"])[:, 1], softmax(out["asset"]), softmax(out["recency"])
-            cut_values = after_cut(out["values"] * std + mean, hist.framing, hist.framed, was_on, std)
+            cut_values = after_cut(out["values"] * std + mean, hist.framing, hist.framed, was_on, std, np.full(N_TRACKS, keep_framing))
         for i in cuts:
             p_on = np.array([1 - on[i], on[i]]) if was_on[i] else np.array([0.0, 1.0])
             show = int(draw(p_on[None], rng, sample)[0])

@@ -9,17 +9,20 @@ The shot-length baseline for cut timing lives in `model.training.metrics.shot_le
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from model.features.grid import MAX_SLOT, N_TRACKS, SequenceFeatures
-from model.features.history import N_RECENCY, History, HistoryArrays, feed, history_arrays, score_candidates
+from model.features.history import N_RECENCY, History, feed, history_arrays, score_candidates
+from model.features.own_past import (  # noqa: F401 - fit and MarkovCounts are part of this module's interface
+    N_STATES,
+    MarkovCounts,
+    fit,
+    own_past,
+    states,
+    tables,
+)
 from model.inference.predictor import N_SLOTS, PersistencePredictor, Predictions, Rollout
 from model.training.metrics import Forecast
-
-N_STATES = 1 + N_SLOTS  # 0 off, 1 + slot
-PRIOR = 0.5  # additive smoothing of every count
 
 
 class Persistence(PersistencePredictor):
@@ -39,55 +42,6 @@ class Persistence(PersistencePredictor):
         return super().rollout(feats, start, n_steps)
 
 
-@dataclass
-class MarkovCounts:
-    """Counts with a leading time axis (T, ...) for "own past" fits, or (1, ...) for a fixed fit."""
-
-    steps: np.ndarray  # (., 11) steps spent in each state with a next step
-    cuts: np.ndarray  # (., 11, 11) cut transitions from state a to state b
-    recency: np.ndarray  # (., 10, 8) recency class of the source shown at a cut, by slot
-    value_sum: np.ndarray  # (., 7) values of tracks right after a cut that shows something
-    value_n: np.ndarray  # (., 1)
-
-
-def states(grid: np.ndarray) -> np.ndarray:
-    return np.where(grid[..., 0] > 0.5, 1 + grid[..., 1].astype(np.int64), 0)
-
-
-def _event_counts(grid: np.ndarray, hist: HistoryArrays) -> MarkovCounts:
-    """Per-row counts (T-1, ...) of the transitions from row t to row t+1."""
-    s = states(grid)
-    a, b = s[:-1], s[1:]
-    cut = hist.cut[1:]
-    rows = a.shape[0]
-    steps = np.zeros((rows, N_STATES))
-    np.add.at(steps, (np.repeat(np.arange(rows), N_TRACKS), a.ravel()), 1)
-    cuts = np.zeros((rows, N_STATES, N_STATES))
-    t, i = np.nonzero(cut)
-    np.add.at(cuts, (t, a[t, i], b[t, i]), 1)
-    shown = cut & (b > 0)
-    t, i = np.nonzero(shown)
-    recency = np.zeros((rows, N_SLOTS, N_RECENCY))
-    np.add.at(recency, (t, b[t, i] - 1, np.maximum(hist.recency[1:][t, i], 0)), 1)
-    value_sum = np.zeros((rows, 7))
-    np.add.at(value_sum, t, grid[1:][t, i, 2:])
-    value_n = np.bincount(t, minlength=rows).astype(np.float64)[:, None]
-    return MarkovCounts(steps, cuts, recency, value_sum, value_n)
-
-
-def fit(grids: list[np.ndarray], hists: list[HistoryArrays]) -> MarkovCounts:
-    """One fixed fit over many sequences (a training split)."""
-    parts = [_event_counts(g, h) for g, h in zip(grids, hists)]
-    return MarkovCounts(*(np.sum([getattr(p, f).sum(0) for p in parts], axis=0)[None] for f in MarkovCounts.__dataclass_fields__))
-
-
-def own_past(grid: np.ndarray, hist: HistoryArrays) -> MarkovCounts:
-    """Row t holds the counts of the transitions completed by step t (so only the past)."""
-    per_row = _event_counts(grid, hist)
-    pad = lambda x: np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])  # noqa: E731
-    return MarkovCounts(*(pad(getattr(per_row, f)) for f in MarkovCounts.__dataclass_fields__))
-
-
 class Markov:
     name = "markov"
     version = "1"
@@ -101,21 +55,12 @@ class Markov:
             return self.counts
         return own_past(feats.grid, history_arrays(feats.grid, feats.source_index))
 
-    def _tables(self, c: MarkovCounts):
-        """P(cut | a), P(b | a, cut), P(recency | slot), mean values after a cut; leading (., ...)."""
-        p_cut = (c.cuts.sum(-1) + PRIOR) / (c.steps + 2 * PRIOR)
-        p_dest = (c.cuts + PRIOR) / (c.cuts.sum(-1, keepdims=True) + N_STATES * PRIOR)
-        p_rec = (c.recency + PRIOR) / (c.recency.sum(-1, keepdims=True) + N_RECENCY * PRIOR)
-        default = np.array([100.0, 0, 0, 0, 0, 0, 0])
-        values = np.where(c.value_n > 0, c.value_sum / np.maximum(c.value_n, 1), default)
-        return np.minimum(p_cut, 1.0), p_dest, p_rec, values
-
     def forecast(self, feats: SequenceFeatures) -> Forecast:
         return self._forecast_and_values(feats)[0]
 
     def _forecast_and_values(self, feats: SequenceFeatures) -> tuple[Forecast, np.ndarray]:
         s = states(feats.grid)  # (T, 20)
-        p_cut, p_dest, p_rec, values = self._tables(self._counts(feats))
+        p_cut, p_dest, p_rec, values = tables(self._counts(feats))
         rows = np.arange(len(s))[:, None] if p_cut.shape[0] > 1 else np.zeros((len(s), 1), np.int64)
         dest = p_dest[rows, s]  # (T, 20, 11)
         dest[np.arange(len(s))[:, None], np.arange(N_TRACKS)[None], 0] *= s > 0  # off -> off is no cut
@@ -154,7 +99,7 @@ class Markov:
         feed(hist, feats.grid[:start], feats.source_index[:start])
         c = self._counts(feats)
         at = 0 if c.steps.shape[0] == 1 else max(start - 1, 0)
-        p_cut, p_dest, p_rec, values = (x[min(at, x.shape[0] - 1)] for x in self._tables(c))
+        p_cut, p_dest, p_rec, values = (x[min(at, x.shape[0] - 1)] for x in tables(c))
         grid = np.zeros((n_steps, N_TRACKS, 9), np.float32)
         src = np.full((n_steps, N_TRACKS), -1, np.int64)
         conf = np.ones((n_steps, N_TRACKS), np.float32)

@@ -1,0 +1,247 @@
+"""What a timeline's own past says about its next cut: the counts of an online first-order Markov
+chain, and a small gate that mixes that chain's view with the network's heads.
+
+State per track: 0 off, 1 + source slot. The chain counts, per state, the steps spent in it, the cuts
+out of it and where they led, and the recency class of the source each cut showed. Row t of the
+teacher-forced counts holds the transitions completed by step t (so only the past): the prediction
+for step t+1 may read it. The network's attention spans `context` steps (25.6 s); these counts span
+the whole timeline, which is where the chain beats it on long real programmes (issue 18).
+
+`OwnPastGate` holds a few numbers (logistic weights on how much evidence the chain has: steps in the
+track's current state, cuts out of it, cuts that showed something) fitted on real and synthetic
+timelines; `mix` makes the network's head outputs the gated mixture, so every path that decodes
+heads (marginal, forecast, rollouts; torch and ONNX) sees the same mixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from model.features.grid import MAX_SLOT, N_TRACKS
+from model.features.history import N_RECENCY, HistoryArrays
+
+N_SLOTS = MAX_SLOT + 1
+N_STATES = 1 + N_SLOTS  # 0 off, 1 + slot
+PRIOR = 0.5  # additive smoothing of every count
+EVENT_CUT = 2  # the event head's classes: nothing / values move / cut
+FLOOR = 1e-9  # the least probability a mixture hands back as a log
+
+
+@dataclass
+class MarkovCounts:
+    """Counts with a leading time axis (T, ...) for "own past" fits, or (1, ...) for a fixed fit."""
+
+    steps: np.ndarray  # (., 11) steps spent in each state with a next step
+    cuts: np.ndarray  # (., 11, 11) cut transitions from state a to state b
+    recency: np.ndarray  # (., 10, 8) recency class of the source shown at a cut, by slot
+    value_sum: np.ndarray  # (., 7) values of tracks right after a cut that shows something
+    value_n: np.ndarray  # (., 1)
+
+
+def states(grid: np.ndarray) -> np.ndarray:
+    return np.where(grid[..., 0] > 0.5, 1 + grid[..., 1].astype(np.int64), 0)
+
+
+def event_counts(grid: np.ndarray, hist: HistoryArrays, dtype=np.float64) -> MarkovCounts:
+    """Per-row counts (T-1, ...) of the transitions from row t to row t+1."""
+    s = states(grid)
+    a, b = s[:-1], s[1:]
+    cut = hist.cut[1:]
+    rows = a.shape[0]
+    steps = np.zeros((rows, N_STATES), dtype)
+    np.add.at(steps, (np.repeat(np.arange(rows), N_TRACKS), a.ravel()), 1)
+    cuts = np.zeros((rows, N_STATES, N_STATES), dtype)
+    t, i = np.nonzero(cut)
+    np.add.at(cuts, (t, a[t, i], b[t, i]), 1)
+    shown = cut & (b > 0)
+    t, i = np.nonzero(shown)
+    recency = np.zeros((rows, N_SLOTS, N_RECENCY), dtype)
+    np.add.at(recency, (t, b[t, i] - 1, np.maximum(hist.recency[1:][t, i], 0)), 1)
+    value_sum = np.zeros((rows, 7), dtype)
+    np.add.at(value_sum, t, grid[1:][t, i, 2:])
+    value_n = np.bincount(t, minlength=rows).astype(dtype)[:, None]
+    return MarkovCounts(steps, cuts, recency, value_sum, value_n)
+
+
+def fit(grids: list[np.ndarray], hists: list[HistoryArrays]) -> MarkovCounts:
+    """One fixed fit over many sequences (a training split)."""
+    parts = [event_counts(g, h) for g, h in zip(grids, hists)]
+    return MarkovCounts(*(np.sum([getattr(p, f).sum(0) for p in parts], axis=0)[None] for f in MarkovCounts.__dataclass_fields__))
+
+
+def own_past(grid: np.ndarray, hist: HistoryArrays, dtype=np.float64) -> MarkovCounts:
+    """Row t holds the counts of the transitions completed by step t (so only the past)."""
+    per_row = event_counts(grid, hist, dtype)
+
+    def pad(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((1,) + x.shape[1:], dtype), np.cumsum(x, axis=0, dtype=dtype)])
+
+    return MarkovCounts(*(pad(getattr(per_row, f)) for f in MarkovCounts.__dataclass_fields__))
+
+
+def tables(c: MarkovCounts):
+    """P(cut | a), P(b | a, cut), P(recency | slot), mean values after a cut; leading (., ...)."""
+    p_cut = (c.cuts.sum(-1) + PRIOR) / (c.steps + 2 * PRIOR)
+    p_dest = (c.cuts + PRIOR) / (c.cuts.sum(-1, keepdims=True) + N_STATES * PRIOR)
+    p_rec = (c.recency + PRIOR) / (c.recency.sum(-1, keepdims=True) + N_RECENCY * PRIOR)
+    default = np.array([100.0, 0, 0, 0, 0, 0, 0])
+    values = np.where(c.value_n > 0, c.value_sum / np.maximum(c.value_n, 1), default)
+    return np.minimum(p_cut, 1.0), p_dest, p_rec, values
+
+
+# ---------------------------------------------------------------- the chain's view, cell by cell
+
+
+@dataclass
+class ChainView:
+    """The chain's distributions for each (row, track) cell (..., 20[, n]) and its evidence there."""
+
+    p_cut: np.ndarray  # P(cut at t+1 | current state)
+    p_on: np.ndarray  # P(shows something | cut)
+    slot: np.ndarray  # (..., 10) P(slot | cut, shows something)
+    recency: np.ndarray  # (..., 8) P(recency class | cut, shows something)
+    steps_here: np.ndarray  # steps spent in the current state so far
+    cuts_here: np.ndarray  # cuts out of the current state so far
+    shown: np.ndarray  # cuts that showed something so far (all tracks; the recency table's evidence)
+
+
+def view_of(c: MarkovCounts, s: np.ndarray) -> ChainView:
+    """The view at cells in states s (R, 20) from counts with a matching leading axis (R, ...)."""
+    p_cut, p_dest, p_rec, _ = tables(c)
+    rows = np.arange(s.shape[0])[:, None]
+    dest = p_dest[rows, s]  # (R, 20, 11)
+    dest[..., 0] *= s > 0  # off -> off is no cut
+    dest /= dest.sum(-1, keepdims=True)
+    slot = dest[..., 1:] / np.maximum(dest[..., 1:].sum(-1, keepdims=True), 1e-12)
+    return ChainView(
+        p_cut=p_cut[rows, s],
+        p_on=1.0 - dest[..., 0],
+        slot=slot,
+        recency=np.einsum("ris,rsk->rik", slot, p_rec),
+        steps_here=c.steps[rows, s],
+        cuts_here=c.cuts.sum(-1)[rows, s],
+        shown=np.broadcast_to(c.recency.sum((-1, -2))[:, None], s.shape),
+    )
+
+
+def framing_counts(grid: np.ndarray, hist: HistoryArrays) -> np.ndarray:
+    """Per-row counts (T-1, 2) of cuts between two shots on a track in use, and of those that kept
+    the track's values (scale, position, crop): on real programmes 89 % do, on the synthetic
+    styles 36 % (a new shot is often reframed there)."""
+    now, nxt = grid[:-1], grid[1:]
+    between = hist.cut[1:] & (now[..., 0] > 0.5) & (nxt[..., 0] > 0.5)
+    same = np.all(np.abs(nxt[..., 2:] - now[..., 2:]) <= 1e-4, axis=-1)
+    return np.stack([between.sum(1), (between & same).sum(1)], -1).astype(np.float64)
+
+
+def framing_kept(grid: np.ndarray, hist: HistoryArrays) -> np.ndarray:
+    """The share (T,) of the cuts between two shots so far that kept the framing (1/2 before any)."""
+    c = np.concatenate([np.zeros((1, 2)), np.cumsum(framing_counts(grid, hist), axis=0)])
+    return (c[:, 1] + PRIOR) / (c[:, 0] + 2 * PRIOR)
+
+
+def chain_view(grid: np.ndarray, hist: HistoryArrays) -> ChainView:
+    """The own-past chain's view at every step of a sequence (T, 20, ...), causal."""
+    return view_of(own_past(grid, hist, np.float32), states(grid))
+
+
+class OnlineCounts:
+    """The same counts kept up step by step (a rollout's generated steps)."""
+
+    def __init__(self, counts: MarkovCounts, state: np.ndarray) -> None:
+        self.counts = MarkovCounts(*(np.array(getattr(counts, f)[None]) for f in MarkovCounts.__dataclass_fields__))
+        self.state = np.asarray(state, np.int64)  # (20,) the states of the last step counted
+        self.framing = np.zeros(2)  # cuts between two shots, and those that kept the framing
+        self.values = np.zeros((N_TRACKS, 7), np.float32)  # the last counted step's values
+
+    @classmethod
+    def after(cls, grid: np.ndarray, hist: HistoryArrays) -> OnlineCounts:
+        """The counts after steps 0..T-1 (row T-1 of `own_past`), without the (T, ...) arrays."""
+        per_row = event_counts(grid, hist, np.float32)
+        counts = MarkovCounts(*(getattr(per_row, f).sum(0) for f in MarkovCounts.__dataclass_fields__))
+        online = cls(counts, states(grid[-1:])[0] if len(grid) else np.zeros(N_TRACKS, np.int64))
+        if len(grid):
+            online.framing = framing_counts(grid, hist).sum(0)
+            online.values = grid[-1, :, 2:].astype(np.float32)
+        return online
+
+    def step(self, grid_row: np.ndarray, cut: np.ndarray, recency: np.ndarray) -> None:
+        """Count the transition from the last step to `grid_row` (20, 9) with its cuts and recency."""
+        c, a, b = self.counts, self.state, states(grid_row)
+        np.add.at(c.steps[0], a, 1)
+        i = np.flatnonzero(cut)
+        np.add.at(c.cuts[0], (a[i], b[i]), 1)
+        i = i[b[i] > 0]
+        np.add.at(c.recency[0], (b[i] - 1, np.maximum(recency[i], 0)), 1)
+        between = cut & (a > 0) & (b > 0)
+        same = np.all(np.abs(grid_row[:, 2:] - self.values) <= 1e-4, axis=-1)
+        self.framing += [between.sum(), (between & same).sum()]
+        self.state, self.values = b, grid_row[:, 2:].astype(np.float32)
+
+    def framing_kept(self) -> float:
+        return float((self.framing[1] + PRIOR) / (self.framing[0] + 2 * PRIOR))
+
+    def view(self) -> ChainView:
+        """The view (1, 20, ...) at the last counted step."""
+        return view_of(self.counts, self.state[None])
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class OwnPastGate:
+    """Weights of the chain in each mixture: sigmoid(bias + slopes . log1p(evidence)).
+
+    cut: on (steps in the current state, cuts out of it); dest (shows something, which slot): on
+    cuts out of the current state; recency: on cuts that showed something so far. `keep_framing`:
+    a cut between two shots keeps the track's framing when more than this share of such cuts so
+    far did (above 1: never; the values head decides).
+    """
+
+    cut: tuple[float, float, float] = (-4.0, 0.0, 0.0)
+    dest: tuple[float, float] = (-4.0, 0.0)
+    recency: tuple[float, float] = (-4.0, 0.0)
+    keep_framing: float = 2.0
+
+    @classmethod
+    def from_json(cls, doc: dict) -> OwnPastGate:
+        gate = cls(**{k: tuple(float(x) for x in doc[k]) for k in ("cut", "dest", "recency")})
+        gate.keep_framing = float(doc.get("keep_framing", gate.keep_framing))
+        return gate
+
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def weights(self, v: ChainView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, b = np.log1p(v.steps_here), np.log1p(v.cuts_here)
+        w_cut = _sigmoid(self.cut[0] + self.cut[1] * a + self.cut[2] * b)
+        w_dest = _sigmoid(self.dest[0] + self.dest[1] * b)
+        w_rec = _sigmoid(self.recency[0] + self.recency[1] * np.log1p(v.shown))
+        return w_cut, w_dest, w_rec
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def mix(out: dict[str, np.ndarray], view: ChainView, gate: OwnPastGate) -> dict[str, np.ndarray]:
+    """Head outputs whose softmaxes are the gated mixtures of the network's and the chain's
+    distributions (as log-probabilities); the values and delta heads are left alone."""
+    w_cut, w_dest, w_rec = gate.weights(view)
+    event = _softmax(out["event"])
+    p_cut = w_cut * view.p_cut + (1 - w_cut) * event[..., EVENT_CUT]
+    rest = (1 - p_cut) / np.maximum(1 - event[..., EVENT_CUT], FLOOR)  # nothing / move keep their ratio
+    event = np.concatenate([event[..., :EVENT_CUT] * rest[..., None], p_cut[..., None]], axis=-1)
+    p_on = w_dest * view.p_on + (1 - w_dest) * _softmax(out["active"])[..., 1]
+    slot = w_dest[..., None] * view.slot + (1 - w_dest[..., None]) * _softmax(out["asset"])
+    recency = w_rec[..., None] * view.recency + (1 - w_rec[..., None]) * _softmax(out["recency"])
+    log = lambda p: np.log(np.maximum(p, FLOOR)).astype(np.float32)  # noqa: E731
+    return {**out, "event": log(event), "active": log(np.stack([1 - p_on, p_on], -1)), "asset": log(slot), "recency": log(recency)}
