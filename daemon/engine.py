@@ -309,7 +309,7 @@ class Engine:
             if self.config.keep_alive == 0:
                 self._unload("keep_alive is 0")
             elif took >= LONG_JOB_S:
-                _return_memory_to_os()  # a long programme's temporaries: give them back now, not at unload
+                return_memory_to_os()  # a long programme's temporaries: give them back now, not at unload
 
     def _idle_wait(self) -> float | None:
         """Seconds until the model and the cached results are idle for keep_alive; None = never.
@@ -372,7 +372,7 @@ class Engine:
                 return
             self._models.clear()
         gc.collect()
-        _return_memory_to_os()
+        return_memory_to_os()
         with self._lock:
             self._state.loaded = False  # only now: status shows the memory as already given back
         log.info("model unloaded (%s)", why)
@@ -482,7 +482,7 @@ def _limit_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _return_memory_to_os() -> None:
+def return_memory_to_os() -> None:
     """glibc keeps freed arenas; malloc_trim hands them back so an unload shows in RSS."""
     if not sys.platform.startswith("linux"):
         return

@@ -44,6 +44,7 @@ from daemon.engine import (
     input_from_json,
     input_from_path,
     input_from_xml,
+    return_memory_to_os,
     rss_mb,
 )
 from daemon.errors import DaemonError
@@ -59,6 +60,7 @@ SERVICE = pb.DESCRIPTOR.services_by_name["Suggester"].full_name  # "mtt.v1.Sugge
 CAPABILITIES = ("suggest", "suggest-batch", "predict", "features")
 RESERVED_WORKERS = 8  # threads left for health, info, status and shutdown when the queue is full
 GRACE_S = 5.0
+TRIM_AFTER_BYTES = 8 * 1024 * 1024  # after a features document this large, give freed memory back
 MAX_PREDICT_STEPS = 4096
 UNAUTHENTICATED_OK = ("/grpc.health.v1.Health/",)
 LOG_ROOTS = ("daemon", "model")  # the packages whose modules log into mttd.log
@@ -465,7 +467,11 @@ class Suggester(pb_grpc.SuggesterServicer):
             doc = features_document(timeline, step, request.sequence or None)
         except KeyError:
             raise DaemonError("INVALID_ARGUMENT", f"{source.label}: no sequence named {request.sequence!r}") from None
-        return json.dumps(doc)
+        text = json.dumps(doc)
+        del doc
+        if len(text) > TRIM_AFTER_BYTES:
+            return_memory_to_os()  # the document's lists held several times the text: hand them back
+        return text
 
     def _watcher(self, context: grpc.ServicerContext) -> Watcher:
         if self.daemon.watcher is None:
