@@ -174,8 +174,7 @@ def verify_private(path: Path, directory: bool) -> None:
 
 def ensure_user_dir(path: Path) -> Path:
     """Create `path` 0700 if missing; otherwise it must be a real directory we own that nobody
-    else may write to (else a planted symlink redirects what we write there), and is closed to
-    others' reading too (what it holds names the user's files)."""
+    else may write to (else a planted symlink redirects what we write there)."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if USE_TCP:
         return path
@@ -186,9 +185,7 @@ def ensure_user_dir(path: Path) -> Path:
         raise UnsafeDirectory(f"{path} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}); remove it or set MTTD_HOME")
     if st.st_mode & 0o022:
         raise UnsafeDirectory(f"{path} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 700 {path}")
-    if st.st_mode & 0o077:
-        os.chmod(path, 0o700)  # readable by others but ours and not writable by them: close it
-    return path
+    return path  # readable by others is the user's choice: a folder mttd did not create is never chmodded
 
 
 def open_private_append(path: Path) -> int:
