@@ -121,7 +121,7 @@ def uninstall(purge: bool = False, dry_run: bool = False) -> int:
     if dry_run:
         print("mttd uninstall --dry-run: nothing is removed.")
         for entry in removed:
-            print(f"  remove  {entry.path}  ({entry.role}{', if empty' if entry.kind == 'dir' else ''})")
+            print(f"  remove  {entry.path}  ({_what(entry)})")
         for entry in kept:
             print(f"  keep    {entry.path}  ({entry.role})")
         return 0
@@ -168,6 +168,15 @@ def purge_hint(source: str, dirs: dirs_mod.InstallDirs) -> str:
     if os.name == "nt":
         return "Remove-Item -Recurse -Force " + ", ".join(f'"{d}"' for d in folders)
     return "rm -r " + " ".join(shlex.quote(str(d)) for d in folders)
+
+
+def _what(entry: Entry) -> str:
+    if entry.kind == "lines":
+        whole = ", and the file if nothing else is in it" if entry.role == shell_path.ROLE_CREATED else ""
+        return f"the block that puts mttd on PATH{whole}"
+    if entry.kind == "user-path":
+        return "from your user Path"
+    return entry.role + (", if empty" if entry.kind == "dir" else "")
 
 
 def _take_off_path(entry: Entry) -> bool:
