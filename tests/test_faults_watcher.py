@@ -270,3 +270,16 @@ def test_temp_files_left_by_a_killed_write_are_cleared_by_the_next_scan(home, tm
     assert wait_for(lambda: (folder / "cut.mtt.xml").exists(), timeout=30)
     assert wait_for(lambda: not old.exists(), timeout=10), "a killed write's temp file stayed"
     assert fresh.exists() and mine.exists()
+
+
+def test_a_timeline_too_long_for_max_steps_is_refused_by_the_watcher_too(home, tmp_path):
+    (home / "config" / "config.toml").write_text(CONFIG.replace("[watch]", "max_steps = 2000\n[watch]"))
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    mttd("watch", "add", str(folder))
+    save_atomically(folder / "long.xml", synthetic_xmeml(1, seconds=300))  # 3,000 steps of 0.1 s
+    save_atomically(folder / "short.xml", synthetic_xmeml(2, seconds=20))
+    assert wait_for(lambda: (folder / "short.mtt.xml").exists(), timeout=30)
+    assert wait_for(lambda: listing()["watches"][0]["failed"] == 1, timeout=30)
+    assert "max_steps = 2000" in listing()["watches"][0]["last_error"]
+    assert not (folder / "long.mtt.json").exists()

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from daemon import limits
 from daemon.engine import Engine, QueueFull
 from daemon.watch.files import sidecar_taken_by
 from daemon.watch.watcher import ProcessResult, TwoPhaseProcessor
 from model.atomic import no_wider_than
 from model.inference.predictor import Predictor
-from model.suggest.document import SuggestionRun, run_file, write_sidecars
+from model.suggest.document import SuggestionRun, read_source, run_file, run_source, write_sidecars
 from model.suggest.items import KINDS, SuggestOptions
+from model.suggest.pipeline import predictor_step
 from model.timeline.kinds import JSON_SIDECAR, PNG_SIDECAR, XML_SIDECAR, sidecar_stem
 from model.viz.render import render_timeline_png
 
@@ -39,7 +41,7 @@ def make_processor(predictor_provider: Callable[[], Predictor], options: Suggest
 
 
 def make_engine_processor(engine: Engine, options: SuggestOptions | None = None, timeout_s: float = 120.0,
-                          picture: bool = False) -> TwoPhaseProcessor:
+                          picture: bool = False, max_steps: int | None = None) -> TwoPhaseProcessor:
     """`process(path)` for the daemon: reading and inference run on the engine thread, behind the
     interactive calls' admission (a full queue makes the watcher wait, never the user), and the
     sidecars are written from the watcher's thread. With `picture`, NAME.mtt.png is drawn on the
@@ -57,7 +59,12 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
                 time.sleep(ENGINE_RETRY_S)
 
         def job(predictor: Predictor) -> SuggestionRun:
-            run = run_file(path, predictor, opts)
+            source = read_source(path)
+            if source.timeline is not None and max_steps is not None:
+                # The bound a call has (daemon.limits): a two-hour timeline dropped in a folder
+                # must not cost what it would cost through Suggest. Nothing is written for it.
+                limits.check_steps(source.timeline, predictor_step(predictor, opts), opts.sequence, max_steps)
+            run = run_source(source, predictor, opts)
             if picture:
                 draw_picture(path, run, predictor)
             return run
@@ -78,6 +85,8 @@ def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
 
 def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
     """Write a run's sidecars beside the timeline (the error document alone when unreadable)."""
+    if not path.exists():  # deleted while it was read and suggested for: no orphan sidecars
+        return ProcessResult(False, f"{path}: gone before its sidecars were written", written=False)
     owner = sidecar_taken_by(path)
     if owner is not None:  # never overwrite another file's sidecars with this one's
         stem = sidecar_stem(path)

@@ -33,7 +33,7 @@ def create_watcher(engine: Engine, config: Config, paths: Paths) -> WatchRegistr
     on the engine thread, the saved watch list restored (not started until the model is ready)."""
     settings = config.watch
     process = make_engine_processor(engine, SuggestOptions(kinds=settings.kinds), config.request_timeout,
-                                    picture=settings.picture)
+                                    picture=settings.picture, max_steps=config.max_steps)
     watcher = Watcher(
         process,
         settle_s=settings.settle_ms / 1000.0,
