@@ -237,8 +237,10 @@ def test_a_batch_over_the_whole_disk_holds_a_queue_place_and_stops_at_its_deadli
 
     caller = threading.Thread(target=walk)
     caller.start()
-    time.sleep(1.0)
-    depth_while_walking = client.status().queue.depth
+    depth_while_walking = 0
+    while caller.is_alive():
+        depth_while_walking = max(depth_while_walking, client.status().queue.depth)
+        time.sleep(0.05)
     caller.join(timeout=30)
     time.sleep(1.0)  # the deadline has passed: the daemon must be idle now
     cpu_before = _cpu_s(pid)
