@@ -215,6 +215,9 @@ def test_resolve_script_is_copied_beside_the_users_scripts(installed):
     edit = installed.home / ".local" / "share" / "DaVinciResolve" / "Fusion" / "Scripts" / "Edit"
     assert (edit / "MTT Suggest.py").read_bytes() == (REPO / "plugin_bridge" / "resolve" / "MTT Suggest.py").read_bytes()
     assert (edit / "mtt_resolve" / "logic.py").is_file()
+    # the build's copy of the one bridge client, and no checkout-only __init__.py
+    assert (edit / "mtt_resolve" / "bridge_client.py").read_bytes() == (REPO / "plugin_bridge" / "bridge_client.py").read_bytes()
+    assert not (edit / "mtt_resolve" / "__init__.py").exists()
     assert (edit / "Their Script.py").read_text() == "print('theirs')\n"
 
 
