@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.atomic import TEMP_PREFIX, TEMP_SUFFIX
 from model.timeline.kinds import JSON_SIDECAR, XML_SIDECAR, TimelineKind, is_sidecar_name, sidecar_stem
 from model.timeline.safe_xml import open_regular  # FIFO- and symlink-safe: one home
 
@@ -83,8 +84,6 @@ def walk_candidates(root: Path, kinds: dict[str, TimelineKind], follow_symlinks:
 
 
 def _is_temp_name(name: str) -> bool:
-    from model.atomic import TEMP_PREFIX, TEMP_SUFFIX
-
     return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and len(name) <= len(TEMP_PREFIX) + 16 + len(TEMP_SUFFIX)
 
 
