@@ -3,7 +3,7 @@ of the planted slip among the review items (top-3 rate) and the items per minute
 exports, for this tree's review beside an older revision's measured in the same run on the same
 plants (its tree is unpacked with `git archive`, it runs in a subprocess of its own).
 
-    python tests/bench/bench_real_review.py [--baseline-rev REV | --no-baseline] [--backend onnx-int8] [--limit N]
+    python tests/bench/bench_real_review.py [--baseline-rev REV | --no-baseline] [--backend onnx-int8] [--limit N] [--max-minutes M]
 
 Goals: the planted slip in the top 3 in at least 60 % of plants; at most 0.2 items a minute on the
 clean exports. The bundled calibration was fitted on these same productions (with other plants);
@@ -35,8 +35,11 @@ SEED = 1919
 def load_slips():
     """model/suggest/slips.py of this tree, whatever `model` package is on the path (it needs only
     the timeline types, which the older tree has too)."""
+    if "bench_slips" in sys.modules:
+        return sys.modules["bench_slips"]
     spec = importlib.util.spec_from_file_location("bench_slips", SLIPS_FILE)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_slips"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--backend", default="onnx-int8")
     ap.add_argument("--limit", type=int, default=0, help="only the first N real exports")
+    ap.add_argument("--max-minutes", type=float, default=45.0, help="leave out longer exports (a 128-minute one has 9 clips)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:  # inside the baseline's subprocess: its `model` package, this tree's slips
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from model.suggest.review_eval import real_timelines
     from model.suggest.roles import track_roles
 
-    timelines = real_timelines()
+    timelines = [tl for tl in real_timelines() if tl.sequences[0].duration / tl.sequences[0].rate.fps <= args.max_minutes * 60]
     if args.limit:
         timelines = timelines[: args.limit]
     paths = [tl.path for tl in timelines]
