@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.atomic import write_atomic
 from model.features.grid import DEFAULT_STEP, N_FIELDS, N_TRACKS, featurize
 from model.timeline.formats import read_timeline
 from model.timeline.kinds import kind_of
@@ -215,7 +216,7 @@ def build_dataset(
     manifest["counts"] = _counts(paths, manifest, shards, empty)
     manifest["shards"] = shards
     manifest["sha256"] = hashlib.sha256(json.dumps(shards, sort_keys=True).encode()).hexdigest()
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -300,8 +301,8 @@ def _write_shard(path: Path, seqs: list[_Sequence], small: dict[str, np.ndarray]
 class _HashingWriter:
     """A write-only, unseekable file that hashes what passes through (zipfile then streams its entries)."""
 
-    def __init__(self, f) -> None:
-        self.f, self.position, self.digest = f, 0, hashlib.sha256()
+    def __init__(self, f, digest) -> None:
+        self.f, self.position, self.digest = f, 0, digest
 
     def write(self, data) -> int:
         self.digest.update(data)
@@ -323,16 +324,19 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
 
     Same arrays, same bytes. The file is written in one pass and hashed on the way.
     """
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as raw:
-        out = _HashingWriter(raw)
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for key, arr in arrays.items():
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-                with zf.open(info, "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
-    tmp.replace(path)
-    return out.digest.hexdigest()
+    digest = hashlib.sha256()
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as raw:
+            out = _HashingWriter(raw, digest)
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for key, arr in arrays.items():
+                    info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                    with zf.open(info, "w", force_zip64=True) as f:
+                        np.lib.format.write_array(f, np.ascontiguousarray(arr), allow_pickle=False)
+
+    write_atomic(path, write)
+    return digest.hexdigest()
 
 
 def stat_sums(active_cells: np.ndarray) -> np.ndarray:

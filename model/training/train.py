@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from model.atomic import write_atomic
 from model.features.history import HistoryArrays, history_arrays
 from model.inference.checkpoint import load, load_optimizer, save
 from model.inference.model_files import DEFAULT_WEIGHTS, ModelLoadError
@@ -440,7 +441,7 @@ def _annotate_best(out: Path, final_meta: dict) -> None:
     path = out / "best.json"
     meta = json.loads(path.read_text())
     meta.update({"history": final_meta["history"], "stopped": final_meta["stopped"], "train_seconds": final_meta["train_seconds"]})
-    path.write_text(json.dumps(meta, indent=1))
+    write_atomic(path, json.dumps(meta, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
