@@ -81,6 +81,23 @@ def own_past(grid: np.ndarray, hist: HistoryArrays, dtype=np.float64) -> MarkovC
     return MarkovCounts(*(pad(getattr(per_row, f)) for f in MarkovCounts.__dataclass_fields__))
 
 
+def recency_counts(grid: np.ndarray, hist: HistoryArrays, dtype=np.float64) -> np.ndarray:
+    """Per-row counts (T-1, 9, 8) of the recency class a cut showed, by the class of the shot the
+    track showed before it (0 off, 1 + class): an interview cut A-B-A-B returns to the source two
+    shots back, and on real programmes, where most cells are slot 9, the slot says little."""
+    rows = grid.shape[0] - 1
+    out = np.zeros((rows, 1 + N_RECENCY, N_RECENCY), dtype)
+    t, i = np.nonzero(hist.cut[1:] & (grid[1:, :, 0] > 0.5))
+    before = from_class(grid[:-1], hist.recency[:-1])
+    np.add.at(out, (t, before[t, i], np.maximum(hist.recency[1:][t, i], 0)), 1)
+    return out
+
+
+def from_class(grid: np.ndarray, recency: np.ndarray) -> np.ndarray:
+    """0 for an empty track, else 1 + the recency class of the shot it shows (..., 20)."""
+    return np.where(grid[..., 0] > 0.5, np.maximum(recency.astype(np.int64), 0) + 1, 0)
+
+
 def tables(c: MarkovCounts):
     """P(cut | a), P(b | a, cut), P(recency | slot), mean values after a cut; leading (., ...)."""
     p_cut = (c.cuts.sum(-1) + PRIOR) / (c.steps + 2 * PRIOR)
@@ -101,15 +118,16 @@ class ChainView:
     p_cut: np.ndarray  # P(cut at t+1 | current state)
     p_on: np.ndarray  # P(shows something | cut)
     slot: np.ndarray  # (..., 10) P(slot | cut, shows something)
-    recency: np.ndarray  # (..., 8) P(recency class | cut, shows something)
+    recency: np.ndarray  # (..., 8) P(recency class | cut, shows something, the class of the shot before)
     steps_here: np.ndarray  # steps spent in the current state so far
     cuts_here: np.ndarray  # cuts out of the current state so far
     shown: np.ndarray  # cuts that showed something so far (all tracks; the recency table's evidence)
 
 
-def view_of(c: MarkovCounts, s: np.ndarray) -> ChainView:
-    """The view at cells in states s (R, 20) from counts with a matching leading axis (R, ...)."""
-    p_cut, p_dest, p_rec, _ = tables(c)
+def view_of(c: MarkovCounts, s: np.ndarray, rec: np.ndarray, before: np.ndarray) -> ChainView:
+    """The view at cells in states s (R, 20) from counts with a matching leading axis (R, ...),
+    recency counts `rec` (R, 9, 8) and the classes of the shots before (R, 20)."""
+    p_cut, p_dest, _, _ = tables(c)
     rows = np.arange(s.shape[0])[:, None]
     dest = p_dest[rows, s]  # (R, 20, 11)
     dest[..., 0] *= s > 0  # off -> off is no cut
@@ -119,7 +137,7 @@ def view_of(c: MarkovCounts, s: np.ndarray) -> ChainView:
         p_cut=p_cut[rows, s],
         p_on=1.0 - dest[..., 0],
         slot=slot,
-        recency=np.einsum("ris,rsk->rik", slot, p_rec),
+        recency=(rec[rows, before] + PRIOR) / (rec[rows, before].sum(-1, keepdims=True) + N_RECENCY * PRIOR),
         steps_here=c.steps[rows, s],
         cuts_here=c.cuts.sum(-1)[rows, s],
         shown=np.broadcast_to(c.recency.sum((-1, -2))[:, None], s.shape),
@@ -144,7 +162,9 @@ def framing_kept(grid: np.ndarray, hist: HistoryArrays) -> np.ndarray:
 
 def chain_view(grid: np.ndarray, hist: HistoryArrays) -> ChainView:
     """The own-past chain's view at every step of a sequence (T, 20, ...), causal."""
-    return view_of(own_past(grid, hist, np.float32), states(grid))
+    per_row = recency_counts(grid, hist, np.float32)
+    rec = np.concatenate([np.zeros((1,) + per_row.shape[1:], np.float32), np.cumsum(per_row, axis=0, dtype=np.float32)])
+    return view_of(own_past(grid, hist, np.float32), states(grid), rec, from_class(grid, hist.recency))
 
 
 class OnlineCounts:
@@ -154,6 +174,8 @@ class OnlineCounts:
         self.counts = MarkovCounts(*(np.array(getattr(counts, f)[None]) for f in MarkovCounts.__dataclass_fields__))
         self.state = np.asarray(state, np.int64)  # (20,) the states of the last step counted
         self.framing = np.zeros(2)  # cuts between two shots, and those that kept the framing
+        self.rec = np.zeros((1 + N_RECENCY, N_RECENCY), np.float32)  # recency counts (see recency_counts)
+        self.before = np.zeros(N_TRACKS, np.int64)  # from_class of the last counted step
         self.values = np.zeros((N_TRACKS, 7), np.float32)  # the last counted step's values
 
     @classmethod
@@ -164,6 +186,8 @@ class OnlineCounts:
         online = cls(counts, states(grid[-1:])[0] if len(grid) else np.zeros(N_TRACKS, np.int64))
         if len(grid):
             online.framing = framing_counts(grid, hist).sum(0)
+            online.rec = recency_counts(grid, hist, np.float32).sum(0)
+            online.before = from_class(grid[-1], hist.recency[-1])
             online.values = grid[-1, :, 2:].astype(np.float32)
         return online
 
@@ -175,6 +199,8 @@ class OnlineCounts:
         np.add.at(c.cuts[0], (a[i], b[i]), 1)
         i = i[b[i] > 0]
         np.add.at(c.recency[0], (b[i] - 1, np.maximum(recency[i], 0)), 1)
+        np.add.at(self.rec, (self.before[i], np.maximum(recency[i], 0)), 1)
+        self.before = from_class(grid_row, recency)
         between = cut & (a > 0) & (b > 0)
         same = np.all(np.abs(grid_row[:, 2:] - self.values) <= 1e-4, axis=-1)
         self.framing += [between.sum(), (between & same).sum()]
@@ -185,7 +211,7 @@ class OnlineCounts:
 
     def view(self) -> ChainView:
         """The view (1, 20, ...) at the last counted step."""
-        return view_of(self.counts, self.state[None])
+        return view_of(self.counts, self.state[None], self.rec[None], self.before[None])
 
 
 # ---------------------------------------------------------------- the gate
@@ -209,11 +235,13 @@ class OwnPastGate:
     dest: tuple[float, float] = (-4.0, 0.0)
     recency: tuple[float, float] = (-4.0, 0.0)
     keep_framing: float = 2.0
+    geometric: bool = False  # slot and recency mixed as weighted geometric means (else linear)
 
     @classmethod
     def from_json(cls, doc: dict) -> OwnPastGate:
         gate = cls(**{k: tuple(float(x) for x in doc[k]) for k in ("cut", "dest", "recency")})
         gate.keep_framing = float(doc.get("keep_framing", gate.keep_framing))
+        gate.geometric = bool(doc.get("geometric", False))
         return gate
 
     def to_json(self) -> dict:
@@ -227,9 +255,24 @@ class OwnPastGate:
         return w_cut, w_dest, w_rec
 
 
+def own_past_gate(meta: dict) -> OwnPastGate | None:
+    """The gate a model's JSON names under "own_past" (None: the network decodes alone)."""
+    doc = meta.get("own_past")
+    return OwnPastGate.from_json(doc) if doc else None
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _blend(chain: np.ndarray, net: np.ndarray, w: np.ndarray, geometric: bool) -> np.ndarray:
+    """w * chain + (1 - w) * net, or the normalised chain^w * net^(1-w): a confident network then
+    yields only where the chain is as sure the other way (selected on train exports: see REPORT)."""
+    if not geometric:
+        return w * chain + (1 - w) * net
+    p = np.exp(w * np.log(np.maximum(chain, FLOOR)) + (1 - w) * np.log(np.maximum(net, FLOOR)))
+    return p / p.sum(-1, keepdims=True)
 
 
 def mix(out: dict[str, np.ndarray], view: ChainView, gate: OwnPastGate) -> dict[str, np.ndarray]:
@@ -241,7 +284,7 @@ def mix(out: dict[str, np.ndarray], view: ChainView, gate: OwnPastGate) -> dict[
     rest = (1 - p_cut) / np.maximum(1 - event[..., EVENT_CUT], FLOOR)  # nothing / move keep their ratio
     event = np.concatenate([event[..., :EVENT_CUT] * rest[..., None], p_cut[..., None]], axis=-1)
     p_on = w_dest * view.p_on + (1 - w_dest) * _softmax(out["active"])[..., 1]
-    slot = w_dest[..., None] * view.slot + (1 - w_dest[..., None]) * _softmax(out["asset"])
-    recency = w_rec[..., None] * view.recency + (1 - w_rec[..., None]) * _softmax(out["recency"])
+    slot = _blend(view.slot, _softmax(out["asset"]), w_dest[..., None], gate.geometric)
+    recency = _blend(view.recency, _softmax(out["recency"]), w_rec[..., None], gate.geometric)
     log = lambda p: np.log(np.maximum(p, FLOOR)).astype(np.float32)  # noqa: E731
     return {**out, "event": log(event), "active": log(np.stack([1 - p_on, p_on], -1)), "asset": log(slot), "recency": log(recency)}

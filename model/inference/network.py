@@ -28,6 +28,7 @@ from torch import nn
 
 from model.features.grid import N_TRACKS
 from model.features.history import N_AGE, N_RECENCY, N_SEEN, HistoryArrays
+from model.features.own_past import own_past_gate
 from model.inference.checkpoint import Checkpoint
 from model.inference.decoding import (  # noqa: F401 - Norm, encode_inputs and the event classes are part of this module's interface
     CUT,
@@ -346,4 +347,6 @@ def predictor_from_checkpoint(ckpt: Checkpoint) -> NetworkPredictor:
     model, norm = model_from_checkpoint(ckpt)
     version = str(ckpt.meta.get("version", "unversioned"))
     shift = float(ckpt.meta.get("event_prior_shift", 0.0))
-    return NetworkPredictor(model, norm, Fraction(ckpt.meta["step_seconds"]), version, ckpt.sha256, shift)
+    pred = NetworkPredictor(model, norm, Fraction(ckpt.meta["step_seconds"]), version, ckpt.sha256, shift)
+    pred.own_past = own_past_gate(ckpt.meta)
+    return pred

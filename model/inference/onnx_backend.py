@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.features.own_past import own_past_gate
 from model.inference.decoding import Decoder, Norm
 from model.inference.model_files import ModelLoadError, read_meta_json, sha256_file
 
@@ -63,6 +64,7 @@ class OnnxPredictor(Decoder):
         self.review_thresholds = self.meta.get("review_thresholds")
         self.norm = Norm(**self.meta["norm"])
         self.event_shift = float(self.meta.get("event_prior_shift", 0.0))
+        self.own_past = own_past_gate(self.meta)
         self.context = int(self.meta["context"])
         cache = self.meta["cache"]
         self._cache_dims = (cache["n_layer"], 1, cache["n_head"], cache["head_size"])

@@ -269,6 +269,7 @@ def export(ckpt: Checkpoint, out: Path, int8: bool = False, windows: int = 8, wi
         "step_seconds": str(Fraction(ckpt.meta["step_seconds"])),
         "norm": dataclasses.asdict(norm),
         "event_prior_shift": float(ckpt.meta.get("event_prior_shift", 0.0)),
+        **({"own_past": ckpt.meta["own_past"]} if ckpt.meta.get("own_past") else {}),
         "review_thresholds": ckpt.meta.get("review_thresholds"),
         "context": model.cfg.context,
         "cache": {"n_layer": model.cfg.n_layer, "n_head": model.cfg.n_head, "head_size": model.cfg.d_model // model.cfg.n_head},
