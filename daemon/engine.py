@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_EXTRA_MODELS = 1  # models named by requests kept beside the configured one
 LONG_JOB_S = 1.0  # after a job this long, freed memory goes back to the OS at once
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+MALLOC_ARENAS = 2
 CALLER_CHECK_S = 0.25  # how often a waiting call checks that its caller is still there
 
 
@@ -490,6 +492,20 @@ def return_memory_to_os() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
+    """glibc gives each thread that allocates at once its own arena (up to 8 per core) and keeps
+    what each freed: the daemon's RPC threads building large documents held +290 MB after 20
+    features calls of an hour-long timeline, +139 MB with two arenas. Called before threads start."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return  # glibc read the user's own choice at start-up
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
     except (OSError, AttributeError):
         pass
 

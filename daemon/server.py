@@ -36,6 +36,7 @@ from daemon.config import Config, ConfigError
 from daemon.config import load as load_config
 from daemon.engine import (
     Engine,
+    limit_malloc_arenas,
     rss_mb,
 )
 from daemon.servicer import SERVICE, Suggester, Watcher, watch_state
@@ -66,6 +67,7 @@ def serve() -> int:
     except paths_mod.UnsafeDirectory as err:
         print(f"mttd: refusing to start: {err}", file=sys.stderr)
         return 2
+    limit_malloc_arenas()  # before any thread allocates
     # Before torch is imported (on the engine thread): its thread pools are sized at start-up.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
     lock = rendezvous.InstanceLock(paths.lock_file)
