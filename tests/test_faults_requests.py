@@ -196,6 +196,12 @@ def test_errors_name_the_problem_never_the_files_text(client: DaemonClient) -> N
         text = f"{err.value.message} {err.value.reason}"
         assert "sent.xml" in err.value.message and needle in text, (what, text)
         assert "SECRET" not in text, f"{what}: the error echoes the file's text: {text}"
+    # OpenTimelineIO's own messages quote the file too (and span lines): only their kind is kept.
+    otio = b'{"OTIO_SCHEMA": "Timeline.1", "name": "x-SECRET-7f3a", "tracks": "x-SECRET-7f3a"}'
+    with pytest.raises(DaemonError) as err:
+        client.suggest(pb.SuggestRequest(xml=otio, source_name="sent.otio"))
+    assert err.value.code == "INVALID_ARGUMENT" and "sent.otio" in err.value.message
+    assert "SECRET" not in err.value.message and "\n" not in err.value.message, err.value.message
 
 
 def test_a_bad_model_name_is_refused_without_loading_anything(client: DaemonClient, tmp_path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from model.timeline.errors import TimelineParseError
 from model.timeline.kinds import BY_SUFFIX, ROOT_FORMATS
-from model.timeline.safe_xml import DEFAULT_MAX_BYTES, parse_xml_bytes, read_capped
+from model.timeline.safe_xml import DEFAULT_MAX_BYTES, parse_xml_bytes, problem_kind, read_capped
 from model.timeline.types import Item, Marker, Rate, Sequence, Source, Timeline, Track
 from model.timeline.xmeml import read_xmeml_tree
 
@@ -79,7 +79,9 @@ def _read_with_otio(data: bytes, path: str, fmt: str, frame_size: tuple[int, int
         raise
     except Exception as err:  # third-party code: whatever it raises is a file it cannot read
         line = getattr(err, "lineno", 0) or 0
-        raise TimelineParseError(path, line, f"OpenTimelineIO cannot read this {fmt} file: {err}") from None
+        # Its messages quote names and values from the file, over several lines: keep the kind.
+        kind = problem_kind(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+        raise TimelineParseError(path, line, f"OpenTimelineIO cannot read this {fmt} file: {kind}") from None
     if not sequences:
         raise TimelineParseError(path, 0, f"no timeline in this {fmt} file")
     return Timeline(path=path, sequences=sequences, format=fmt, notes=(OTIO_NOTE,))
