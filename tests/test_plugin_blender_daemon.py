@@ -49,11 +49,13 @@ def test_suggest_and_apply_with_the_real_daemon(tmp_path, daemon_env):
     # One marker per review item at its start frame (25 fps, scene starts at frame 1), next to the editor's own.
     expected = sorted([f"mtt: {r['field']} V{r['track']}", 1 + round(r["start_s"] * 25)] for r in sequence["review"])
     assert sorted(m for m in result["markers"] if m[0].startswith("mtt: ")) == expected
-    assert ["mtt: active V1", 126] in expected  # the muted b.png among enabled clips, at 5 s    assert ["cut here", 10] in result["markers"]
-    # The baseline continues the tracks active at the end (frame 200): V1 shows b.png, V2 the colour.
+    assert ["mtt: active V1", 126] in expected  # the muted b.png among enabled clips, at 5 s
+    assert ["cut here", 10] in result["markers"]
+    # The baseline continues the tracks active at the end (frame 200): V1 shows b.png; V2's plain colour
+    # matte is never suggested (a matte is no material to continue with).
     next_items = {item["track"]: item for item in sequence["next"]}
-    assert {1, 2} <= set(next_items), sequence["next"]
-    assert next_items[1]["source"]["name"] == "b.png" and next_items[2]["scale"] == pytest.approx(25.0)
+    assert set(next_items) == {1}, sequence["next"]
+    assert next_items[1]["source"]["name"] == "b.png"
     assert apply["result"] == ["FINISHED"], apply
     added = result["added"]
     assert len(added) == len(sequence["next"]) + len(sequence["fill"])
@@ -61,7 +63,8 @@ def test_suggest_and_apply_with_the_real_daemon(tmp_path, daemon_env):
     b_strip = next(s for s in added if s["name"] == "mtt b.png")
     assert b_strip["type"] == "IMAGE" and b_strip["path"] == str(tmp_path / "media" / "b.png")
     assert b_strip["start"] == 1 + round(next_items[1]["start_s"] * 25)
-    pip = next(s for s in added if s["kind"] == "next" and s["scale"][0] == pytest.approx(0.25))
-    assert pip["offset"] == pytest.approx([480.0, 270.0], abs=0.2)  # the picture-in-picture's place, back in pixels
+    # No colour matte comes back as material (the picture-in-picture's pixel placement is converted in
+    # test_plugin_blender.py from a given document).
+    assert all(s["type"] != "COLOR" for s in added), added
     assert result["daemon_state"].startswith("running, pid")
     json.dumps(result)  # the stored document round-trips as JSON text

@@ -14,11 +14,14 @@ import pytest
 
 from plugin_bridge import bridge_client
 from plugin_bridge.resolve.mtt_resolve import logic
+from tests.conftest import REPO
 from tests.test_plugin_resolve import built_entry, make_resolve
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-EXPORTED = "havardgulldahl__xmeml/msub20001812aa.xml"  # 25 fps; several review items with the baseline
+# The shipped example: 25 fps, with a planted scale slip and a lifted shot that the baseline reviews
+# (the clean real programmes of the corpus now get no review items at all).
+EXPORTED = REPO / "examples" / "vlog.xml"
 
 
 @pytest.fixture()
@@ -36,11 +39,11 @@ def daemon(tmp_path, monkeypatch):
 
 def test_menu_script_with_the_real_daemon(corpus_dir, daemon, tmp_path, monkeypatch, capsys):
     resolve, timeline, rec = make_resolve(corpus_dir, rate="25")
-    timeline.corpus_file = EXPORTED
+    timeline.corpus_file = str(EXPORTED)  # absolute: read from the checkout, not the corpus
     monkeypatch.setattr(sys, "argv", ["MTT Suggest.py", "--import"])
     runpy.run_path(str(built_entry(tmp_path)), init_globals={"resolve": resolve, "bmd": None}, run_name="__main__")
     printed = capsys.readouterr().out
-    document = bridge_client.suggest_file(str(corpus_dir / EXPORTED))  # the same file, asked again
+    document = bridge_client.suggest_file(str(EXPORTED))  # the same file, asked again
     review = [item for seq in document["sequences"] for item in seq["review"]]
     assert len(review) >= 2 and document["model"]["name"] == "persistence"
     planned = logic.plan_markers(review, 25.0)
