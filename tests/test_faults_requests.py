@@ -11,7 +11,8 @@ import time
 import pytest
 from google.protobuf import json_format
 
-from daemon.client import DaemonClient, DaemonError
+from daemon.client import DaemonClient
+from daemon.errors import DaemonError
 from protos.mtt.v1 import suggester_pb2 as pb
 from protos.mtt.v1 import timeline_pb2
 from tests.helpers_daemon import SAMPLE, client_for, make_home, running_daemon

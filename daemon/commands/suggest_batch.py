@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from daemon.client import DaemonError, client_for_cli, proto_options
+from daemon.client import client_for_cli, proto_options
 from daemon.commands.suggest_shared import Model, error_line
-from daemon.errors import UsageError
+from daemon.errors import DaemonError, UsageError
 from daemon.watch import files as watch_files
 from model.inference.model_files import ModelLoadError
 from model.timeline.kinds import sidecar_stem, timeline_kinds
