@@ -37,7 +37,7 @@ def make_processor(predictor_provider: Callable[[], Predictor], options: Suggest
     def prepare(path: Path) -> SuggestionRun:
         return run_file(path, predictor_provider(), options or _default_options())
 
-    return TwoPhaseProcessor(prepare, write_run)
+    return TwoPhaseProcessor(prepare, _writer(options))
 
 
 def make_engine_processor(engine: Engine, options: SuggestOptions | None = None, timeout_s: float = 120.0,
@@ -72,7 +72,7 @@ def make_engine_processor(engine: Engine, options: SuggestOptions | None = None,
         with ticket:
             return engine.run(ticket, job, "", timeout_s, label=str(path))
 
-    return TwoPhaseProcessor(prepare, write_run)
+    return TwoPhaseProcessor(prepare, _writer(options))
 
 
 def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
@@ -83,7 +83,13 @@ def draw_picture(path: Path, run: SuggestionRun, predictor: Predictor) -> None:
                                 suggestions=run.results)
 
 
-def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
+def _writer(options: SuggestOptions | None) -> Callable[[Path, SuggestionRun], ProcessResult]:
+    """`write_run` counting the kinds of suggestion that were asked for (the log line names those)."""
+    kinds = (options or _default_options()).kinds
+    return lambda path, run: write_run(path, run, kinds)
+
+
+def write_run(path: Path, run: SuggestionRun, kinds: tuple[str, ...] = KINDS) -> ProcessResult:
     """Write a run's sidecars beside the timeline (the error document alone when unreadable)."""
     if not path.exists():  # deleted while it was read and suggested for: no orphan sidecars
         return ProcessResult(False, f"{path}: gone before its sidecars were written", written=False)
@@ -97,7 +103,7 @@ def write_run(path: Path, run: SuggestionRun) -> ProcessResult:
     if not run.ok:
         return ProcessResult(False, run.document["error"]["message"])
     sequences = run.document.get("sequences", [])
-    items = tuple((kind, sum(len(s.get(kind, ())) for s in sequences)) for kind in KINDS)
+    items = tuple((kind, sum(len(s.get(kind, ())) for s in sequences)) for kind in kinds)
     return ProcessResult(True, sequences=len(sequences), items=items)
 
 
