@@ -122,3 +122,22 @@ def test_a_rollout_reads_the_same_mixture_as_the_predictions(feats):
     b = pred.rollout(feats, start, 30, seed=3, primed=primed[start])
     np.testing.assert_array_equal(a.source_index, b.source_index)  # same choices at every step
     np.testing.assert_allclose(a.grid, b.grid, atol=0.02)  # values: the float error of two network paths
+
+
+def test_where_a_timeline_keeps_its_framings_a_change_keeps_the_values():
+    """Cuts between shots that never reframe (as on real programmes): the forecast given a change
+    keeps a still shot's values, where the network alone would move them by its delta head."""
+    from model.inference.decoding import CUT, MOVE
+    from tests.helpers_ml import hand_grid
+
+    shots = [(k * 20, (k + 1) * 20, k % 3) for k in range(10)]
+    grid, src = hand_grid(shots, 200, scale=[80.0] * 10)
+    f = features(grid, src)
+    heads = (("event", 3), ("active", 2), ("asset", 10), ("recency", 8), ("values", 7), ("delta", 7))
+    out = {name: np.zeros((200, 20, n), np.float32) for name, n in heads}
+    out["event"][..., MOVE], out["event"][..., CUT] = 5.0, -5.0  # the network expects a move
+    out["delta"][..., 0] = 3.0  # a zoom
+    moving = tiny_predictor(None).forecast(f, out).values_change[150, 0]
+    kept = tiny_predictor(GATE).forecast(f, out).values_change[150, 0]
+    assert moving[0] != pytest.approx(80.0)
+    np.testing.assert_allclose(kept, grid[150, 0, 2:])

@@ -520,6 +520,9 @@ class Decoder:
         speed = velocity(grid, arrays.cut)
         moved = grid[..., 2:] + motion(speed, out["delta"], self.norm)
         keeps = self.framing_keeps(grid, arrays)
+        if keeps is not None:  # where framings are kept, a still shot that changes keeps its values
+            # (IoU at changes on the train exports 0.970 -> 0.974; synthetic 0.900 either way)
+            moved = np.where((keeps & ~np.any(speed != 0, axis=-1))[..., None], grid[..., 2:], moved)
         return Forecast(
             p_cut=event[..., CUT],
             p_active_cut=p_active_cut,
