@@ -205,7 +205,7 @@ def _drop(root: Path, n: int, model: str) -> None:
             prober.join()
             after = client.status().rss_mb
         made = len(list(folder.glob("*.mtt.xml")))
-        print(f"4. a drop of {n} timelines ({model}): {made} sidecar pairs in {took:.0f} s ({made / took:.1f}/s); "
+        print(f"4. a drop of {n} timelines ({model or 'bundled default'}): {made} sidecar pairs in {took:.0f} s ({made / took:.1f}/s); "
               f"slowest health answer {max(answers) * 1000:.0f} ms; RSS {before:.0f} -> {after:.0f} MB")
     finally:
         done.set()
@@ -253,7 +253,8 @@ def _kill_cycles(root: Path, cycles: int, model: str) -> None:
             invalid += 1
     temps = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     pairs = len(list(folder.glob("*.mtt.json")))
-    print(f"5. {cycles} kill -9 cycles ({killed} kills, 40 files each, {model}): {pairs} of {cycles * 40} timelines with sidecars "
+    name = model or "bundled default"
+    print(f"5. {cycles} kill -9 cycles ({killed} kills, 40 files each, {name}): {pairs} of {cycles * 40} timelines with sidecars "
           f"after the last restart; {invalid} invalid, {half} half pairs, {len(temps)} temp files of killed writes left "
           f"(a scan removes them once 10 minutes old) (issue: 0 invalid)")
 
