@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ def same_process(pid: int, start_time: str | None) -> bool:
     return start_time is None or process_start_time(pid) == start_time
 
 
+_SERVE_WORD = re.compile(r"(?<![\w-])serve(?![\w-])")
+
+
 def is_serve_process(pid: int) -> bool:
     """True when `pid`'s command line asks for `serve` (python -m daemon serve, the mttd script)."""
     if sys.platform == "win32":
@@ -119,7 +123,9 @@ def is_serve_process(pid: int) -> bool:
         except (OSError, subprocess.SubprocessError):
             return False
         words = out.stdout.split()[1:]
-    return any("serve" in word for word in words)
+    # `serve` as a word of its own (`daemon serve`, `main(['serve'])`), not inside another name
+    # (a test runner given tests/test_daemon_server.py is no daemon).
+    return any(_SERVE_WORD.search(word) for word in words)
 
 
 def is_the_daemon(pid: int, start_time: str | None, lock_file: Path) -> bool:

@@ -177,3 +177,18 @@ def test_log_and_config_folders_are_checked_and_log_files_never_followed(tmp_pat
     finally:
         mttd(home, "stop")
         assert kill_leftovers(home) == []
+
+
+def test_only_a_serve_command_line_counts_as_the_daemons() -> None:
+    from daemon.rendezvous import is_serve_process
+
+    sleeper = "import time; time.sleep(30)"
+    named = [subprocess.Popen([sys.executable, "-c", sleeper, *argv]) for argv in
+             (["tests/test_daemon_server.py"], ["--observer"], ["serve", "--foreground"])]
+    try:
+        time.sleep(0.3)
+        assert [is_serve_process(p.pid) for p in named] == [False, False, True]
+    finally:
+        for p in named:
+            p.kill()
+            p.wait()
