@@ -77,6 +77,13 @@ def test_human_output_and_kinds(slipped_xml):
     assert "next (" in proc.stdout and "'camB.mov'" in proc.stdout
 
 
+def test_human_output_says_when_a_programme_looks_finished(corpus_dir):
+    # Fin fredag ends on its end slate: no next, and the one line says why instead of a bare "none".
+    proc = mttd(str(corpus_dir / "havardgulldahl__xmeml" / "msub20001812aa.xml"), "--model", "persistence", "--kinds", "next")
+    assert proc.returncode == 0, proc.stderr
+    assert "  next: none, the programme looks finished: it ends with closing material: 'sluttplak" in proc.stdout
+
+
 @pytest.mark.parametrize("content", ["<xmeml><sequence><name>broken", "not xml at all", ""])
 def test_unreadable_file_one_line_error_and_error_document(tmp_path, validator, content):
     bad = tmp_path / "bad.xml"

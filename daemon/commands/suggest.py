@@ -217,7 +217,10 @@ def human_report(doc: dict) -> str:
         seconds = seq["steps"] * seq["step_seconds"]
         lines.append(f"sequence {seq['name']!r}: {seconds:.1f} s")
         lines += _section("review", seq["review"], _review_line)
-        lines += _section("next", seq["next"], _clip_line)
+        if seq.get("finished") and not seq["next"]:
+            lines.append(f"  next: none, {seq['finished']['reason']}")
+        else:
+            lines += _section("next", seq["next"], _clip_line)
         lines += _section("fill", seq["fill"], _clip_line)
     return "\n".join(lines)
 
