@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from model.features.grid import featurize  # noqa: E402
 from model.inference.predictor import PersistencePredictor  # noqa: E402
-from model.suggest.pipeline import suggest  # noqa: E402
 from model.suggest.items import SuggestOptions
+from model.suggest.pipeline import suggest  # noqa: E402
 from model.timeline.types import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const  # noqa: E402
 
 KINDS = {"review": ("review",), "next": ("next",), "fill": ("fill",), "all": ("review", "next", "fill")}
