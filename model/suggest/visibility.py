@@ -30,11 +30,14 @@ EDGE_TOLERANCE = 0.005  # of the frame's width or height: a 1080-line frame may 
 OPAQUE_GENERATORS = frozenset({"generator:color", "generator:slug", "generator:colorsolid", "generator:matte"})
 
 
-def _values(param: Param | None, default: float, source_frames: np.ndarray) -> np.ndarray:
+def _values(param: Param | None, default: float, source_frames: np.ndarray) -> np.ndarray | float:
+    """The parameter per source frame; a plain number when it cannot vary (most clips: review and fill
+    ask this of every clip, and per-frame arrays of a constant were most of the work)."""
     if param is None:
-        return np.full(len(source_frames), default)
-    out = _evaluate(param, source_frames)
-    return np.broadcast_to(np.asarray(out, np.float64), source_frames.shape)
+        return default
+    if not param.is_keyframed:
+        return float(param.value)
+    return np.asarray(_evaluate(param, source_frames), np.float64)
 
 
 def source_size(item: Item, seq: Sequence) -> tuple[int, int]:
@@ -45,9 +48,9 @@ def source_size(item: Item, seq: Sequence) -> tuple[int, int]:
     return seq.width, seq.height
 
 
-def picture_rect(item: Item, seq: Sequence, frames: np.ndarray) -> tuple[np.ndarray, ...]:
+def picture_rect(item: Item, seq: Sequence, frames: np.ndarray) -> tuple[np.ndarray | float, ...]:
     """Per sequence frame in `frames`: the item's picture after motion and crop, as (x0, x1, y0, y1)
-    in sequence pixels from the frame's centre (+y down)."""
+    in sequence pixels from the frame's centre (+y down); plain numbers where nothing is keyframed."""
     s = item.in_frame + (np.asarray(frames, np.int64) - item.start)
     sw, sh = source_size(item, seq)
     motion, crop = item.motion, item.crop
@@ -69,7 +72,8 @@ def covers_frame(item: Item, seq: Sequence, frames: np.ndarray) -> np.ndarray:
     x0, x1, y0, y1 = picture_rect(item, seq, frames)
     w, h = seq.width / 2.0, seq.height / 2.0
     tw, th = EDGE_TOLERANCE * seq.width, EDGE_TOLERANCE * seq.height
-    return (x0 <= -w + tw) & (x1 >= w - tw) & (y0 <= -h + th) & (y1 >= h - th)
+    covers = (x0 <= -w + tw) & (x1 >= w - tw) & (y0 <= -h + th) & (y1 >= h - th)
+    return np.broadcast_to(covers, np.shape(frames))
 
 
 def covered_share(item: Item, seq: Sequence, frames: np.ndarray) -> np.ndarray:
@@ -78,13 +82,13 @@ def covered_share(item: Item, seq: Sequence, frames: np.ndarray) -> np.ndarray:
     w, h = seq.width / 2.0, seq.height / 2.0
     width = np.clip(np.minimum(x1, w) - np.maximum(x0, -w), 0.0, None)
     height = np.clip(np.minimum(y1, h) - np.maximum(y0, -h), 0.0, None)
-    return width * height / float(seq.width * seq.height)
+    return np.broadcast_to(width * height / float(seq.width * seq.height), np.shape(frames))
 
 
 def opacity(item: Item, frames: np.ndarray) -> np.ndarray:
     """Per frame: the item's opacity in percent (100 without an Opacity filter)."""
     s = item.in_frame + (np.asarray(frames, np.int64) - item.start)
-    return _values(item.opacity, 100.0, s)
+    return np.broadcast_to(_values(item.opacity, 100.0, s), s.shape)
 
 
 def opaque(item: Item, frames: np.ndarray) -> np.ndarray:
