@@ -17,6 +17,21 @@ def corpus_dir() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def corpus_sequence(corpus_dir: Path):
+    """`corpus_sequence(NAME)`: the first sequence of a corpus FCP7 XML file, read once per run."""
+    from model.timeline.xmeml import read_xmeml  # the corpus tests need it, the daemon's tests do not
+
+    cache = {}
+
+    def first_sequence(name: str):
+        if name not in cache:
+            cache[name] = read_xmeml(corpus_dir / name).sequences[0]
+        return cache[name]
+
+    return first_sequence
+
+
 @pytest.fixture()
 def mttd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "mttd-home"

@@ -20,7 +20,6 @@ from model.suggest.review_eval import real_timelines
 from model.suggest.review_words import MIN_SUPPORT, contradiction
 from model.suggest.roles import track_roles
 from model.timeline.types import Motion, Timeline, Track, const
-from model.timeline.xmeml import read_xmeml
 
 REVIEW = SuggestOptions(kinds=("review",))
 KRAAKE = "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml"
@@ -28,18 +27,6 @@ BROCODES = "havardgulldahl__xmeml/BroShow ep Brocodes.xml"
 MSUB = "havardgulldahl__xmeml/msub20001812aa.xml"
 NICK = "nick-animation-studio__fcp7xml-to-unreal/test_XML_export_filtered_premiere.xml"
 PREDICTOR = PersistencePredictor()  # the pattern-only calibration: fast, and any predictor's floor
-
-
-@pytest.fixture(scope="module")
-def read(corpus_dir):
-    cache = {}
-
-    def _read(name):
-        if name not in cache:
-            cache[name] = read_xmeml(corpus_dir / name).sequences[0]
-        return cache[name]
-
-    return _read
 
 
 def review(seq, max_review=20):
@@ -59,10 +46,10 @@ def overlapping(items, track, clip):
     return [r for r in items if r.track == track and r.start_frame < clip.end and clip.start < r.end_frame]
 
 
-def test_a_copied_track_gives_one_item_for_the_pair(read):
+def test_a_copied_track_gives_one_item_for_the_pair(corpus_sequence):
     # Kraakeklubben with its V1 copied at 68 % opacity onto a new top track, as a grade or a
     # reference copy is kept; one V1 clip set to 50 % on both, as a copy has it.
-    seq = read(KRAAKE)
+    seq = corpus_sequence(KRAAKE)
     v1 = seq.video_tracks[0]
     copy = replace(v1, items=tuple(replace(it, opacity=const(68.0)) for it in v1.items))
     doubled = replace(seq, video_tracks=(*seq.video_tracks, copy))
@@ -78,14 +65,14 @@ def test_a_copied_track_gives_one_item_for_the_pair(read):
     assert len(on_clip) == 1
     assert f"copy V{top + 1}" in on_clip[0].reason and "50 %" in on_clip[0].reason
     # The real programme with three copied pairs: nothing is said on a copy.
-    brocodes = read(BROCODES)
+    brocodes = corpus_sequence(BROCODES)
     copies = {t for t, r in enumerate(track_roles(brocodes)) if r.role == "copy"}
     assert copies == {3, 5, 7}
     assert not [r for r in review(brocodes) if r.track in copies]
 
 
-def test_a_clip_hidden_under_an_opaque_full_frame_clip_is_not_reviewed_as_seen(read):
-    seq = read(KRAAKE)
+def test_a_clip_hidden_under_an_opaque_full_frame_clip_is_not_reviewed_as_seen(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     hidden = seq.video_tracks[0].items[62]  # DYR18102_01 on V1, under a full-frame V2 cutaway
     seen = seq.video_tracks[0].items[61]
     assert (seen.end, seen.name) == (hidden.start, "DYR18102_01")  # the same shot, seen just before
@@ -97,8 +84,8 @@ def test_a_clip_hidden_under_an_opaque_full_frame_clip_is_not_reviewed_as_seen(r
     assert max(r.confidence for r in on_hidden) < on_seen[0].confidence  # ranks below what the viewer sees
 
 
-def test_a_sparse_graphics_track_gets_no_empty_item(read):
-    seq = read(MSUB)
+def test_a_sparse_graphics_track_gets_no_empty_item(corpus_sequence):
+    seq = corpus_sequence(MSUB)
     roles = track_roles(seq)
     overlays = [t for t, r in enumerate(roles) if r.role == "overlay"]
     assert overlays and not any(roles[t].gaps_matter for t in overlays)
@@ -111,8 +98,8 @@ def test_a_sparse_graphics_track_gets_no_empty_item(read):
     assert not [r for r in found if r.track in overlays and r.field == "active" and "nothing on" in r.reason]
 
 
-def test_a_master_laid_over_the_whole_sequence_gets_one_item_and_nothing_else(read):
-    seq = read(KRAAKE)
+def test_a_master_laid_over_the_whole_sequence_gets_one_item_and_nothing_else(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     first = seq.video_tracks[0].items[0]
     master = replace(first, start=0, end=seq.duration, opacity=None, motion=None, crop=None, name="master.mov")
     with_master = replace(seq, video_tracks=(*seq.video_tracks, Track((master,))))
@@ -123,8 +110,8 @@ def test_a_master_laid_over_the_whole_sequence_gets_one_item_and_nothing_else(re
     assert "hides everything below it (V1, V2, V3, V4)" in mine[0].reason
 
 
-def test_a_few_frames_gap_where_the_cuts_touch_is_found(read):
-    seq = read(KRAAKE)
+def test_a_few_frames_gap_where_the_cuts_touch_is_found(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     items = seq.video_tracks[0].items
     j = next(j for j in range(100, 200) if items[j - 1].end == items[j].start and items[j].end - items[j].start > 30)
     clip = items[j]
@@ -133,8 +120,8 @@ def test_a_few_frames_gap_where_the_cuts_touch_is_found(read):
     assert found and re.search(r"a 3-frame gap .* where (\d+) of the track's other \d+ cuts touch", found[0].reason)
 
 
-def test_a_small_source_left_at_100_percent_among_its_scaled_up_uses_is_found(read):
-    seq = read(NICK)  # V11: 1280x720 stills at 150 % in a 1920x1080 sequence, every one of them
+def test_a_small_source_left_at_100_percent_among_its_scaled_up_uses_is_found(corpus_sequence):
+    seq = corpus_sequence(NICK)  # V11: 1280x720 stills at 150 % in a 1920x1080 sequence, every one of them
     t = 10
     items = seq.video_tracks[t].items
     j = next(j for j in range(20, 200) if items[j].source.key == items[0].source.key)

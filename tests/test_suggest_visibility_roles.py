@@ -7,45 +7,31 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from model.suggest.roles import track_roles
 from model.suggest.visibility import covers_frame, hides_below, item_hidden_by, visibility
 from model.timeline.types import Motion, Track, const
-from model.timeline.xmeml import read_xmeml
 
 KRAAKE = "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml"
 BROCODES = "havardgulldahl__xmeml/BroShow ep Brocodes.xml"
 MSUB = "havardgulldahl__xmeml/msub20001812aa.xml"
 
 
-@pytest.fixture(scope="module")
-def read(corpus_dir):
-    cache = {}
-
-    def _read(name):
-        if name not in cache:
-            cache[name] = read_xmeml(corpus_dir / name).sequences[0]
-        return cache[name]
-
-    return _read
-
-
-def test_the_reader_keeps_opacity_alpha_and_composite_mode(read):
-    seq = read(KRAAKE)
+def test_the_reader_keeps_opacity_alpha_and_composite_mode(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     v2 = seq.video_tracks[1].items
     assert v2[3].opacity.value == 50.0  # 00708001.MOV at 50 %
     assert [k.value for k in v2[2].opacity.keyframes] == [0.0, 75.0]  # a fade up, keyframed
     assert seq.video_tracks[0].items[0].opacity is None and seq.video_tracks[0].items[0].alpha == "none"  # no filter: 100 %
-    brocodes = read(BROCODES)
+    brocodes = corpus_sequence(BROCODES)
     assert brocodes.video_tracks[3].items[0].composite == "texturize"
     assert brocodes.video_tracks[3].items[0].blends and not brocodes.video_tracks[2].items[0].blends
-    msub = read(MSUB)
+    msub = corpus_sequence(MSUB)
     assert any(it.has_alpha for tr in msub.video_tracks for it in tr.items)  # straight-alpha PNGs
 
 
-def test_a_clip_under_an_opaque_full_frame_clip_is_hidden(read):
-    seq = read(KRAAKE)
+def test_a_clip_under_an_opaque_full_frame_clip_is_hidden(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     frames = np.arange(seq.duration)
     vis = visibility(seq, frames)
     hidden = seq.video_tracks[0].items[62]  # DYR18102_01 on V1, under a full-frame V2 cutaway
@@ -59,8 +45,8 @@ def test_a_clip_under_an_opaque_full_frame_clip_is_hidden(read):
     assert vis.visible[lo, 0] and vis.hidden_by[lo, 0] == -1
 
 
-def test_a_picture_in_picture_or_a_shifted_clip_does_not_cover_the_frame(read):
-    seq = read(KRAAKE)
+def test_a_picture_in_picture_or_a_shifted_clip_does_not_cover_the_frame(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     item = seq.video_tracks[0].items[0]
     at = np.array([item.start])
     assert covers_frame(item, seq, at)[0]
@@ -72,24 +58,24 @@ def test_a_picture_in_picture_or_a_shifted_clip_does_not_cover_the_frame(read):
     assert covers_frame(replace(small, motion=Motion(const(150.0))), seq, at)[0]
 
 
-def test_copied_tracks_are_found_with_their_original(read):
-    roles = track_roles(read(BROCODES))
+def test_copied_tracks_are_found_with_their_original(corpus_sequence):
+    roles = track_roles(corpus_sequence(BROCODES))
     # V4, V6 and V8 repeat V3, V5 and V7 (the 50 % opacity graphics and their full copies).
     assert [(r.role, r.of) for r in roles[3:8:2]] == [("copy", 2), ("copy", 4), ("copy", 6)]
     assert all(r.role == "overlay" for r in roles[2:7:2])
     assert not roles[3].reviewed and not roles[2].gaps_matter
 
 
-def test_graphics_tracks_are_overlays_and_the_programme_is_the_a_roll(read):
-    roles = track_roles(read(MSUB))
+def test_graphics_tracks_are_overlays_and_the_programme_is_the_a_roll(corpus_sequence):
+    roles = track_roles(corpus_sequence(MSUB))
     assert roles[0].role == "a-roll" and roles[0].gaps_matter
     assert [r.role for r in roles[2:5]] == ["overlay"] * 3
-    kraake = track_roles(read(KRAAKE))
+    kraake = track_roles(corpus_sequence(KRAAKE))
     assert kraake[0].role == "a-roll" and kraake[1].role == "b-roll"
 
 
-def test_a_master_laid_over_the_whole_sequence_is_a_reference(read):
-    seq = read(KRAAKE)
+def test_a_master_laid_over_the_whole_sequence_is_a_reference(corpus_sequence):
+    seq = corpus_sequence(KRAAKE)
     first = seq.video_tracks[0].items[0]
     master = replace(first, start=0, end=seq.duration, opacity=None, motion=None, crop=None, name="master.mov")
     with_master = replace(seq, video_tracks=(*seq.video_tracks, Track((master,))))
