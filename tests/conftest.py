@@ -38,3 +38,16 @@ def mttd_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir(mode=0o700)
     monkeypatch.setenv("MTTD_HOME", str(home))
     return home
+
+
+@pytest.fixture()
+def daemon_home(mttd_home: Path):
+    """A private MTTD_HOME whose config runs the persistence baseline with a fast watcher; the
+    daemon the test starts is stopped afterwards, and must really be gone."""
+    from tests.helpers_watch_daemon import CONFIG, mttd  # the helper imports REPO from here
+
+    (mttd_home / "config").mkdir(mode=0o700)
+    (mttd_home / "config" / "config.toml").write_text(CONFIG)
+    yield mttd_home
+    mttd("stop", check=False)
+    assert mttd("status", check=False).returncode == 3, "a daemon was left running"

@@ -13,33 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers_watch_daemon import CONFIG, listing, mttd
 from tests.helpers_watcher import save_atomically, synthetic_xmeml, wait_for
 
-CONFIG = 'model = "persistence"\n[watch]\nsettle_ms = 200\nkinds = ["next", "fill"]\n'
 
-
-def mttd(*args: str, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "daemon", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
-    if check and done.returncode != 0:
-        pytest.fail(f"mttd {' '.join(args)} exited {done.returncode}: {done.stderr}")
-    return done
-
-
-def listing() -> dict:
-    return json.loads(mttd("watch", "list", "--json").stdout)
-
-
-@pytest.fixture()
-def home(mttd_home: Path):
-    (mttd_home / "config").mkdir(mode=0o700)
-    (mttd_home / "config" / "config.toml").write_text(CONFIG)
-    yield mttd_home
-    mttd("stop", check=False)
-    assert mttd("status", check=False).returncode == 3, "a daemon was left running"
-
-
-def test_a_fifo_named_xml_never_stalls_the_watcher(home, tmp_path):
+def test_a_fifo_named_xml_never_stalls_the_watcher(daemon_home, tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()
     os.mkfifo(folder / "pipe.xml")  # nobody ever writes to it: open() without O_NONBLOCK blocks for good
@@ -68,7 +46,7 @@ def test_a_fifo_is_refused_at_open_without_blocking(tmp_path):
     assert list(watch_files.walk_candidates(tmp_path, timeline_kinds(False))) == []
 
 
-def test_a_second_timeline_with_the_same_sidecar_name_is_refused_not_mixed_up(home, tmp_path):
+def test_a_second_timeline_with_the_same_sidecar_name_is_refused_not_mixed_up(daemon_home, tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()
     mttd("watch", "add", str(folder))
@@ -88,7 +66,7 @@ def test_a_second_timeline_with_the_same_sidecar_name_is_refused_not_mixed_up(ho
     assert wait_for(lambda: json.loads((folder / "case.mtt.json").read_text())["source"]["path"] == str(second), timeout=30)
 
 
-def test_a_long_file_name_gets_its_sidecars(home, tmp_path):
+def test_a_long_file_name_gets_its_sidecars(daemon_home, tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()
     mttd("watch", "add", str(folder))
@@ -99,7 +77,7 @@ def test_a_long_file_name_gets_its_sidecars(home, tmp_path):
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_symlinks_are_skipped_and_sidecars_are_never_wider_than_their_source(home, tmp_path):
+def test_symlinks_are_skipped_and_sidecars_are_never_wider_than_their_source(daemon_home, tmp_path):
     import stat
 
     private = tmp_path / "private"
@@ -123,13 +101,13 @@ def test_symlinks_are_skipped_and_sidecars_are_never_wider_than_their_source(hom
     time.sleep(2.0)
     assert not (folder / "link.mtt.json").exists() and not (folder / "link.mtt.xml").exists()
     # Allowed by the setting, the symlink is processed, and its sidecars are as private as its target.
-    (home / "config" / "config.toml").write_text(CONFIG + "follow_symlinks = true\n")
+    (daemon_home / "config" / "config.toml").write_text(CONFIG + "follow_symlinks = true\n")
     mttd("restart")
     assert wait_for(lambda: (folder / "link.mtt.json").exists(), timeout=30)
     assert stat.S_IMODE((folder / "link.mtt.json").stat().st_mode) == 0o600
 
 
-def test_a_full_disk_writes_both_sidecars_or_neither_and_a_rescan_repairs(home, tmp_path):
+def test_a_full_disk_writes_both_sidecars_or_neither_and_a_rescan_repairs(daemon_home, tmp_path):
     """The daemon runs with a 64 KB file-size limit (RLIMIT_FSIZE: a write past it fails with EFBIG
     as on a full disk): the XML sidecar of a 5-minute timeline (~150 KB) cannot be written."""
     import resource
@@ -193,17 +171,17 @@ def _read_only(folder: Path):
     return lambda: folder.chmod(0o755)
 
 
-def test_watcher_faults_each_leave_a_line_in_mttd_logs(home, tmp_path):
+def test_watcher_faults_each_leave_a_line_in_mttd_logs(daemon_home, tmp_path):
     """Issue 21, defect 6: a corrupt watches.json, a name too long for its sidecar and a read-only
     folder each give one line in `mttd logs` (before, they reached only serve.stderr)."""
-    store = home / "config" / "watches.json"
+    store = daemon_home / "config" / "watches.json"
     store.write_text('{"schema": "mttd.watches/1", "watches": [oops')
     folder, locked = tmp_path / "drop", tmp_path / "locked"
     folder.mkdir()
     locked.mkdir()
     save_atomically(locked / "cut.xml", synthetic_xmeml(2))
     mttd("watch", "add", str(folder))  # starts the daemon, which cannot read the saved list
-    assert (home / "config" / "watches.json.bad").read_text().endswith("[oops"), "the broken list was not kept"
+    assert (daemon_home / "config" / "watches.json.bad").read_text().endswith("[oops"), "the broken list was not kept"
     assert [w["path"] for w in listing()["watches"]] == [str(folder)]
     long_name = "x" * 250 + ".xml"  # fits; x...x.mtt.json (259 bytes) does not
     save_atomically(folder / long_name, synthetic_xmeml(1), temp_name=".t.tmp")
@@ -220,7 +198,7 @@ def test_watcher_faults_each_leave_a_line_in_mttd_logs(home, tmp_path):
             if str(locked / "cut.xml") in line and ("Read-only file system" in line or "Permission denied" in line)]
 
 
-def test_a_folder_that_comes_back_clears_its_missing_error(home, tmp_path):
+def test_a_folder_that_comes_back_clears_its_missing_error(daemon_home, tmp_path):
     import shutil
 
     folder = tmp_path / "share"
@@ -256,7 +234,7 @@ def test_a_file_deleted_while_it_is_processed_leaves_no_sidecar(mttd_home, tmp_p
         mttd("stop", check=False)
 
 
-def test_temp_files_left_by_a_killed_write_are_cleared_by_the_next_scan(home, tmp_path):
+def test_temp_files_left_by_a_killed_write_are_cleared_by_the_next_scan(daemon_home, tmp_path):
     folder = tmp_path / "drop"
     (folder / "sub").mkdir(parents=True)
     old, fresh = folder / "sub" / ".mtt-k1ll3d0x.tmp", folder / ".mtt-wr1t1ng0.tmp"
@@ -272,8 +250,8 @@ def test_temp_files_left_by_a_killed_write_are_cleared_by_the_next_scan(home, tm
     assert fresh.exists() and mine.exists()
 
 
-def test_a_timeline_too_long_for_max_steps_is_refused_by_the_watcher_too(home, tmp_path):
-    (home / "config" / "config.toml").write_text(CONFIG.replace("[watch]", "max_steps = 2000\n[watch]"))
+def test_a_timeline_too_long_for_max_steps_is_refused_by_the_watcher_too(daemon_home, tmp_path):
+    (daemon_home / "config" / "config.toml").write_text(CONFIG.replace("[watch]", "max_steps = 2000\n[watch]"))
     folder = tmp_path / "drop"
     folder.mkdir()
     mttd("watch", "add", str(folder))

@@ -6,41 +6,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers_watch_daemon import CONFIG, listing, mttd
 from tests.helpers_watcher import save_atomically, synthetic_xmeml, wait_for
 
-CONFIG = 'model = "persistence"\n[watch]\nsettle_ms = 200\nkinds = ["next", "fill"]\n'
 
-
-def mttd(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "daemon", *args], cwd=REPO, capture_output=True, text=True, timeout=90)
-    if check and done.returncode != 0:
-        pytest.fail(f"mttd {' '.join(args)} exited {done.returncode}: {done.stderr}")
-    return done
-
-
-def listing() -> dict:
-    return json.loads(mttd("watch", "list", "--json").stdout)
-
-
-@pytest.fixture()
-def home(mttd_home: Path):
-    (mttd_home / "config").mkdir()
-    (mttd_home / "config" / "config.toml").write_text(CONFIG)
-    yield mttd_home
-    mttd("stop", check=False)
-    assert mttd("status", check=False).returncode == 3, "a daemon was left running"
-
-
-def test_watches_survive_a_restart_and_a_removed_folder_is_reported(home, tmp_path):
+def test_watches_survive_a_restart_and_a_removed_folder_is_reported(daemon_home, tmp_path):
     edits, share = tmp_path / "exports" / "edits", tmp_path / "share"
     share.mkdir()
     assert "no folders are watched" in mttd("watch", "list").stdout
@@ -69,7 +44,7 @@ def test_watches_survive_a_restart_and_a_removed_folder_is_reported(home, tmp_pa
     assert [w["path"] for w in listing()["watches"]] == [str(edits)]
 
 
-def test_watch_commands_say_what_is_wrong_in_one_line(home, tmp_path):
+def test_watch_commands_say_what_is_wrong_in_one_line(daemon_home, tmp_path):
     (tmp_path / "notes.txt").write_text("not a folder")
     missing = mttd("watch", "add", str(tmp_path / "notes.txt"), check=False)
     assert missing.returncode == 1 and missing.stderr.strip() == f"mttd: {tmp_path / 'notes.txt'}: not a folder"
@@ -77,7 +52,7 @@ def test_watch_commands_say_what_is_wrong_in_one_line(home, tmp_path):
     assert not_watched.returncode == 1 and "not watched" in not_watched.stderr
     assert mttd("status", check=False).returncode == 3  # none of this started a daemon
     # Without a daemon, the saved list is what `list` shows and `remove` edits.
-    (home / "config" / "watches.json").write_text(json.dumps(
+    (daemon_home / "config" / "watches.json").write_text(json.dumps(
         {"schema": "mttd.watches/1", "watches": [{"path": str(tmp_path), "poll": False}]}))
     assert "once it starts" in mttd("watch", "list").stdout
     mttd("watch", "remove", str(tmp_path))
@@ -85,7 +60,7 @@ def test_watch_commands_say_what_is_wrong_in_one_line(home, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_drop_of_500_timelines_is_processed_while_health_keeps_answering(home, tmp_path):
+def test_a_drop_of_500_timelines_is_processed_while_health_keeps_answering(daemon_home, tmp_path):
     from daemon import paths as paths_mod
     from daemon import process
     from daemon.client import DaemonClient
@@ -125,8 +100,8 @@ def test_a_drop_of_500_timelines_is_processed_while_health_keeps_answering(home,
     assert rss_after - rss_before < 150, f"resident memory grew {rss_after - rss_before:.0f} MB"
 
 
-def test_the_picture_switch_draws_a_png_beside_the_sidecars(home, tmp_path):
-    (home / "config" / "config.toml").write_text(CONFIG + "picture = true\n")
+def test_the_picture_switch_draws_a_png_beside_the_sidecars(daemon_home, tmp_path):
+    (daemon_home / "config" / "config.toml").write_text(CONFIG + "picture = true\n")
     edits = tmp_path / "edits"
     edits.mkdir()
     mttd("watch", "add", str(edits))
@@ -144,7 +119,7 @@ def test_a_picture_setting_that_is_not_a_boolean_is_refused(mttd_home):
     assert shown.returncode != 0 and "[watch] picture must be true or false" in shown.stderr
 
 
-def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home, tmp_path):
+def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(daemon_home, tmp_path):
     """`mttd logs` is where a user looks when a watched export got no sidecars: every file the
     watcher settles on leaves one line there (WARNING when it could not be read, which also gets
     an error sidecar; INFO when processed, unchanged or not a timeline at all)."""
@@ -154,7 +129,7 @@ def test_the_daemon_log_has_one_line_for_each_timeline_processed_or_skipped(home
     save_atomically(edits / "cut.xml", synthetic_xmeml(1))
     save_atomically(edits / "broken.xml", '<?xml version="1.0"?>\n<xmeml version="4"><sequence><name>x</nam></xmeml>\n')
     save_atomically(edits / "plist.xml", '<?xml version="1.0"?>\n<plist version="1.0"><dict/></plist>\n')
-    log = home / "log" / "mttd.log"
+    log = daemon_home / "log" / "mttd.log"
 
     def lines(word: str) -> list[str]:
         return [ln for ln in log.read_text(encoding="utf-8").splitlines() if word in ln]
