@@ -29,6 +29,7 @@ from model.features.history import (
     single_step,
 )
 from model.features.own_past import OnlineCounts, OwnPastGate, chain_view, framing_kept, mix
+from model.features.own_past_inputs import OnlineInputs, own_past_inputs
 from model.inference import cancel, progress, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
 from model.timeline.types import SOURCE_KINDS
@@ -231,6 +232,7 @@ class Primed:
     done: dict[tuple, Rollout] | None = None  # (n_steps, seed, sample) -> the same rollout from the last pass
     keep: dict[tuple, Rollout] | None = None  # where a rollout from here is kept for the next pass
     chain: OnlineCounts | None = None  # the own-past counts after the context (with a gate)
+    inputs: OnlineInputs | None = None  # the own-past inputs after the context (a network that reads them)
 
 
 def _detached(window: Any) -> Any:
@@ -271,6 +273,7 @@ class Decoder:
     heads: tuple[tuple[str, int], ...] = HEADS
     trim_slack = 0  # steps a rollout's cache may grow past context-1 before it is cut back
     own_past: OwnPastGate | None = None  # the gate that mixes in the own-past chain (None: the network alone)
+    own_inputs: bool = False  # the network reads the own-past statistics as inputs (x["own_past"])
 
     def run(self, x: dict[str, np.ndarray], start: int, cache: Any) -> tuple[dict[str, np.ndarray], Any]:
         """Head outputs {name: (1, T, 20, n)} of T new steps at positions start.. and the new cache."""
@@ -311,12 +314,14 @@ class Decoder:
         self._check_step(feats)
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
         steps, context = feats.steps, self.context
+        own = own_past_inputs(feats.grid, arrays, feats.source_index) if self.own_inputs else None
 
         def encoded(lo: int, hi: int) -> dict[str, np.ndarray]:
             """Inputs of steps lo..hi-1 (encoded a chunk at a time: a whole 40-minute sequence's are 50 MB)."""
             prev = feats.grid[None, lo - 1] if lo > 0 else None
             rows = batch_of_one(arrays.rows(slice(lo, hi)))
-            return encode_inputs(feats.grid[None, lo:hi], feats.source_kind[None, lo:hi], rows, self.norm, prev)
+            x = encode_inputs(feats.grid[None, lo:hi], feats.source_kind[None, lo:hi], rows, self.norm, prev)
+            return x if own is None else {**x, "own_past": own[None, lo:hi]}
 
         n_layer = getattr(self, "n_layer", None)
         dg = reuse.digest(encoded, feats.grid) if keep or memo is not None else None
@@ -398,7 +403,9 @@ class Decoder:
             hist = History.after(grid, src, head)
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
             chain = OnlineCounts.after(grid, head) if self.own_past is not None else None
-            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed, chain=chain)
+            inputs = OnlineInputs.after(grid, head, src) if self.own_inputs else None
+            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed,
+                               chain=chain, inputs=inputs)
             if new_memo is not None:
                 new_memo.identities[s] = identity = _context_identity(primed[s], feats)
                 same = memo is not None and (s <= plan.first_change or memo.identities.get(s) == identity)
@@ -558,7 +565,7 @@ class Decoder:
         with self.scope(single_steps=True):
             p = self._prime(feats, start) if primed is None else primed
             last, cache, cached, hist, speed, pos = p.last, p.cache, p.cached, p.hist, p.speed, max(start, 1)
-            chain = p.chain
+            chain, inputs = p.chain, p.inputs
             for n in range(n_steps):
                 if n % CANCEL_EVERY == 0:
                     cancel.check()
@@ -574,6 +581,9 @@ class Decoder:
                     chain.step(row, st.cut, st.recency)
                 speed = velocity(row[None], st.cut[None], before)[0]
                 x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
+                if inputs is not None:
+                    inputs.step(row, srow, st.cut, st.recency)
+                    x["own_past"] = inputs.row()[None, None]
                 if cached >= self.context - 1 + self.trim_slack:  # the attention mask bounds the span either way
                     cache, cached = self.trim(cache), self.context - 1
                 out, cache = self.run(x, pos, cache)
@@ -594,10 +604,13 @@ class Decoder:
         keep = min(len(grid), self.context)
         prev = grid[None, -keep - 1] if len(grid) > keep else None
         x = encode_inputs(grid[None, -keep:], kind[None, -keep:], batch_of_one(arrays, -keep), self.norm, prev)
+        inputs = OnlineInputs.after(grid, arrays, src) if self.own_inputs else None
+        if inputs is not None:
+            x["own_past"] = own_past_inputs(grid, arrays, src)[None, -keep:]
         out, cache = self.run(x, len(grid) - keep, None)
         chain = OnlineCounts.after(grid, arrays) if self.own_past is not None else None
         last = self._mixed_step(self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active), chain)
-        return Primed(start, last, cache, keep, hist, velocity(grid[-2:], arrays.cut[-2:])[-1], chain=chain)
+        return Primed(start, last, cache, keep, hist, velocity(grid[-2:], arrays.cut[-2:])[-1], chain=chain, inputs=inputs)
 
     def _mixed_step(self, last: dict[str, np.ndarray], chain: OnlineCounts | None) -> dict[str, np.ndarray]:
         """One step's head outputs (20, n) mixed with the own-past chain as it stands (a rollout's step)."""

@@ -29,6 +29,7 @@ from torch import nn
 from model.features.grid import N_TRACKS
 from model.features.history import N_AGE, N_RECENCY, N_SEEN, HistoryArrays
 from model.features.own_past import own_past_gate
+from model.features.own_past_inputs import N_OWN
 from model.inference.checkpoint import Checkpoint
 from model.inference.decoding import (  # noqa: F401 - Norm, encode_inputs and the event classes are part of this module's interface
     CUT,
@@ -60,6 +61,7 @@ class NetConfig:
     d_dec: int = 64  # per-track decoder width
     context: int = 256  # attention span in steps (the training window)
     dropout: float = 0.0  # the corpus is large next to what a CPU budget can read; attention dropout forces a slow path
+    own_past_inputs: bool = False  # the own-past statistics as inputs (model.features.own_past_inputs; issue 18)
 
 
 # ---------------------------------------------------------------- numpy side: targets
@@ -177,6 +179,16 @@ class MultiTrackTransformer(nn.Module):
         self.heads = nn.Linear(cfg.d_dec, sum(n for _, n in HEADS))
         self.apply(self._init)
         nn.init.normal_(self.track_emb, std=0.02)
+        if cfg.own_past_inputs:
+            self.add_own_past_inputs()
+
+    def add_own_past_inputs(self) -> None:
+        """The projection of the own-past inputs into each track token, zero at first: a network
+        fine-tuned with them starts from the same outputs as without."""
+        self.cfg.own_past_inputs = True
+        self.own_proj = nn.Linear(N_OWN, self.cfg.d_track)
+        nn.init.zeros_(self.own_proj.weight)
+        nn.init.zeros_(self.own_proj.bias)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -190,7 +202,7 @@ class MultiTrackTransformer(nn.Module):
 
     def embed_tracks(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         cont = torch.cat([x["active"][..., None], x["values"], x["motion"]], dim=-1)
-        return (
+        tok = (
             self.cont_proj(cont)
             + self.slot_emb(x["slot"])
             + self.kind_emb(x["kind"])
@@ -199,6 +211,7 @@ class MultiTrackTransformer(nn.Module):
             + self.age_emb(x["age"])
             + self.track_emb
         )  # (B, T, 20, dt)
+        return tok + self.own_proj(x["own_past"]) if self.cfg.own_past_inputs else tok
 
     def forward(self, x: dict[str, torch.Tensor], past: list | None = None, start: int = 0):
         """Head outputs {name: (B, T, 20, n)} and each layer's (k, v) for incremental decoding.
@@ -294,6 +307,7 @@ class NetworkPredictor(Decoder):
         self.step_seconds = Fraction(step_seconds)
         self.context = model.cfg.context
         self.n_layer = model.cfg.n_layer
+        self.own_inputs = model.cfg.own_past_inputs
         self.version = version
         self.sha256 = sha256
 

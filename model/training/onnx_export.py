@@ -30,6 +30,7 @@ from torch import nn
 from model.atomic import write_atomic
 from model.features.history import history_arrays
 from model.inference.checkpoint import Checkpoint
+from model.inference.model_files import ModelLoadError
 from model.inference.network import (
     HEADS,
     MultiTrackTransformer,
@@ -246,6 +247,8 @@ def export(ckpt: Checkpoint, out: Path, int8: bool = False, windows: int = 8, wi
     """Write `out` (fp32, or int8 with `int8`) and its JSON; compare it with torch on validation windows."""
     torch.backends.mha.set_fastpath_enabled(False)
     model, norm = model_from_checkpoint(ckpt)
+    if model.cfg.own_past_inputs:  # the graph's inputs are the torch network's without them
+        raise ModelLoadError(f"{ckpt.path}: a network that reads the own-past inputs has no ONNX export yet")
     out = Path(out)
     if int8:
         fp32 = out.with_name(out.name + ".fp32.tmp")

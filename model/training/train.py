@@ -35,6 +35,7 @@ import torch.distributed as dist
 
 from model.atomic import write_atomic
 from model.features.history import HistoryArrays, history_arrays
+from model.features.own_past_inputs import own_past_inputs
 from model.inference.checkpoint import load, load_optimizer, save
 from model.inference.model_files import DEFAULT_WEIGHTS, ModelLoadError
 from model.inference.network import (
@@ -72,6 +73,15 @@ class SplitData:
     ends: np.ndarray  # int64 (N,): end row of the timeline each row belongs to
     windows: np.ndarray  # int64 (n, 2): first row, length
     timeline_ids: np.ndarray  # int64 (n_timelines,): index into the manifest's timelines
+    own: np.ndarray | None = None  # float32 (N, 20, N_OWN): the own-past inputs, for a network that reads them
+
+    def with_own_past_inputs(self) -> SplitData:
+        """The split with its own-past inputs (computed per timeline, each from its own past)."""
+        if self.own is None:
+            bounds = zip(self.offsets[:-1], self.offsets[1:])
+            self.own = np.concatenate([own_past_inputs(self.grid[a:b], self.hist.rows(slice(a, b)), self.source_index[a:b])
+                                       for a, b in bounds])
+        return self
 
 
 def read_manifest(data: Path) -> dict:
@@ -130,6 +140,7 @@ def make_batch(d: SplitData, windows: np.ndarray, length: int, norm: Norm) -> tu
     )
     valid = np.zeros((B, length), bool)
     prev = np.zeros((B, 20, 9), np.float32)
+    own = None if d.own is None else np.zeros((B, length) + d.own.shape[1:], np.float32)
     for b, (a, n) in enumerate(windows):
         n = min(int(n), length)
         stop = min(a + n + 1, int(d.ends[a]))
@@ -140,7 +151,11 @@ def make_batch(d: SplitData, windows: np.ndarray, length: int, norm: Norm) -> tu
         for k in HistoryArrays.__dataclass_fields__:
             getattr(hist, k)[b, :rows] = getattr(d.hist, k)[a:stop]
         valid[b, : min(rows - 1, n)] = True
+        if own is not None:
+            own[b, : min(rows, length)] = d.own[a : a + min(rows, length)]
     inputs = encode_inputs(grid[:, :length], kind[:, :length], _rows(hist, length), norm, prev)
+    if own is not None:
+        inputs["own_past"] = own
     return inputs, encode_targets(grid, hist, valid, norm)
 
 
@@ -281,11 +296,15 @@ def setup_model(args, manifest: dict, train: SplitData) -> tuple[MultiTrackTrans
     """A fresh model (norm from the manifest), or weights from --init (which keep their own norm)."""
     if args.init is None:
         overrides = json.loads(args.config) if args.config else {}
-        cfg = NetConfig(**{"context": args.window, **overrides})
+        cfg = NetConfig(**{"context": args.window or 256, "own_past_inputs": args.own_past_inputs, **overrides})
         norm = Norm.from_manifest(manifest["stats"], delta_scale(train))
         return MultiTrackTransformer(cfg), norm, cfg, None
     ckpt = load(DEFAULT_WEIGHTS if args.init == "default" else args.init)
     model, norm = model_from_checkpoint(ckpt)
+    if args.own_past_inputs and not model.cfg.own_past_inputs:
+        model.add_own_past_inputs()  # zero-initialised: the fine-tune starts from the checkpoint's outputs
+    if args.window and args.window != model.cfg.context:
+        model.cfg.context = args.window  # the span is no weight: a fine-tune may widen it (rotary positions)
     # The delta head is (re)trained on moves, in the signed-log units that keeps punch-ins from
     # swamping the loss; a checkpoint from before that had an all-steps head that learned ~0.
     return model, replace(norm, delta_log=True), model.cfg, str(ckpt.path)
@@ -317,6 +336,8 @@ def run(args: argparse.Namespace) -> Path:
     manifest = read_manifest(args.data)
     train, val = load_split(args.data, "train"), load_split(args.data, "val")
     s = init_or_resume(args, d, manifest, train)
+    if s.model.cfg.own_past_inputs:
+        train, val = train.with_own_past_inputs(), val.with_own_past_inputs()
     if d.main:
         args.out.mkdir(parents=True, exist_ok=True)
         print(f"mtt: {s.model.n_params():,} parameters; {len(train.windows)} train / {len(val.windows)} val windows; "

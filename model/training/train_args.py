@@ -20,7 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=float, default=0.03, help="warmup as a fraction of all steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
-    p.add_argument("--window", type=int, default=256, help="training window = attention span, in steps")
+    p.add_argument("--window", type=int, default=None,
+                   help="training window = attention span, in steps (default 256, or the --init checkpoint's span)")
+    p.add_argument("--own-past-inputs", action="store_true",
+                   help="the network also reads the own-past statistics (model/features/own_past_inputs.py; "
+                        "with --init they are added with a zero projection)")
     p.add_argument("--epoch-windows", type=int, default=None, help="training windows per epoch (default: all)")
     p.add_argument("--val-windows", type=int, default=256, help="validation windows per epoch (fixed subset)")
     p.add_argument("--threads", type=int, default=2, help="torch threads per process")
