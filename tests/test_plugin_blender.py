@@ -96,6 +96,39 @@ def test_suggest_marks_stores_and_apply_adds_strips(tmp_path):
     assert result["handlers"] == ["suggest_after_save"]  # registered while the add-on is on
 
 
+def test_apply_starts_a_movie_at_the_suggested_in_point_and_stops_at_its_out_point(tmp_path):
+    """A real 60-frame movie: the next segment shows source frames 20-31 (its out-point ends it
+    before the segment's 2 s), a fill from frame 50 runs into the media's end after 10 frames, and
+    an in-point past the media (a document that thought the file longer) shows its last frame."""
+    media = str(tmp_path / "media")
+    movie = f"{media}/clip.mp4"
+
+    def segment(track, start, end, source_in, source_out):
+        return {"track": track, "start_s": start, "end_s": end, "start_tc": "", "end_tc": "", "confidence": 0.7,
+                "source": {"slot": 3, "name": "clip.mp4", "path": movie}, "source_in": source_in,
+                "source_out": source_out, "scale": 100.0, "pos_x": 0.0, "pos_y": 0.0,
+                "crop_l": 0.0, "crop_r": 0.0, "crop_t": 0.0, "crop_b": 0.0}
+
+    document = {"schema": "mtt.suggestions/1", "sequences": [{
+        "name": "Scene", "step_seconds": 0.1, "steps": 80, "review": [],
+        "next": [segment(1, 8.0, 10.0, 20, 32)],
+        "fill": [segment(2, 2.0, 3.0, 50, 75), segment(2, 4.0, 4.4, 70, 80)],
+    }]}
+    _, env = fake_bridge(tmp_path, document)
+    result = run_blender(tmp_path, {"scenario": "operators", "actions": ["suggest", "apply_next"], "movie_frames": 60},
+                         env=blender_env(tmp_path, env))
+    assert [s.get("result") for s in result["steps"]] == [["FINISHED"], ["FINISHED"]], result["steps"]
+    added = sorted(result["added"], key=lambda s: s["start"])
+    assert [s["type"] for s in added] == ["MOVIE"] * 3 and all(s["path"] == movie for s in added)
+    fill, past, nxt = added
+    # scene frames start at 1: 8.0 s = frame 201; the out-point 32 ends it 12 frames later, not at 10 s
+    assert (nxt["kind"], nxt["start"], nxt["end"], nxt["source_frame"]) == ("next", 201, 213, 20)
+    assert (nxt["marked_in"], nxt["marked_out"]) == (20, 32)
+    assert (fill["kind"], fill["start"], fill["end"], fill["source_frame"]) == ("fill", 51, 61, 50)  # media ends at 60
+    assert (past["start"], past["end"], past["source_frame"]) == (101, 102, 59)  # its last frame, not frame 0
+    assert "source in 20, out 32" in "\n".join(result["lines"])
+
+
 def test_a_second_suggest_replaces_only_its_own_markers(tmp_path):
     media = str(tmp_path / "media")
     _, env = fake_bridge(tmp_path, _document(media, shift=1.0))

@@ -164,3 +164,16 @@ def test_sources_given_as_xmeml_file_urls_are_local_paths():
                                         source={"slot": 0, "name": "a.png", "path": "file://localhost/m/a.png"})]}]}
     place = convert.placements(doc, Fraction(25), 1, set(), {"/m/a.png": (640, 360)}, (1920, 1080))[0]
     assert (place.path, place.source_size) == ("/m/a.png", (640, 360))
+
+
+def test_placements_carry_the_source_in_point_and_end_at_the_out_point():
+    base = DOCUMENT["sequences"][0]["next"][0]  # 4.0-5.0 s = frames 101-126 at 25 fps from frame 1
+    doc = {"sequences": [{"next": [dict(base, source_in=480, source_out=492)],  # 12 frames of media left
+                          "fill": [dict(base, track=2, source_in=7, source_out=200)]}]}
+    short, long = convert.placements(doc, Fraction(25), 1, set(), {}, (1920, 1080))
+    assert (short.source_in, short.source_out, short.frame_start, short.frame_end) == (480, 492, 101, 113)
+    assert (long.source_in, long.source_out, long.frame_start, long.frame_end) == (7, 200, 101, 126)
+    older = convert.placements({"sequences": [{"next": [base]}]}, Fraction(25), 1, set(), {}, (1920, 1080))[0]
+    assert (older.source_in, older.source_out, older.frame_end) == (0, None, 126)  # a document without them
+    line = convert.suggestion_lines(doc)[0][1]
+    assert line.endswith("source in 480, out 492")

@@ -9,6 +9,7 @@ import runpy
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -54,3 +55,18 @@ def test_menu_script_with_the_real_daemon(corpus_dir, daemon, tmp_path, monkeypa
     assert summary in printed
     imported = next(c for c in rec.calls if c[0] == "MediaPool.ImportTimelineFromFile")
     assert imported[1].endswith("/Cut 1.mtt.xml") and "(mtt suggestions)</name>" in imported[3]
+    # The imported timeline is where Resolve gets the next and fill clips: each starts its media at
+    # the suggestion's source in-point and ends at its out-point.
+    segments = [i for seq in document["sequences"] for kind in ("next", "fill") for i in seq[kind]]
+    assert segments, "the example should get next or fill segments from the baseline"
+    placed = suggested_clips(imported[3])
+    assert sorted(placed) == sorted((round(i["start_s"] * 25), i["source_in"], i["source_out"]) for i in segments)
+    assert any(source_in > 0 for _, source_in, _ in placed)  # not every clip from the media's first frame
+
+
+def suggested_clips(xml_text: str) -> list[tuple[int, int, int]]:
+    """(start, in, out) of the clips the suggestions sequence adds ("mtt next: ...", "mtt fill: ...")."""
+    root = ElementTree.fromstring(xml_text)  # our own output, read by the test
+    seq = next(s for s in root.iter("sequence") if (s.findtext("name") or "").endswith("(mtt suggestions)"))
+    return [(int(c.findtext("start")), int(c.findtext("in")), int(c.findtext("out")))
+            for c in seq.iter("clipitem") if (c.findtext("name") or "").startswith(("mtt next:", "mtt fill:"))]

@@ -35,6 +35,21 @@ def make_image(path: Path, width: int, height: int, rgba: tuple[float, float, fl
     bpy.data.images.remove(image)
 
 
+def make_movie(path: Path, frames: int) -> None:
+    """A tiny real movie (64x36, `frames` frames at FPS) rendered by Blender's own FFmpeg, from a
+    scene of its own so the test scene is untouched."""
+    scene = bpy.data.scenes.new("movie maker")
+    scene.render.fps, scene.render.fps_base = FPS, 1.0
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 64, 36, 100
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.sequence_editor_create().strips.new_effect("grey", "COLOR", 1, 1, frame_end=frames + 1)
+    scene.render.image_settings.file_format = "FFMPEG"
+    scene.render.ffmpeg.format, scene.render.ffmpeg.codec = "MPEG4", "H264"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(animation=True, scene=scene.name)
+    bpy.data.scenes.remove(scene)
+
+
 def build_scene(media_dir: Path) -> bpy.types.Scene:
     """V1 alternates a.png/b.png every second; its third a.png is scaled, moved and cropped (the
     known values) and the b.png after it is muted (a slip review finds); V2 a small colour
@@ -75,10 +90,14 @@ def added_strips(scene: bpy.types.Scene) -> list[dict]:
         if "mtt_added" not in strip:
             continue
         t, c = strip.transform, strip.crop
+        path = str(Path(strip.directory) / strip.elements[0].filename) if strip.type == "IMAGE" else ""
         out.append({
             "name": strip.name, "type": strip.type, "kind": strip["mtt_added"], "channel": strip.channel,
             "start": strip.frame_final_start, "end": strip.frame_final_end,
-            "path": str(Path(strip.directory) / strip.elements[0].filename) if strip.type == "IMAGE" else "",
+            # the source frame shown at the strip's first frame
+            "source_frame": int(strip.frame_final_start - strip.frame_start),
+            "marked_in": strip.get("mtt_source_in"), "marked_out": strip.get("mtt_source_out"),
+            "path": bpy.path.abspath(strip.filepath) if strip.type == "MOVIE" else path,
             "scale": [t.scale_x, t.scale_y], "offset": [t.offset_x, t.offset_y],
             "color": list(strip.color) if strip.type == "COLOR" else None,
             "crop": [c.min_x, c.max_x, c.min_y, c.max_y],
@@ -115,6 +134,8 @@ def scenario_operators(spec: dict) -> dict:
 
 def run_actions(spec: dict) -> dict:
     scene = build_scene(Path(spec["media_dir"])) if spec.get("strips", True) else bpy.context.scene
+    if spec.get("movie_frames"):
+        make_movie(Path(spec["media_dir"]) / "clip.mp4", spec["movie_frames"])
     steps = []
     for action in spec["actions"]:
         if action == "save":
@@ -132,6 +153,7 @@ def run_actions(spec: dict) -> dict:
         "document": json.loads(scene.get("mtt_suggestions", "null")),
         "markers": sorted([m.name, m.frame] for m in scene.timeline_markers),
         "added": added_strips(scene) if scene.sequence_editor else [],
+        "lines": [f"{head} | {reason}" for head, reason in sys.modules["mtt_blender.ui"].suggestion_lines(scene)],
         "daemon_state": bpy.context.window_manager.mtt_state.daemon_state,
         "panel_registered": hasattr(bpy.types, "SEQUENCER_PT_mtt"),
         "handlers": [h.__name__ for h in bpy.app.handlers.save_post],

@@ -85,7 +85,7 @@ test("review items become named markers with the reason; segments name their sou
   assert.equal(calls[1].name, "mtt: asset V1");
   assert.match(calls[1].comments, /^breaks the alternation \(b\.mov -> a\.mov, 70%\) \[mtt\]$/);
   assert.deepEqual([calls[2].name, calls[2].start, calls[2].end, calls[2].color], ["mtt next: a.mov V1", 12, 14, 3]);
-  assert.equal(calls[2].comments, "scale 150, centre 0.25/-0.1, crop 10/0/5/0 [mtt]");
+  assert.equal(calls[2].comments, "source in 300, out 348; scale 150, centre 0.25/-0.1, crop 10/0/5/0 [mtt]");
   assert.equal(calls[3].name, "mtt fill: ? V3"); // a source without a name
   for (const call of calls) assert.ok(call.comments.endsWith(logic.MARKER_TAG));
 });
@@ -95,6 +95,9 @@ test("panel rows list every suggestion with its reason", () => {
   assert.deepEqual(rows.map((r) => r.kind), ["review", "review", "next", "fill"]);
   assert.deepEqual(rows[0], { kind: "review", time: "00:00:01:00", track: "V2",
     title: "scale: 180 -> 100 (91%)", reason: "scaled unlike its siblings" });
+  assert.match(rows[3].reason, /^source in 0, out 36; scale 100,/); // the fill's media range
+  const older = { sequences: [{ next: [Object.assign({}, DOCUMENT.sequences[0].next[0], { source_in: undefined })] }] };
+  assert.match(logic.suggestionRows(older)[0].reason, /^scale 150,/); // a document without one
 });
 
 test("call scripts are ExtendScript literals, line separators escaped", () => {

@@ -87,6 +87,8 @@ class Placement:
     source_size: tuple[int, int]
     values: dict[str, float] = field(default_factory=dict)  # scale, pos_x, ... as in the document
     generated: str = ""  # a strip type (COLOR, TEXT, ADJUSTMENT) for a generated source without a file
+    source_in: int = 0  # the source frame shown at frame_start (the document's source_in)
+    source_out: int | None = None  # the source frame after the last one shown (exclusive), when given
 
 
 def fps_fraction(fps: int, fps_base: float) -> Fraction:
@@ -254,6 +256,9 @@ def placements(document: dict, fps: Fraction, frame_start: int, used_channels: s
         path = local_path(source.get("path") or "")
         start = seconds_to_frame(item["start_s"], fps, frame_start)
         end = max(start + 1, seconds_to_frame(item["end_s"], fps, frame_start))
+        source_in, source_out = source_range(item)
+        if source_out is not None:  # never past the out-point the daemon kept inside the media
+            end = max(start + 1, min(end, start + source_out - source_in))
         values = {k: float(item.get(k, d)) for k, d in VALUE_DEFAULTS.items()}
         name = source.get("name") or path.replace("\\", "/").rsplit("/", 1)[-1] or "source"
         generated = name.upper() if not path and name.upper() in GENERATED_TYPES else ""
@@ -261,8 +266,20 @@ def placements(document: dict, fps: Fraction, frame_start: int, used_channels: s
             name=f"{STRIP_PREFIX}{name}", channel=channel_of[item["track"]], frame_start=start, frame_end=end,
             path=path, source_name=name, kind=kind, track=item["track"],
             source_size=sizes_by_path.get(path, scene_size), values=values, generated=generated,
+            source_in=source_in, source_out=source_out,
         ))
     return result
+
+
+def source_range(item: dict) -> tuple[int, int | None]:
+    """(in, out) source frames of a next or fill item: `source_in`/`source_out` of docs/sidecar.md
+    (out exclusive), in the frames the add-on sent as `in`; (0, None) when a document has none."""
+    source_in = item.get("source_in")
+    source_out = item.get("source_out")
+    first = max(0, int(source_in)) if isinstance(source_in, (int, float)) else 0
+    if not isinstance(source_out, (int, float)) or int(source_out) <= first:
+        return first, None
+    return first, int(source_out)
 
 
 def _value_text(value: object) -> str:
@@ -286,7 +303,9 @@ def suggestion_lines(document: dict) -> list[tuple[str, str]]:
             for item in seq.get(kind, []):
                 name = (item.get("source") or {}).get("name") or "?"
                 head = f"{item.get('start_tc', '')} V{item['track']} {kind}: {name} ({item.get('confidence', 0):.0%})"
-                lines.append((head, f"{kind} segment {item.get('start_tc', '')}-{item.get('end_tc', '')}"))
+                first, last = source_range(item)
+                media = f", source in {first}" + (f", out {last}" if last is not None else "")
+                lines.append((head, f"{kind} segment {item.get('start_tc', '')}-{item.get('end_tc', '')}{media}"))
     return lines
 
 

@@ -16,6 +16,8 @@ from . import convert
 SUGGESTIONS_KEY = "mtt_suggestions"  # scene[...]: the last suggestions document, as JSON text
 MARKERS_KEY = "mtt_markers"  # scene[...]: [[name, frame], ...] of the markers the last run added
 ADDED_KEY = "mtt_added"  # strip[...]: set on strips that apply_next added ("next" or "fill")
+SOURCE_IN_KEY = "mtt_source_in"  # strip[...]: the suggestion's source in-point (frames)
+SOURCE_OUT_KEY = "mtt_source_out"  # strip[...]: its out-point (exclusive), when the document gives one
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".bmp", ".webp", ".tga", ".dpx", ".hdr")
 STAND_IN_COLOR = (0.9, 0.35, 0.1)  # a colour that reads as "placeholder" among real footage
 
@@ -133,17 +135,29 @@ def _new_media_strip(strips, place: convert.Placement) -> bpy.types.Strip | None
     """A movie or image strip from the suggested source's file, or None when Blender cannot load it."""
     if not place.path or not os.path.isfile(place.path):
         return None
-    length = place.frame_end - place.frame_start
     try:
-        if place.path.lower().endswith(IMAGE_EXTENSIONS):
+        if place.path.lower().endswith(IMAGE_EXTENSIONS):  # a still: every frame is the same picture
             strip = strips.new_image(place.name, place.path, place.channel, place.frame_start)
-            strip.frame_final_duration = length
+            strip.frame_final_duration = place.frame_end - place.frame_start
         else:
-            strip = strips.new_movie(place.name, place.path, place.channel, place.frame_start)
-            strip.frame_final_duration = min(strip.frame_final_duration, length)
+            strip = strips.new_movie(place.name, place.path, place.channel, place.frame_start - place.source_in)
+            _trim_to(strip, place)
     except RuntimeError:
         return None
     return strip
+
+
+def _trim_to(strip: bpy.types.Strip, place: convert.Placement) -> None:
+    """Show the source from its in-point at the placement's start, and no further than its
+    out-point (placements() ended the segment there) or the media's end. The strip was added with
+    its content starting source_in frames early; media shorter than the document thought shows
+    its last frame instead of starting early."""
+    source_in = min(place.source_in, max(0, strip.frame_duration - 1))
+    if source_in != place.source_in:
+        strip.frame_start = place.frame_start - source_in
+    content_end = round(strip.frame_start) + strip.frame_duration  # frame_start is a float property
+    strip.frame_final_start = place.frame_start
+    strip.frame_final_end = max(place.frame_start + 1, min(place.frame_end, content_end))
 
 
 def _new_generated_strip(scene: bpy.types.Scene, strips, place: convert.Placement) -> bpy.types.Strip | None:
@@ -160,8 +174,8 @@ def _new_generated_strip(scene: bpy.types.Scene, strips, place: convert.Placemen
     nested = bpy.data.scenes.get(place.source_name) if not place.path else None
     if nested is None or nested == scene:
         return None
-    strip = strips.new_scene(place.name, nested, place.channel, place.frame_start)
-    strip.frame_final_duration = place.frame_end - place.frame_start
+    strip = strips.new_scene(place.name, nested, place.channel, place.frame_start - place.source_in)
+    _trim_to(strip, place)
     return strip
 
 
@@ -179,4 +193,7 @@ def add_strip(scene: bpy.types.Scene, place: convert.Placement) -> tuple[bpy.typ
     strip.transform.offset_x, strip.transform.offset_y = transform.offset_x, transform.offset_y
     strip.crop.min_x, strip.crop.max_x, strip.crop.min_y, strip.crop.max_y = transform.crop
     strip[ADDED_KEY] = place.kind
+    strip[SOURCE_IN_KEY] = place.source_in  # also on stand-ins: where to start the media once found
+    if place.source_out is not None:
+        strip[SOURCE_OUT_KEY] = place.source_out
     return strip, stand_in

@@ -174,6 +174,15 @@
     });
   }
 
+  /** Where the suggested clip starts and ends in its media: the sidecar's source_in/source_out
+   * (frames, as xmeml's <in>/<out>, out exclusive), for the editor to set in the Source Monitor. */
+  function sourceRange(item) {
+    if (typeof item.source_in !== "number") return "";
+    var text = "source in " + item.source_in;
+    if (typeof item.source_out === "number" && item.source_out > item.source_in) text += ", out " + item.source_out;
+    return text + "; ";
+  }
+
   /** One row per suggestion for the panel's list. */
   function suggestionRows(doc) {
     var rows = [];
@@ -189,7 +198,7 @@
         rows.push({
           kind: kind, time: item.start_tc, track: "V" + item.track,
           title: kind + ": " + (source.name || "?") + " (" + percent(item.confidence) + ")",
-          reason: "scale " + valueText(item.scale) + ", centre " + valueText(item.pos_x) + "/" + valueText(item.pos_y) +
+          reason: sourceRange(item) + "scale " + valueText(item.scale) + ", centre " + valueText(item.pos_x) + "/" + valueText(item.pos_y) +
             ", crop " + [item.crop_l, item.crop_r, item.crop_t, item.crop_b].map(valueText).join("/"),
         });
       }
