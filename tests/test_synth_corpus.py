@@ -13,7 +13,7 @@ import pytest
 from model.features.grid import featurize
 from model.timeline.xmeml import read_xmeml_bytes
 from model.timeline.xmeml_writer import write_xmeml
-from model.training.synth import STYLES, synthesize
+from model.training.synth import ALL_STYLES, STYLES, synthesize, synthesize_with_params
 
 SHORT = (0.5, 1.0)
 
@@ -22,7 +22,7 @@ def mttd(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "daemon", *args], capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", ALL_STYLES)
 def test_same_seed_same_bytes_and_another_seed_another_timeline(style):
     first = write_xmeml(synthesize(style, 3, 5, SHORT))
     assert write_xmeml(synthesize(style, 3, 5, SHORT)) == first
@@ -30,7 +30,7 @@ def test_same_seed_same_bytes_and_another_seed_another_timeline(style):
     assert write_xmeml(synthesize(style, 3, 6, SHORT)) != first
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", ALL_STYLES)
 def test_our_reader_gets_back_the_features_of_the_generated_timeline(style):
     timeline = synthesize(style, 0, 1, SHORT)
     back = read_xmeml_bytes(write_xmeml(timeline), "synth.xml")
@@ -40,7 +40,7 @@ def test_our_reader_gets_back_the_features_of_the_generated_timeline(style):
     np.testing.assert_array_equal(read.source_index, made.source_index)
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", ALL_STYLES)
 def test_opentimelineio_fcp7_adapter_reads_every_style(style):
     otio = pytest.importorskip("opentimelineio")
     timeline = synthesize(style, 0, 2, SHORT)
@@ -73,3 +73,27 @@ def test_mttd_synth_restricts_styles_and_rejects_bad_arguments(tmp_path: Path):
     assert bad.returncode == 2 and bad.stderr.startswith("mttd: unknown style opera")
     bad = mttd("synth", "--out", str(tmp_path), "--count", "3", "--minutes", "6-2")
     assert bad.returncode == 2 and "--minutes" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_opt_in_styles_keep_the_default_styles_and_their_numbers():
+    assert STYLES == ("podcast", "tutorial", "vlog", "documentary", "splitscreen", "slideshow", "stream")
+    assert ALL_STYLES[: len(STYLES)] == STYLES and "broadcast" in ALL_STYLES[len(STYLES):]
+
+
+def test_mttd_synth_writes_the_opt_in_broadcast_style_only_when_named(tmp_path: Path):
+    run = mttd("synth", "--out", str(tmp_path / "b"), "--count", "2", "--seed", "21", "--styles", "broadcast", "--minutes", "2-3")
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["broadcast-00000.xml", "broadcast-00001.xml"]
+    written = read_xmeml_bytes((tmp_path / "b" / "broadcast-00001.xml").read_bytes(), "b.xml")
+    assert written.sequences[0].name == synthesize("broadcast", 21, 1, (2.0, 3.0)).sequences[0].name
+    run = mttd("synth", "--out", str(tmp_path / "d"), "--count", "8", "--minutes", "0.2-0.3", "--jobs", "1")
+    assert run.returncode == 0, run.stderr
+    assert not any(p.name.startswith("broadcast") for p in (tmp_path / "d").iterdir())
+
+
+def test_a_broadcast_copy_track_keeps_its_opacity_through_the_file():
+    timeline = next(tl for tl, p in (synthesize_with_params("broadcast", 5, i, SHORT) for i in range(40)) if p.copy_track)
+    copy = timeline.sequences[0].video_tracks[2]
+    back = read_xmeml_bytes(write_xmeml(timeline), "synth.xml").sequences[0].video_tracks[2]
+    assert [it.opacity for it in back.items] == [it.opacity for it in copy.items]
+    assert 20.0 <= back.items[0].opacity.value <= 70.0

@@ -168,3 +168,109 @@ def test_stream_overlays_sit_in_corners_stingers_cover_cuts_and_some_tracks_are_
         disabled_tracks += sum(not tr.enabled for tr in seq.video_tracks)
         disabled_clips += sum(not it.enabled for tr in seq.video_tracks for it in tr.items)
     assert disabled_tracks > 0 and disabled_clips > 0
+
+
+# --- broadcast (opt-in) -------------------------------------------------------------------
+
+BROADCAST = [synthesize_with_params("broadcast", 11, index, (20.0, 60.0)) for index in range(16)]
+
+
+def folder_of(item: Item) -> str:
+    return "" if item.source.path is None else item.source.path.rsplit("/", 2)[-2]
+
+
+def programme_tracks(seq: Sequence, p) -> list:
+    """The tracks that are not the copy of V1 (a copy repeats every source of V1 once more)."""
+    return [tr for k, tr in enumerate(seq.video_tracks) if not (p.copy_track and k == 2)]
+
+
+def test_broadcast_opens_with_a_vignette_alternates_studio_and_packages_and_ends_on_credits_and_a_slate():
+    for timeline, p in BROADCAST:
+        seq = timeline.sequences[0]
+        fps = float(seq.rate.fps)
+        line, graphics = seq.video_tracks[0].items, seq.video_tracks[1].items
+        vignette = next(k for k, it in enumerate(line) if it.source.name.endswith("_vignett.mov"))
+        assert all(folder_of(it) in ("Pakker", "Archive") for it in line[:vignette])  # a cold open, if any
+        assert (vignette > 0) == (p.cold_open_s > 0)
+        assert 8.0 * fps - 1 <= line[vignette].end - line[vignette].start <= 25.0 * fps + 1
+        slate, credits = line[-1], line[-2]
+        assert slate.source.name == "sluttplakat_HD.mov" and 2.0 * fps - 1 <= slate.end - slate.start <= 5.0 * fps + 1
+        assert slate.end == seq.duration
+        assert folder_of(credits) == "Studio" and credits.end - credits.start >= 10.0 * fps - 1
+        rolled = [g for g in graphics if credits.start <= g.start < credits.end]
+        assert rolled and (rolled[0].source.name == "Crawl") == p.credits_crawl
+        # the body: studio runs and package runs in turn, studio first
+        runs = []
+        for it in line[vignette + 1 : -2]:
+            kind = "studio" if folder_of(it) == "Studio" else "package"
+            if not runs or runs[-1][0] != kind:
+                runs.append([kind, it.start, it.end])
+            runs[-1][2] = it.end
+        assert runs[0][0] == "studio" and sum(r[0] == "package" for r in runs) >= 3
+        package_s = [(end - start) / fps for kind, start, end in runs[1:-1] if kind == "package"]
+        assert 0.4 < np.median(package_s) / p.package_mean_s < 2.0, (package_s, p.package_mean_s)
+
+
+def test_broadcast_has_40_to_180_sources_most_used_once_and_archive_reels_cut_into_many_pieces():
+    pieces_per_reel = []
+    for timeline, p in BROADCAST:
+        seq = timeline.sequences[0]
+        items = [it for tr in programme_tracks(seq, p) for it in tr.items if it.kind == "clip"]
+        uses: dict[str, int] = {}
+        for it in items:
+            uses[it.source.key] = uses.get(it.source.key, 0) + 1
+        assert 40 <= len(uses) <= 180, (len(uses), seq.duration / float(seq.rate.fps) / 60)
+        assert sum(n == 1 for n in uses.values()) / len(uses) >= 0.6
+        reels: dict[str, list[Item]] = {}
+        for it in seq.video_tracks[0].items:
+            if folder_of(it) == "Archive":
+                reels.setdefault(it.source.key, []).append(it)
+        for pieces in reels.values():
+            pieces_per_reel.append(len(pieces))
+            assert all(a.in_frame + (a.end - a.start) <= b.in_frame for a, b in zip(pieces, pieces[1:]))
+    assert np.mean(pieces_per_reel) >= 10
+
+
+def test_broadcast_graphics_are_sparse_short_items_and_copies_and_masters_are_what_was_drawn():
+    for timeline, p in BROADCAST:
+        seq = timeline.sequences[0]
+        fps = float(seq.rate.fps)
+        line, graphics = seq.video_tracks[0], seq.video_tracks[1]
+        credits = line.items[-2]
+        others = [g for g in graphics.items if not credits.start <= g.start < credits.end]
+        assert others and all(g.end - g.start <= 6.0 * fps + 1 for g in others)
+        assert all(g.kind == "generator" or g.source.kind == "still" or folder_of(g) == "Grafikk" for g in graphics.items)
+        assert all(a.end <= b.start for a, b in zip(graphics.items, graphics.items[1:]))
+        assert sum(g.end - g.start for g in others) < 0.12 * seq.duration  # train masters: 2-7 % per track
+        copies = [tr for tr in seq.video_tracks if any(it.opacity is not None for it in tr.items)]
+        if p.copy_track:
+            copy = seq.video_tracks[2]
+            assert copies == [copy] and copy.enabled == (not p.copy_disabled)
+            assert [(c.start, c.end, c.source.key, c.in_frame) for c in copy.items] == \
+                   [(it.start, it.end, it.source.key, it.in_frame) for it in line.items]
+            assert all(20.0 <= c.opacity.value <= 70.0 for c in copy.items)
+        else:
+            assert copies == []
+        top = seq.video_tracks[-1]
+        full = len(top.items) == 1 and (top.items[0].start, top.items[0].end, top.items[0].in_frame) == (0, seq.duration, 0)
+        assert full == p.master
+        if p.master:
+            assert top.enabled == (p.master_state != "track disabled")
+            assert top.items[0].enabled == (p.master_state != "item disabled")
+
+
+def test_broadcast_studio_shots_follow_the_drawn_mean_and_game_shows_cut_faster_than_magazines():
+    drawn, seen, by_show = [], [], {"magazine": [], "gameshow": []}
+    for timeline, p in BROADCAST:
+        seq = timeline.sequences[0]
+        fps = float(seq.rate.fps)
+        # studio shots inside links (not the last of a link, which the link's end cuts short)
+        line = seq.video_tracks[0].items
+        shots = [(a.end - a.start) / fps for a, b in zip(line, line[1:])
+                 if folder_of(a) == "Studio" and folder_of(b) == "Studio" and b.start < line[-2].start]
+        drawn.append(p.studio_shot_mean_s)
+        seen.append(np.mean(shots))
+        by_show[p.show].extend(shots)
+        assert len({it.source.key for it in line if folder_of(it) == "Studio"}) == p.studio_cams
+    assert np.corrcoef(drawn, seen)[0, 1] > 0.8
+    assert np.median(by_show["gameshow"]) < np.median(by_show["magazine"])

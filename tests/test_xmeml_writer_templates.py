@@ -20,6 +20,7 @@ from model.timeline.types import (
     Timeline,
     Track,
 )
+from model.timeline.xmeml import read_xmeml_bytes
 from model.timeline.xmeml_writer import _Writer, write_xmeml
 
 A = Source("file:///media/a.mov", "a.mov", path="file:///media/a.mov", width=1280, height=720, duration=900)
@@ -168,3 +169,17 @@ def test_equal_values_from_distinct_objects_write_the_same_and_differing_ones_do
     filters = [etree.tostring(c.find("filter")) for c in _clipitems(data)]
     assert filters[0] == filters[1] != filters[2]
     assert _param_values(data, "scale") == ["150", "150", "150.5"]
+
+
+def test_opacity_is_written_when_it_is_not_full_and_reads_back():
+    half = Param(40.0)
+    keyed = Param(100.0, (Keyframe(0, 100.0), Keyframe(20, 0.0)))
+    data = write_xmeml(_clips(
+        Item(0, 10, A, opacity=half),
+        Item(10, 20, A, opacity=Param(100.0)),
+        Item(20, 30, A, opacity=keyed, motion=Motion(scale=Param(150.0))),
+        Item(30, 40, A),
+    ))
+    assert _param_values(data, "opacity") == ["40", None, "100", None]
+    back = read_xmeml_bytes(data, "t.xml").sequences[0].video_tracks[0].items
+    assert [it.opacity for it in back] == [half, None, keyed, None]

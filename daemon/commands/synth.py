@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder to write {style}-{index:05d}.xml into")
     p.add_argument("--count", type=int, required=True, help="number of timelines")
     p.add_argument("--seed", type=int, default=0, help="global seed (default 0)")
-    p.add_argument("--styles", default=None, help="comma-separated styles (default: all seven, in turn)")
+    p.add_argument("--styles", default=None, help="comma-separated styles (default: the seven default ones, in turn; "
+                   "opt-in: broadcast, best with --minutes 20-60)")
     p.add_argument("--minutes", default="2-6", help="length range in minutes, MIN-MAX (default 2-6)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default 2)")
     p.set_defaults(run=run)
@@ -34,13 +35,13 @@ def parse_minutes(text: str) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> int:
     # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
-    from model.training.synth import STYLES
+    from model.training.synth import ALL_STYLES, STYLES
     from model.training.synth.corpus import write_corpus
 
     styles = tuple(s.strip() for s in args.styles.split(",") if s.strip()) if args.styles else STYLES
-    unknown = [s for s in styles if s not in STYLES]
+    unknown = [s for s in styles if s not in ALL_STYLES]
     if unknown or not styles:
-        raise UsageError(f"unknown style {', '.join(unknown) or '(none)'}; styles: {', '.join(STYLES)}")
+        raise UsageError(f"unknown style {', '.join(unknown) or '(none)'}; styles: {', '.join(ALL_STYLES)}")
     try:
         minutes = parse_minutes(args.minutes)
     except ValueError:

@@ -91,9 +91,9 @@ class _FilterBlocks:
     def __init__(self) -> None:
         self.blocks: list[bytes] = []
 
-    def marker(self, motion: Motion | None, crop: Crop | None) -> etree._Element | None:
-        """The comment that stands for these filters; None when neither is written (absent or default)."""
-        block = _filters_block(motion, crop)
+    def marker(self, motion: Motion | None, crop: Crop | None, opacity: Param | None = None) -> etree._Element | None:
+        """The comment that stands for these filters; None when none is written (absent or default)."""
+        block = _filters_block(motion, crop, opacity)
         if not block:
             return None
         self.blocks.append(block)
@@ -193,10 +193,10 @@ class _Writer:
         A long timeline has thousands of clips but only a handful of these, so each is built once
         per writer and copied for each clip.
         """
-        key = (item.source.kind == "generator", rate, item.motion, item.crop, file_ref)
+        key = (item.source.kind == "generator", rate, item.motion, item.crop, item.opacity, file_ref)
         template = self.clip_templates.get(key)
         if template is None:
-            filters = self.filters.marker(item.motion, item.crop)
+            filters = self.filters.marker(item.motion, item.crop, item.opacity)
             template = self.clip_templates[key] = _clip_template(key[0], rate, file_ref, filters)
         return template
 
@@ -359,15 +359,17 @@ def _clip_template(generator: bool, rate: Rate, file_ref: bool, filters: etree._
     return el
 
 
-def _filters_block(motion: Motion | None, crop: Crop | None) -> bytes:
-    """The Basic Motion and Crop filters that are not default, as `tostring` pretty-prints them at the
-    top level but without the last newline: put where a marker was, only the lines after the first
-    lack the marker's indentation. Empty when there are none."""
+def _filters_block(motion: Motion | None, crop: Crop | None, opacity: Param | None = None) -> bytes:
+    """The Basic Motion, Crop and Opacity filters that are not default, as `tostring` pretty-prints them
+    at the top level but without the last newline: put where a marker was, only the lines after the
+    first lack the marker's indentation. Empty when there are none."""
     holder = etree.Element("filters")
     if motion is not None and not motion.is_default:
         _motion(holder, motion)
     if crop is not None and not crop.is_default:
         _crop(holder, crop)
+    if opacity is not None and (opacity.is_keyframed or opacity.value != 100.0):
+        _opacity(holder, opacity)
     serialized = (etree.tostring(f, xml_declaration=False, encoding="UTF-8", pretty_print=True) for f in holder)
     return b"".join(serialized).removesuffix(b"\n")
 
@@ -389,6 +391,10 @@ def _crop(parent: etree._Element, crop: Crop) -> None:
         ("bottom", "Bottom", crop.bottom),
     ):
         _param(effect, pid, name, param, (0, 100))
+
+
+def _opacity(parent: etree._Element, opacity: Param) -> None:
+    _param(_filter_effect(parent, "Opacity", "opacity"), "opacity", "opacity", opacity, (0, 100))
 
 
 def _filter_effect(parent: etree._Element, name: str, effect_id: str) -> etree._Element:

@@ -1,4 +1,5 @@
-"""Synthetic edits: seven editing styles, each a real pattern with parameters drawn per timeline.
+"""Synthetic edits: seven editing styles, each a real pattern with parameters drawn per timeline,
+and opt-in styles that only a named choice (`mttd synth --styles broadcast`) writes.
 
 Every timeline has its own generator, `PCG64(SeedSequence([seed, index, style number]))`, so the same seed gives
 the same timelines whatever the order or the number of worker processes. The style of timeline
@@ -16,18 +17,22 @@ import numpy as np
 from model.timeline.types import Timeline
 from model.training.synth.common import draw_canvas
 
+# The default set: documented `mttd synth` commands reproduce their corpora with it, so it never changes.
 STYLES = ("podcast", "tutorial", "vlog", "documentary", "splitscreen", "slideshow", "stream")
+# Written only when named; appended so that every style keeps its number (and its timelines).
+OPT_IN_STYLES = ("broadcast",)
+ALL_STYLES = STYLES + OPT_IN_STYLES
 DEFAULT_MINUTES = (2.0, 6.0)
 
 
 def style_module(style: str) -> ModuleType:
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r} (styles: {', '.join(STYLES)})")
+    if style not in ALL_STYLES:
+        raise ValueError(f"unknown style {style!r} (styles: {', '.join(ALL_STYLES)})")
     return importlib.import_module(f"model.training.synth.{style}")
 
 
 def timeline_rng(seed: int, index: int, style: str) -> np.random.Generator:
-    entropy = [int(seed), int(index), STYLES.index(style)]
+    entropy = [int(seed), int(index), ALL_STYLES.index(style)]
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
@@ -42,7 +47,7 @@ def file_name(style: str, index: int) -> str:
 def style_from_file_name(name: str) -> str | None:
     """The style of a synthesized file (`podcast-00012.xml` -> podcast), else None."""
     head = name.rsplit("/", 1)[-1].split("-", 1)[0]
-    return head if head in STYLES and "-" in name else None
+    return head if head in ALL_STYLES and "-" in name else None
 
 
 def synthesize_with_params(
