@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "synth",
     "dataset",
     "train",
+    "fit_gate",
     "evaluate",
     "viz",
     "export",

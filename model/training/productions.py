@@ -40,3 +40,19 @@ def production_of(path: str | Path) -> str:
     if path.parent.name in MIXED_FOLDERS or not path.parent.name:
         return path.stem
     return path.parent.name
+
+
+# The fixed split of the shared corpus for the real-edit model (issue 18; model/weights/REPORT.md).
+# Held out: never fitted on and never used to pick a setting; the default's real-edit table is
+# measured there. Validation: train productions set aside (before any fitting) to choose between
+# candidate models; every other production is fitted on.
+HELD_OUT = frozenset({"broshow", "kraakeklubben", "melkekartong master v7", "fcp.sample", "UA4-konsulentteam-CC",
+                      "NGxx13 ELSKER Opfehliany"})
+VALIDATION = frozenset({"msub2000", "KDE__kdenlive-opentimelineio", "nick-animation-studio__fcp7xml-to-unreal"})
+SPLITS = ("fit", "validation", "held-out")
+
+
+def split_of(path: str | Path) -> str:
+    """"held-out", "validation" or "fit": where a shared-corpus file belongs in the fixed split."""
+    production = production_of(path)
+    return "held-out" if production in HELD_OUT else "validation" if production in VALIDATION else "fit"
