@@ -118,16 +118,18 @@ class ChainView:
     p_cut: np.ndarray  # P(cut at t+1 | current state)
     p_on: np.ndarray  # P(shows something | cut)
     slot: np.ndarray  # (..., 10) P(slot | cut, shows something)
-    recency: np.ndarray  # (..., 8) P(recency class | cut, shows something, the class of the shot before)
+    recency: np.ndarray | None  # (..., 8) P(recency class | cut, shows something, the class of the shot before);
+    # None where only the marginal predictions are wanted (they have no recency: `mix` leaves that head alone)
     steps_here: np.ndarray  # steps spent in the current state so far
     cuts_here: np.ndarray  # cuts out of the current state so far
     shown: np.ndarray  # cuts that showed something so far (all tracks; the recency table's evidence)
 
 
-def view_of(c: MarkovCounts, s: np.ndarray, rec: np.ndarray, before: np.ndarray) -> ChainView:
+def view_of(c: MarkovCounts, s: np.ndarray, rec: np.ndarray | None, before: np.ndarray) -> ChainView:
     """The view at cells in states s (R, 20) from counts with a matching leading axis (R, ...),
-    recency counts `rec` (R, 9, 8) and the classes of the shots before (R, 20)."""
-    p_cut, p_dest, _, _ = tables(c)
+    recency counts `rec` (R, 9, 8) (None: no recency view) and the classes of the shots before (R, 20)."""
+    p_cut = np.minimum((c.cuts.sum(-1) + PRIOR) / (c.steps + 2 * PRIOR), 1.0)  # as `tables`, without what the view omits
+    p_dest = (c.cuts + PRIOR) / (c.cuts.sum(-1, keepdims=True) + N_STATES * PRIOR)
     rows = np.arange(s.shape[0])[:, None]
     dest = p_dest[rows, s]  # (R, 20, 11)
     dest[..., 0] *= s > 0  # off -> off is no cut
@@ -137,7 +139,7 @@ def view_of(c: MarkovCounts, s: np.ndarray, rec: np.ndarray, before: np.ndarray)
         p_cut=p_cut[rows, s],
         p_on=1.0 - dest[..., 0],
         slot=slot,
-        recency=(rec[rows, before] + PRIOR) / (rec[rows, before].sum(-1, keepdims=True) + N_RECENCY * PRIOR),
+        recency=None if rec is None else (rec[rows, before] + PRIOR) / (rec[rows, before].sum(-1, keepdims=True) + N_RECENCY * PRIOR),
         steps_here=c.steps[rows, s],
         cuts_here=c.cuts.sum(-1)[rows, s],
         shown=np.broadcast_to(c.recency.sum((-1, -2))[:, None], s.shape),
@@ -165,6 +167,42 @@ def chain_view(grid: np.ndarray, hist: HistoryArrays) -> ChainView:
     per_row = recency_counts(grid, hist, np.float32)
     rec = np.concatenate([np.zeros((1,) + per_row.shape[1:], np.float32), np.cumsum(per_row, axis=0, dtype=np.float32)])
     return view_of(own_past(grid, hist, np.float32), states(grid), rec, from_class(grid, hist.recency))
+
+
+class RowCounts:
+    """`chain_view` a block of rows at a time (the teacher-forced predictions of a long sequence
+    mix in the chain block by block; its whole-sequence views are hundreds of MB): the per-row
+    counts are kept and summed up to each block. The counts are whole numbers, exact in float32
+    in any order of summation, so a block's view is the same as the rows of `chain_view`."""
+
+    def __init__(self, grid: np.ndarray, hist: HistoryArrays) -> None:
+        per_row = event_counts(grid, hist, np.float32)
+        self.steps, self.cuts, self.recency = per_row.steps, per_row.cuts, per_row.recency  # (T-1, ...)
+        self.rec = recency_counts(grid, hist, np.float32)
+        self.states = states(grid)
+        self.before = from_class(grid, hist.recency)
+        self._base: tuple[int, tuple[np.ndarray, ...]] = (0, tuple(np.zeros(x.shape[1:], np.float32) for x in self._rows()))
+
+    def _rows(self) -> tuple[np.ndarray, ...]:
+        return self.steps, self.cuts, self.recency, self.rec
+
+    def _counts_before(self, lo: int) -> tuple[np.ndarray, ...]:
+        """The counts of the transitions completed by step lo (row lo of `own_past`)."""
+        at, base = self._base
+        if lo < at:
+            at, base = 0, tuple(np.zeros_like(b) for b in base)
+        base = tuple(b + x[at:lo].sum(0) for b, x in zip(base, self._rows()))
+        self._base = (lo, base)  # blocks come in order: the next one starts from here
+        return base
+
+    def view(self, lo: int, hi: int, recency: bool = True) -> ChainView:
+        """Rows lo..hi-1 of `chain_view` (without the recency view unless `recency`)."""
+        base = self._counts_before(lo)
+        rows = [np.concatenate([b[None], b + np.cumsum(x[lo : hi - 1], axis=0, dtype=np.float32)]) for b, x in zip(base, self._rows())]
+        steps, cuts, rec_shown, rec = rows
+        zero = np.zeros((hi - lo, 1), np.float32)
+        counts = MarkovCounts(steps, cuts, rec_shown, zero, zero)
+        return view_of(counts, self.states[lo:hi], rec if recency else None, self.before[lo:hi])
 
 
 class OnlineCounts:
@@ -285,6 +323,8 @@ def mix(out: dict[str, np.ndarray], view: ChainView, gate: OwnPastGate) -> dict[
     event = np.concatenate([event[..., :EVENT_CUT] * rest[..., None], p_cut[..., None]], axis=-1)
     p_on = w_dest * view.p_on + (1 - w_dest) * _softmax(out["active"])[..., 1]
     slot = _blend(view.slot, _softmax(out["asset"]), w_dest[..., None], gate.geometric)
-    recency = _blend(view.recency, _softmax(out["recency"]), w_rec[..., None], gate.geometric)
     log = lambda p: np.log(np.maximum(p, FLOOR)).astype(np.float32)  # noqa: E731
-    return {**out, "event": log(event), "active": log(np.stack([1 - p_on, p_on], -1)), "asset": log(slot), "recency": log(recency)}
+    mixed = {**out, "event": log(event), "active": log(np.stack([1 - p_on, p_on], -1)), "asset": log(slot)}
+    if view.recency is not None:
+        mixed["recency"] = log(_blend(view.recency, _softmax(out["recency"]), w_rec[..., None], gate.geometric))
+    return mixed

@@ -28,7 +28,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
-from model.features.own_past import OnlineCounts, OwnPastGate, chain_view, framing_kept, mix
+from model.features.own_past import OnlineCounts, OwnPastGate, RowCounts, chain_view, framing_kept, mix
 from model.features.own_past_inputs import OnlineInputs, own_past_inputs
 from model.inference import cancel, progress, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
@@ -36,6 +36,7 @@ from model.timeline.types import SOURCE_KINDS
 from model.training.metrics import Forecast
 
 N_VALUES = len(VALUE_FIELDS)
+PREDICTION_FIELDS = ("p_active", "asset_probs", "values", "p_change")
 HEADS = (("event", 3), ("active", 2), ("asset", N_SLOTS), ("recency", N_RECENCY), ("values", N_VALUES), ("delta", N_VALUES))
 NONE, MOVE, CUT = 0, 1, 2  # event classes
 MOVE_START = 0.2  # rollouts: the least P(move) that lets a still shot start moving
@@ -389,11 +390,13 @@ class Decoder:
         memos = self.__dict__.setdefault("_memos", reuse.MemoStore())
         memo = memos.get((key, self.sha256)) if key is not None else None
         out, caches, new_memo, plan = self._pass(feats, starts, arrays, memo, keep=key is not None)
-        out = self.with_own_past(out, feats.grid, arrays)
+        # The chain is mixed in a block of rows at a time, and on a re-save only from the first row
+        # the edit reaches: the network's own outputs stay in the memo, its mixture is not kept.
+        counts = RowCounts(feats.grid, arrays) if self.own_past is not None else None
         if new_memo is None:
-            preds = self._marginal_blocks(feats, out, arrays, 0, feats.steps)
+            preds = self._marginal_blocks(feats, out, arrays, 0, feats.steps, counts)
         else:
-            preds = self._spliced_predictions(feats, out, arrays, memo, new_memo, plan)
+            preds = self._spliced_predictions(feats, out, arrays, memo, new_memo, plan, counts)
             new_memo.preds = preds
             memos.put((key, self.sha256), new_memo)
         primed = {}
@@ -404,7 +407,8 @@ class Decoder:
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
             chain = OnlineCounts.after(grid, head) if self.own_past is not None else None
             inputs = OnlineInputs.after(grid, head, src) if self.own_inputs else None
-            primed[s] = Primed(s, {k: v[s - 1] for k, v in out.items()}, cache, min(s, self.context - 1), hist, speed,
+            last = self._mixed({k: v[s - 1 : s] for k, v in out.items()}, counts, s - 1, s, recency=True)
+            primed[s] = Primed(s, {k: v[0] for k, v in last.items()}, cache, min(s, self.context - 1), hist, speed,
                                chain=chain, inputs=inputs)
             if new_memo is not None:
                 new_memo.identities[s] = identity = _context_identity(primed[s], feats)
@@ -415,43 +419,57 @@ class Decoder:
                 primed[s].keep = new_memo.rollouts
         return preds, primed
 
-    def _marginal_blocks(self, feats, out, arrays, lo: int, hi: int) -> Predictions:
-        """`marginal` of rows lo..hi-1, MARGINAL_BLOCK rows at a time (its temporaries of a whole
-        40-minute sequence would be a few hundred MB)."""
-        framing = framing_arrays(feats.grid)
-        parts = [self.marginal(feats, out, arrays, rows=slice(a, min(a + MARGINAL_BLOCK, hi)), framing=framing)
-                 for a in range(lo, hi, MARGINAL_BLOCK)]
-        if len(parts) == 1:
-            return parts[0]
-        if not parts:
-            return self.marginal(feats, out, arrays, rows=slice(lo, hi), framing=framing)
-        return Predictions(**{name: np.concatenate([getattr(p, name) for p in parts])
-                              for name in ("p_active", "asset_probs", "values", "p_change")})
+    def _mixed(self, out: dict[str, np.ndarray], counts: RowCounts | None, lo: int, hi: int, recency: bool = False) -> dict[str, np.ndarray]:
+        """The network's head outputs of rows lo..hi-1 mixed with the own-past chain by the gate
+        (as they are without one); the recency head only when asked (predictions have none)."""
+        if counts is None or self.own_past is None:
+            return out
+        return mix(out, counts.view(lo, hi, recency), self.own_past)
 
-    def _spliced_predictions(self, feats, out, arrays, memo, new_memo, plan) -> Predictions:
-        """The memo's predictions with the rows the edit reaches recomputed (one span covering them)."""
-        if memo is None or memo.preds is None or not plan.same_length and plan.start == 0:
-            return self._marginal_blocks(feats, out, arrays, 0, feats.steps)
-        rows = reuse.changed_rows(plan, memo, new_memo.digest, new_memo.last_active)
+    def _marginal_blocks(self, feats, out, arrays, lo: int, hi: int, counts: RowCounts | None = None,
+                         into: Predictions | None = None) -> Predictions:
+        """`marginal` of the network's outputs `out`, mixed with the chain (`counts`), of rows lo..hi-1,
+        MARGINAL_BLOCK rows at a time (their temporaries for a whole 40-minute sequence would be a
+        few hundred MB), written into `into` (whole-sequence arrays) or new arrays of rows lo..hi-1."""
+        framing = framing_arrays(feats.grid)
+        keeps = self.framing_keeps(feats.grid, arrays)
+        offset = 0 if into is not None else lo
+        parts = into
+        for a in range(lo, hi, MARGINAL_BLOCK):
+            b = min(a + MARGINAL_BLOCK, hi)
+            block = self._mixed({k: v[a:b] for k, v in out.items()}, counts, a, b)
+            part = self._marginal_rows(feats, block, arrays, a, b, framing, keeps)
+            if parts is None:
+                parts = Predictions(**{name: np.empty((hi - lo, *getattr(part, name).shape[1:]), np.float32) for name in PREDICTION_FIELDS})
+            for name in PREDICTION_FIELDS:
+                getattr(parts, name)[a - offset : b - offset] = getattr(part, name)
+        if parts is None:  # no rows
+            return self._marginal_rows(feats, {k: v[lo:hi] for k, v in out.items()}, arrays, lo, hi, framing, keeps)
+        return parts
+
+    def _spliced_predictions(self, feats, out, arrays, memo, new_memo, plan, counts: RowCounts | None) -> Predictions:
+        """The memo's predictions with the rows the edit reaches recomputed (one span covering them).
+        With a gate that is every row from the first whose inputs or network outputs changed (the
+        chain's counts of every later row include the edit)."""
         steps = feats.steps
-        if len(memo.preds.p_active) < steps:
-            rows[len(memo.preds.p_active):] = True
-        if self.own_past is not None and plan.first_change < steps:
-            rows[plan.first_change :] = True  # the own-past counts of every later row include the edit
-        changed = np.flatnonzero(rows)
-        if len(changed) == 0:
-            return memo.preds
-        lo, hi = int(changed[0]), int(changed[-1]) + 1
-        part = self._marginal_blocks(feats, out, arrays, lo, hi)
-        spliced = {}
-        for name in ("p_active", "asset_probs", "values", "p_change"):
-            old = getattr(memo.preds, name)
-            full = np.empty((steps, *old.shape[1:]), old.dtype)
+        if memo is None or memo.preds is None or not plan.same_length and plan.start == 0:
+            return self._marginal_blocks(feats, out, arrays, 0, steps, counts)
+        kept = len(memo.preds.p_active)
+        if self.own_past is not None:
+            lo, hi = min(plan.first_change, reuse.first_new_output(out, memo, plan), kept), steps
+        else:
+            rows = reuse.changed_rows(plan, memo, new_memo.digest, new_memo.last_active)
+            rows[kept:] = True
+            changed = np.flatnonzero(rows)
+            if len(changed) == 0:
+                return memo.preds
+            lo, hi = int(changed[0]), int(changed[-1]) + 1
+        into = Predictions(**{name: np.empty((steps, *getattr(memo.preds, name).shape[1:]), np.float32) for name in PREDICTION_FIELDS})
+        for name in PREDICTION_FIELDS:
+            old, full = getattr(memo.preds, name), getattr(into, name)
             full[:lo] = old[:lo]
-            full[lo:hi] = getattr(part, name)
             full[hi:] = old[hi:steps]
-            spliced[name] = full
-        return Predictions(**spliced)
+        return self._marginal_blocks(feats, out, arrays, lo, hi, counts, into)
 
     def calibrate(self, out: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:
         """Undo a known prior shift of the cut logit of empty tracks (logit adjustment).
@@ -474,14 +492,20 @@ class Decoder:
                  rows: slice | None = None, framing: tuple[np.ndarray, np.ndarray] | None = None) -> Predictions:
         """Mix "nothing changes" (the current state) with "after a cut" by the event head; only
         `rows` of it when given (a row depends on its own step, the one before and the framings)."""
-        mean, std, _ = self.norm.arrays()
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
         lo, hi = (0, feats.steps) if rows is None else (rows.start, rows.stop)
-        framing, framed = framing_arrays(feats.grid) if framing is None else framing
-        framing, framed = framing[lo:hi], framed[lo:hi]
+        framing = framing_arrays(feats.grid) if framing is None else framing
+        keeps = self.framing_keeps(feats.grid, arrays)
+        return self._marginal_rows(feats, {k: v[lo:hi] for k, v in out.items()}, arrays, lo, hi, framing, keeps)
+
+    def _marginal_rows(self, feats: SequenceFeatures, out: dict[str, np.ndarray], arrays: HistoryArrays, lo: int, hi: int,
+                       framing: tuple[np.ndarray, np.ndarray], keeps: np.ndarray | None) -> Predictions:
+        """`marginal` of rows lo..hi-1 from their (mixed) head outputs `out` (hi - lo rows); `framing`
+        and `keeps` are the whole sequence's (made once per pass, not once per block)."""
+        mean, std, _ = self.norm.arrays()
+        framing, framed = framing[0][lo:hi], framing[1][lo:hi]
         speed = velocity(feats.grid[lo:hi], arrays.cut[lo:hi], feats.grid[lo - 1] if lo > 0 else None)
         grid = feats.grid[lo:hi]
-        out = {k: v[lo:hi] for k, v in out.items()}
         event = softmax(out["event"])
         p_cut = event[..., CUT]
         active_now = grid[..., 0] > 0.5
@@ -498,7 +522,6 @@ class Decoder:
         # keys) or, when it starts to move, the delta head if P(move) > 1/2; else the current values.
         # (The most likely of the three events is not enough: a move at 40 % against "nothing" at
         # 35 % is still a jump that does not happen 60 % of the time.)
-        keeps = self.framing_keeps(feats.grid, arrays)
         cut_values = after_cut(out["values"] * std + mean, framing, framed, active_now, std, None if keeps is None else keeps[lo:hi])
         moving = (event[..., MOVE] > 0.5)[..., None]
         kept_values = grid[..., 2:] + np.where(moving, motion(speed, out["delta"], self.norm, snap=True), 0.0)

@@ -156,3 +156,21 @@ def changed_rows(plan_: Plan, memo: PassMemo | None, new_digest: np.ndarray, las
     same_row = grid_digest_new[at] == grid_digest_old[at]
     rows |= np.any(~(same_last & same_row), axis=1)
     return rows
+
+
+def first_new_output(out: dict[str, np.ndarray], memo: PassMemo, plan_: Plan) -> int:
+    """The first row whose head outputs are not the memo's (T when none). The pass copied rows
+    before `plan_.start` (and from `plan_.stop` on, for the same length) from the memo; the
+    rows it ran may equal the memo's up to the first change, or differ from the start of the
+    changed chunk (an int8 graph quantizes a chunk's activations with one scale)."""
+    steps = len(out["event"])
+    common = min(steps, memo.steps)
+    lo, hi = min(plan_.start, common), min(plan_.stop, common)
+    for a in range(lo, hi, DIGEST_BLOCK):
+        b = min(a + DIGEST_BLOCK, hi)
+        differ = np.zeros(b - a, bool)
+        for name, new in out.items():
+            differ |= np.any((new[a:b] != memo.out[name][a:b]).reshape(b - a, -1), axis=1)
+        if differ.any():
+            return a + int(np.argmax(differ))
+    return hi if hi < plan_.stop else steps  # rows hi..stop-1 ran past the memo's end: new
