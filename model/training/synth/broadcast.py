@@ -27,16 +27,22 @@ Drawn per timeline (uniform unless noted):
   0.15-0.35 (1-2 interviewees per package, each a file cut into several bites) or a run of 2-8
   archive pieces (1.5-6 s each) with p_archive 0.1-0.3.
 - archive reels: 1-4 per programme, each cut into many pieces at increasing in points (0-60 s
-  skipped between pieces); SD 720x576 at scale 187.5 or 200 (p = 0.5 each) or HD at 100.
-- sources: a budget of new files, sources_per_minute 2.0-3.0 times the length in minutes, less 12
-  for the recurring files, at least 6; when it runs out package shots become archive pieces and
-  interviews reuse an earlier guest. 20-60 minutes thus give about 40-180 sources, most used once.
+  skipped between pieces); HD at scale 100 (p = 0.5) or SD 720x576 at 187.5 or 200 (p = 0.25 each).
+- finished packages: with p_finished 0-0.5 a package is one finished file played in whole (in
+  point 0.5-2 s), not cut on the timeline.
+- sources: sources_per_minute 2.0-3.0 (magazine) or 1.5-2.5 (game show) times the length in
+  minutes, at least 40 (2 a minute under 20 minutes), at most 180. What the recurring files
+  (cameras, reels, bumpers, vignette, slate, master, credits) leave of it is a budget of new files
+  (at least 6) for package shots, finished packages, guests and graphics PNGs; when it runs out,
+  package shots become archive pieces, interviews reuse an earlier guest and graphics are Text.
+  A programme with few package shots leaves part of it unused (seed 11: 30-178 files over 20-60
+  minutes, 40 or more in 9 of 10 programmes, 75-93 % used once).
 - graphics on V2 (sparse, short): a lower third 2.5-5 s starting 0.5-1.5 s into the presenter's
   first link (again with p = 0.2 per link), into each guest's first bite and (game show) each
   contestant camera's first shot; a score graphic of 3-6 s ending each game-show round. Lower
   thirds are generator Text (p_text = 0.4 per timeline) or PNGs 600-1800 x 393 at scale 30-100;
-  score graphics are Text or full-frame PNGs. Credits: a Crawl generator (p = 0.5) or a run of
-  4-10 stills of 2-3 s.
+  score graphics are Text or full-frame PNGs. Credits: a Crawl generator (p = 0.5) or 4-10
+  stills sharing the credits' length.
 - bumpers and wipes: 1-3 files, one of them centred on a link/package cut with p_bumper 0.3-0.8,
   1.0-4.6 s; on V2, or on a track of their own (p = 0.5). A graphics track thus covers about
   1-10 % of the programme besides the credits (a game show's V2 the most).
@@ -56,7 +62,8 @@ of model/training/productions.py were not looked at), read with mttd's reader:
 - msub2000 "Ukas Fjortis, bare Knut": a presenter recording cut into 14 pieces of 2-22 s with
   dissolves of 6-10 frames (one of 50) on 12 of 15 cuts; an SD archive reel (720x576 at 200 %)
   cut into pieces of 6-9 s; a Text title.
-- jrpa-ths (19-42 min): archive pieces back to back, 0.92-1.0 of the sources used once.
+- jrpa-ths (19-42 min): finished pieces of 14-540 s played in whole back to back, 0.92-1.0 of
+  the sources used once (and a finished package as a nested sequence in msub2000's master).
 - nick-animation-studio (22.5 min, 318 sources, 71 % used once): package-like shots of median
   3.5 s, mean 4.2 s.
 - empty_name_tags (otio-fcp-adapter), kdenlive_mixes_markers, Conecta: tracks copying V1 item
@@ -64,7 +71,7 @@ of model/training/productions.py were not looked at), read with mttd's reader:
   the copy here is not grounded in a train file (the issue names lower-opacity copies).
 - programme lengths and sources per minute: the issue's 20-60 minutes and 40-180 sources (the
   train masters have 0.6-14 sources per minute; msub2000's 1.3, jrpa-ths 0.6, the 22-minute
-  animation 14).
+  animation 14); game shows fewer, as the issue's 39-minute game show with 42 sources.
 """
 
 from __future__ import annotations
@@ -88,7 +95,6 @@ from model.training.synth.common import (
 
 NAME = "broadcast"
 RATE_WEIGHTS = {"25": 0.75, "29.97": 0.15, "24": 0.1}
-RECURRING_FILES = 12  # studio cameras, reels, vignette, slate, bumpers, graphics: kept out of the new-file budget
 _SHOWS = ("Fin fredag", "Kveldsmagasinet", "Helgeklubben", "Friday Live", "Quiz Kveld", "Borgarting", "Nordlys")
 _GUESTS = ("Ruth", "Daniel", "Amara", "Kenji", "Sofia", "Omar", "Greta", "Luis", "Hana", "Peter", "Ingrid", "Tore")
 _TOPICS = ("hytte", "fiske", "skole", "mat", "musikk", "sport", "byen", "vinter", "dyr", "film")
@@ -102,6 +108,7 @@ class Params:
     link_mean_s: float
     package_mean_s: float
     package_shot_mean_s: float
+    p_finished: float
     p_interview: float
     p_archive: float
     archive_reels: int
@@ -118,6 +125,7 @@ class Params:
     bumpers: int
     bumper_track: bool
     credits_crawl: bool
+    credit_stills: int  # 0 with a crawl
     copy_track: bool
     copy_opacity: float
     copy_disabled: bool
@@ -127,6 +135,7 @@ class Params:
 
 def draw(rng: np.random.Generator, canvas: Canvas) -> Params:
     magazine = bool(rng.random() < 0.6)
+    crawl = bool(rng.random() < 0.5)
     return Params(
         show="magazine" if magazine else "gameshow",
         studio_cams=int(rng.integers(1, 4)) if magazine else int(rng.integers(3, 6)),
@@ -134,11 +143,12 @@ def draw(rng: np.random.Generator, canvas: Canvas) -> Params:
         link_mean_s=float(rng.uniform(20.0, 60.0) if magazine else rng.uniform(45.0, 150.0)),
         package_mean_s=float(rng.uniform(90.0, 240.0) if magazine else rng.uniform(25.0, 60.0)),
         package_shot_mean_s=float(rng.uniform(3.5, 7.0)),
+        p_finished=float(rng.uniform(0.0, 0.5)),
         p_interview=float(rng.uniform(0.15, 0.35)),
         p_archive=float(rng.uniform(0.1, 0.3)),
         archive_reels=int(rng.integers(1, 5)),
         archive_scale=float(pick(rng, (100.0, 187.5, 200.0), p=(0.5, 0.25, 0.25))),
-        sources_per_minute=float(rng.uniform(2.0, 3.0)),
+        sources_per_minute=float(rng.uniform(2.0, 3.0) if magazine else rng.uniform(1.5, 2.5)),
         vignette_s=float(rng.uniform(8.0, 25.0)),
         cold_open_s=float(rng.uniform(10.0, 40.0)) if rng.random() < 0.4 else 0.0,
         goodbye_s=float(rng.uniform(8.0, 20.0)),
@@ -149,7 +159,8 @@ def draw(rng: np.random.Generator, canvas: Canvas) -> Params:
         p_bumper=float(rng.uniform(0.3, 0.8)),
         bumpers=int(rng.integers(1, 4)),
         bumper_track=bool(rng.random() < 0.5),
-        credits_crawl=bool(rng.random() < 0.5),
+        credits_crawl=crawl,
+        credit_stills=0 if crawl else int(rng.integers(4, 11)),
         copy_track=bool(rng.random() < 0.35),
         copy_opacity=float(rng.uniform(20.0, 70.0)),
         copy_disabled=bool(rng.random() < 0.5),
@@ -192,23 +203,27 @@ def build(rng: np.random.Generator, canvas: Canvas, p: Params) -> Sequence:
     frame = (canvas.width, canvas.height)
     title = pick(rng, _SHOWS)
     episode = int(rng.integers(1, 40))
-    media = MediaLibrary(rng, title.replace(" ", "_"))
+    stem = title.replace(" ", "_")
+    media = MediaLibrary(rng, stem)
+    # the recurring files first: the budget of new files is what the target leaves of them
     studio = [media.file("Studio", f"STUDIO_CAM{k + 1}.mxf", *frame) for k in range(p.studio_cams)]
     reel_size = frame if p.archive_scale == 100.0 else (720, 576)
     reels = [media.file("Archive", f"ARKIV_{int(rng.integers(1960, 2010))}_REEL{k + 1}.mxf", *reel_size)
              for k in range(p.archive_reels)]
-    minutes = canvas.seconds(canvas.total) / 60.0
-    budget = max(6, int(round(p.sources_per_minute * minutes)) - RECURRING_FILES)
+    bumpers = [media.file("Grafikk", f"{name}.mov", *frame) for name in
+               [str(n) for n in rng.choice(("Bumper", "Wipe", "Stjerne_wipe", "Logo_bumper"), size=p.bumpers, replace=False)]]
+    vignette = media.file("Grafikk", f"{stem}_vignett.mov", *frame)
+    slate = media.file("Grafikk", "sluttplakat_HD.mov", *frame)
+    master = media.file("Master", f"{stem}_EP{episode:02d}_MASTER_v{int(rng.integers(2, 9))}.mov", *frame) if p.master else None
+    budget = max(6, target_sources(canvas, p) - len(media) - p.credit_stills)
     s = _Show(rng, canvas, p, media, TrackBuilder(), TrackBuilder(), TrackBuilder(), studio, reels, budget)
     s.rec_t = canvas.frames(float(rng.uniform(5.0, 60.0)))
     s.reel_t = [canvas.frames(float(rng.uniform(1.0, 120.0))) for _ in reels]
-    bumpers = [media.file("Grafikk", f"{name}.mov", *frame) for name in
-               [str(n) for n in rng.choice(("Bumper", "Wipe", "Stjerne_wipe", "Logo_bumper"), size=p.bumpers, replace=False)]]
     opening, ending = _shrunk(canvas, p)
-    t = _opening(s, media, title, opening)
+    t = _opening(s, vignette, opening)
     body_end = canvas.total - sum(ending)
     cuts = _body(s, t, body_end)
-    _ending(s, media, title, body_end, ending)
+    _ending(s, slate, body_end, ending)
     bumper_track = s.bumper_track if p.bumper_track else s.graphics
     _bumpers(s, bumpers, bumper_track, cuts)
     tracks = [s.line, s.graphics]
@@ -216,8 +231,7 @@ def build(rng: np.random.Generator, canvas: Canvas, p: Params) -> Sequence:
         tracks.append(_copy(s.line, p))
     if p.bumper_track:
         tracks.append(s.bumper_track)
-    if p.master:
-        master = media.file("Master", f"{title.replace(' ', '_')}_EP{episode:02d}_MASTER_v{int(rng.integers(2, 9))}.mov", *frame)
+    if master is not None:
         top = TrackBuilder(enabled=p.master_state != "track disabled")
         top.add(0, canvas.total, master, 0, enabled=p.master_state != "item disabled")
         tracks.append(top)
@@ -232,14 +246,19 @@ def _shrunk(canvas: Canvas, p: Params) -> tuple[list[int], list[int]]:
     return opening, [canvas.frames(x * factor) for x in tail]
 
 
-def _opening(s: _Show, media: MediaLibrary, title: str, opening: list[int]) -> int:
-    cold, vignette = opening
+def target_sources(canvas: Canvas, p: Params) -> int:
+    """Files in the programme: sources_per_minute x minutes, at least 40 (2 a minute under 20 minutes), at most 180."""
+    minutes = canvas.seconds(canvas.total) / 60.0
+    return int(round(min(180.0, max(2.0 * min(minutes, 20.0), p.sources_per_minute * minutes))))
+
+
+def _opening(s: _Show, vignette: Source, opening: list[int]) -> int:
+    cold, length = opening
     t = 0
     if cold:
         t = _package_shots(s, 0, cold, cold_open=True)
-    vig = media.file("Grafikk", f"{title.replace(' ', '_')}_vignett.mov", s.canvas.width, s.canvas.height)
-    s.line.add(t, t + vignette, vig, s.canvas.frames(0.5))
-    return t + vignette
+    s.line.add(t, t + length, vignette, s.canvas.frames(0.5))
+    return t + length
 
 
 def _body(s: _Show, t: int, end: int) -> list[int]:
@@ -256,7 +275,11 @@ def _body(s: _Show, t: int, end: int) -> list[int]:
         else:
             length = s.canvas.frames(lognormal_seconds(s.rng, s.p.package_mean_s, 0.4, 15.0, 400.0))
             seg_end = min(end, t + length)
-            _package_shots(s, t, seg_end)
+            finished = s.new_file("Pakker", "FERDIG") if s.rng.random() < s.p.p_finished else None
+            if finished is not None:
+                s.line.add(t, seg_end, finished, s.canvas.frames(float(s.rng.uniform(0.5, 2.0))))
+            else:
+                _package_shots(s, t, seg_end)
         t = seg_end
         if t < end:
             cuts.append(t)
@@ -354,6 +377,10 @@ def _lower_third(s: _Show, start: int, end: int, who: str) -> None:
         return
     width, height = int(rng.integers(600, 1801)), 393
     scale = float(rng.uniform(30.0, 100.0))
+    if s.budget <= 0:
+        s.graphics.add(lo, hi, generator("Text", "Text"), name=f"{who} - super")
+        return
+    s.budget -= 1
     png = s.media.file("Grafikk", f"super_{len(s.introduced):02d}.png", width, height)
     # left of centre in the lower third of the frame (the centre is in widths/heights of the image)
     s.graphics.add(lo, hi, png, canvas.frames(2.4), motion=motion(scale, -0.25 * canvas.width / width, 0.3 * canvas.height / height))
@@ -365,17 +392,18 @@ def _score(s: _Show, start: int, end: int) -> None:
     lo = max(start, end - canvas.frames(float(s.rng.uniform(3.0, 6.0))))
     if end - lo < canvas.frames(1.0) or (s.graphics.items and s.graphics.end > lo):
         return
-    if s.p.text_graphics:
+    if s.p.text_graphics or s.budget <= 0:
         s.graphics.add(lo, end, generator("Text", "Text"), name="Poengstilling")
     else:
+        s.budget -= 1
         n = sum(1 for it in s.graphics.items if "score" in it.source.name) + 1
         s.graphics.add(lo, end, s.media.file("Grafikk", f"score_{n:02d}.png", canvas.width, canvas.height), canvas.frames(2.4))
 
 
-def _ending(s: _Show, media: MediaLibrary, title: str, t: int, ending: list[int]) -> None:
+def _ending(s: _Show, slate: Source, t: int, ending: list[int]) -> None:
     """Goodbye from the studio, credits over the wide camera, the end slate."""
-    goodbye, credits, slate = ending
-    canvas, rng = s.canvas, s.rng
+    goodbye, credits, slate_length = ending
+    canvas = s.canvas
     _studio(s, t, t + goodbye, cams=[0])
     t += goodbye
     wide = s.studio[-1]
@@ -383,15 +411,12 @@ def _ending(s: _Show, media: MediaLibrary, title: str, t: int, ending: list[int]
     if s.p.credits_crawl:
         s.graphics.add(t, t + credits, generator("Crawl", "Crawl"), name="Rulletekst")
     else:
-        u = t
-        for k in range(int(rng.integers(4, 11))):
-            length = min(t + credits - u, canvas.frames(float(rng.uniform(2.0, 3.0))))
-            if length <= 0:
-                break
-            s.graphics.add(u, u + length, media.file("Rulletekst", f"credits_{k + 1:02d}.png", canvas.width, canvas.height), canvas.frames(2.4))
-            u += length
+        edges = [t + credits * k // s.p.credit_stills for k in range(s.p.credit_stills + 1)]
+        for k, (lo, hi) in enumerate(zip(edges, edges[1:])):
+            still = s.media.file("Rulletekst", f"credits_{k + 1:02d}.png", canvas.width, canvas.height)
+            s.graphics.add(lo, hi, still, canvas.frames(2.4))
     t += credits
-    s.line.add(t, min(canvas.total, t + slate), media.file("Grafikk", "sluttplakat_HD.mov", canvas.width, canvas.height), 0)
+    s.line.add(t, min(canvas.total, t + slate_length), slate, 0)
 
 
 def _bumpers(s: _Show, bumpers: list[Source], track: TrackBuilder, cuts: list[int]) -> None:

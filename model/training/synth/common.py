@@ -93,6 +93,10 @@ class MediaLibrary:
         self.root = pick(rng, roots, p=(0.5, 0.25, 0.15, 0.10))
         self._sources: dict[str, Source] = {}
 
+    def __len__(self) -> int:
+        """Distinct files so far."""
+        return len(self._sources)
+
     def file(self, folder: str, filename: str, width: int, height: int) -> Source:
         path = f"{self.root}/{quote(folder)}/{quote(filename)}"
         if path not in self._sources:
