@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 import sys
@@ -18,8 +19,26 @@ from model.suggest.pipeline import suggest_sequence
 from model.timeline.formats import read_timeline
 from model.timeline.timecode import timecode_to_frames
 from model.timeline.types import Crop, Item, Motion, Rate, Sequence, Source, Timeline, Track, const
-from model.viz.geometry import DISABLED_COLOUR, Box, timeline_geometry, visible_box
-from model.viz.render import draw_geometry, geometry_for, pick_sequence, render_timeline_png
+from model.viz.geometry import (
+    CONFLICT_S,
+    DISABLED_COLOUR,
+    MAX_ZOOMS,
+    ONCE_COLOUR,
+    PALETTE,
+    Box,
+    timeline_geometry,
+    visible_box,
+)
+from model.viz.render import (
+    SEE_THROUGH_HATCH,
+    draw_geometry,
+    draw_pages,
+    geometry_for,
+    overview_figure,
+    page_figures,
+    pick_sequence,
+    render_timeline_png,
+)
 from tests.conftest import REPO
 
 FPS = 25
@@ -77,8 +96,9 @@ def test_same_source_same_colour_different_sources_different_colours():
     colours = [geom.colours[k] for k in (A.key, B.key, LOGO.key)]
     assert len(set(colours)) == 3
     assert by_label["off"].colour == DISABLED_COLOUR and not by_label["off"].enabled
-    # Named as the clips are: one clip name (with the file's after it), else the file's name.
-    assert {e.name: e.clips for e in geom.legend} == {"a.mov": 2, "b.mov": 2, "logo (logo.png)": 1}
+    # Named as the clips are: the name most of its clips carry, the others and the file's name apart.
+    assert {e.name: (e.clips, e.also, e.file) for e in geom.legend} == {
+        "a1": (2, ("a2",), "a.mov"), "b1": (2, ("off",), "b.mov"), "logo": (1, (), "logo.png")}
 
 
 def test_a_see_through_clip_is_drawn_and_labelled_see_through():
@@ -90,9 +110,51 @@ def test_a_see_through_clip_is_drawn_and_labelled_see_through():
 
 
 def test_many_sources_keep_distinct_colours():
-    items = tuple(Item(i * 10, i * 10 + 10, Source(f"s{i}", f"s{i}")) for i in range(60))
-    geom = persistence_geometry(Sequence("many", Rate(FPS), (Track(items),)))
-    assert len(set(geom.colours.values())) == 60
+    few = tuple(Item(i * 10, i * 10 + 10, Source(f"s{i}", f"s{i}")) for i in range(len(PALETTE)))
+    geom = persistence_geometry(Sequence("few", Rate(FPS), (Track(few),)))
+    assert len(set(geom.colours.values())) == len(PALETTE)  # every source its own colour while they fit
+
+
+def test_a_long_programme_colours_repeated_sources_apart_and_single_clips_neutral():
+    """100 sources used once (0-200 s), 20 used twice at 200-400 s and 20 more used twice from
+    1,000 s: one-clip sources are ONCE_COLOUR; the repeated sources near each other all differ;
+    a colour comes back only for a source CONFLICT_S or more away."""
+    once = [Item(i * 50, i * 50 + 50, Source(f"once{i}", f"once{i}.mov")) for i in range(100)]
+    near = [Item(5000 + i * 250 + k, 5000 + i * 250 + k + 100, Source(f"near{i}", f"near{i}.mov"))
+            for i in range(20) for k in (0, 125)]
+    far = [Item(25000 + i * 250 + k, 25000 + i * 250 + k + 100, Source(f"far{i}", f"far{i}.mov"))
+           for i in range(20) for k in (0, 125)]
+    seq = Sequence("long", Rate(FPS), (Track(tuple(once + near + far)),), 1920, 1080)
+    geom = persistence_geometry(seq)
+    colours = geom.colours
+    assert {colours[f"once{i}"] for i in range(100)} == {ONCE_COLOUR}
+    assert len({colours[f"near{i}"] for i in range(20)}) == 20 and len({colours[f"far{i}"] for i in range(20)}) == 20
+    assert ONCE_COLOUR not in {colours[f"near{i}"] for i in range(20)}
+    assert {colours[f"near{i}"] for i in range(20)} & {colours[f"far{i}"] for i in range(20)}  # 800 s apart: reused
+    group = geom.legend[0]
+    assert group.group and group.clips == 100 and group.name == "100 sources used once"
+    assert [e.name for e in geom.legend[1:3]] == ["near0.mov", "near1.mov"]  # the clips' names, most used first
+
+
+def test_a_long_real_programme_shares_a_colour_only_between_sources_far_apart(corpus_dir: Path):
+    """Kraakeklubben, 20 minutes, 190 sources: 132 used once (a clip, or touching pieces of one)
+    are ONCE_COLOUR; the 58 repeated ones get palette colours, and two sources with one colour
+    have no clips within CONFLICT_S of each other (golden-ratio hues put some side by side)."""
+    seq = read_timeline(corpus_dir / "havardgulldahl__xmeml" / "Kraakeklubben%20Pgm%205%20v3.xml").sequences[0]
+    geom = persistence_geometry(seq)
+    by_colour: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for r in geom.of_kind("clip"):
+        if r.enabled and r.colour != ONCE_COLOUR:
+            by_colour.setdefault(r.colour, {}).setdefault(r.source_key, []).append((r.x0, r.x1))
+    assert sum(len(v) for v in by_colour.values()) == 58 and len(by_colour) <= len(PALETTE)
+    for sources in by_colour.values():
+        keys = list(sources)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1 :]:
+                gap = min(max(0.0, y0 - x1, x0 - y1) for x0, x1 in sources[a] for y0, y1 in sources[b])
+                assert gap >= CONFLICT_S, (a, b, gap)
+    group = geom.legend[0]
+    assert group.group and group.clips == 132 and group.colour == ONCE_COLOUR
 
 
 def test_nameless_sources_are_labelled_by_their_path():
@@ -126,7 +188,7 @@ def test_review_items_are_highlighted_with_their_reason():
     suggestions = SequenceSuggestions(seq, featurize(seq).step_seconds, featurize(seq).steps, review=review)
     (rect,) = persistence_geometry(seq, suggestions).of_kind("review")
     assert (rect.lane, rect.x0, rect.x1, rect.field) == (0, 6.0, 8.0, "asset")
-    assert rect.reason == "a.mov breaks the track's pattern" and rect.label == "1"
+    assert rect.reason == "a.mov breaks the track's pattern" and (rect.label, rect.mark) == ("1", "R1")
     assert rect.span == "00:00:06:00–00:00:08:00" and rect.confidence == pytest.approx(0.93)
 
 
@@ -327,11 +389,12 @@ def test_a_long_programme_gets_a_readable_strip_around_each_suggestion(corpus_di
     seq = read_timeline(corpus_dir / "havardgulldahl__xmeml" / "Kraakeklubben%20Pgm%205%20v3.xml").sequences[0]
     geom = persistence_geometry(seq)
     marks = [r for r in geom.rects if r.kind in ("review", "fill", "next")]
-    assert marks and geom.zooms and len(geom.zooms) <= 6
-    reviews = geom.of_kind("review")
-    assert 0 < len(reviews) <= 6
-    for r in reviews:  # every review item (they come first) lies inside a strip
-        assert any(z.x0 <= r.x0 and r.x1 <= z.x1 for z in geom.zooms)
+    assert marks and geom.zooms and len(geom.zooms) <= MAX_ZOOMS
+    assert sorted(r.mark for r in marks) == sorted(
+        [f"R{n}" for n in range(1, len(geom.of_kind("review")) + 1)] + [f"F{n}" for n in range(1, len(geom.of_kind("fill")) + 1)]
+        + [f"N{n}" for n in range(1, len(geom.of_kind("next")) + 1)])
+    for r in marks:  # every suggestion lies inside a strip whose title names its mark
+        assert any(z.x0 <= r.x0 and r.x1 <= z.x1 and r.mark in z.title.split(": ")[1].split(", ") for z in geom.zooms), r.mark
     for z in geom.zooms:
         assert 0 < z.x1 - z.x0 <= 200 and z.ticks and all(z.x0 <= t <= z.x1 for t, _ in z.ticks)
     assert all(a.x1 <= b.x0 for a, b in zip(geom.zooms, geom.zooms[1:]))  # in time order, not overlapping
@@ -339,3 +402,89 @@ def test_a_long_programme_gets_a_readable_strip_around_each_suggestion(corpus_di
     width, height = struct.unpack(">II", out.read_bytes()[16:24])
     assert width == 1600 and height > 1000  # the strips add height, not width
     assert persistence_geometry(hand_sequence()).zooms == []  # an 8-second sequence reads whole
+
+
+def test_a_long_programme_in_pages_of_one_minute_rows(corpus_dir: Path, tmp_path: Path):
+    """Kraakeklubben (20:26) in 60-second rows: 21 rows, every clip in the rows that span it, as
+    many rows a page as fit (each page's lanes only the tracks used there), written as -pN.png."""
+    seq = read_timeline(corpus_dir / "havardgulldahl__xmeml" / "Kraakeklubben%20Pgm%205%20v3.xml").sequences[0]
+    geom = persistence_geometry(seq)
+    assert len(geom.rows) == 21 and all(r.x1 - r.x0 == 60.0 for r in geom.rows)
+    assert [r.x0 for r in geom.rows] == [60.0 * k for k in range(21)] and geom.rows[-1].x1 >= geom.extent_s
+    assert geom.rows[1].title == "00:01:00:00-00:02:00:00" and geom.rows[-1].title.endswith("-00:20:26:09")
+    figures = page_figures(geom)
+    written = draw_pages(geom, tmp_path / "kraake.mtt.png")
+    assert [p.name for p in written] == [f"kraake.mtt-p{n}.png" for n in range(1, len(figures) + 1)]
+    assert 4 <= len(written) <= 6  # 21 rows of 4 lanes, about 5 to a page
+    titles = [[t.get_text() for t in fig.axes[0].texts] for fig in figures]
+    rows_drawn = [t for page in titles for t in page if t in {r.title for r in geom.rows}]
+    assert rows_drawn == [r.title for r in geom.rows]  # each row once, in order
+    assert re.search(rf"page 1 of {len(figures)}: 00:00:00:00-00:0\d:00:00$", titles[0][0]), titles[0][0]
+    for fig in figures:
+        width, height = fig.get_size_inches()
+        assert width == 16.0 and height < 26.0
+    for path in written:
+        assert png_size(path)[0] == 1600
+
+
+def test_every_suggestion_is_marked_where_it_is_drawn(corpus_dir: Path):
+    """The badge R1/N1/F1 sits on each suggestion's box, in the overview and on its page."""
+    seq = read_timeline(corpus_dir / "havardgulldahl__xmeml" / "Kraakeklubben%20Pgm%205%20v3.xml").sequences[0]
+    geom = persistence_geometry(seq)
+    marks = {r.mark: r for r in geom.rects if r.mark}
+    assert marks
+    overview = overview_figure(geom)
+    lanes_axes = overview.axes[1]
+    badges = {t.get_text(): t.get_position()[0] for t in lanes_axes.texts if t.get_text() in marks}
+    assert badges == {m: r.x0 for m, r in marks.items()}
+    on_pages = [t.get_text() for fig in page_figures(geom) for ax in fig.axes[1:] for t in ax.texts if t.get_text() in marks]
+    assert sorted(set(on_pages)) == sorted(marks)
+    listed = [t.get_text() for t in overview.axes[0].texts if t.get_text().lstrip().split(".")[0] in marks]
+    assert len(listed) == len(marks)  # and each is listed under its mark
+
+
+def test_legend_names_are_the_clip_names_of_the_xml(corpus_dir: Path):
+    """Read apart from mttd's reader: each legend entry is named as the clipitems of its source
+    are named in the file."""
+    from lxml import etree
+
+    path = corpus_dir / "havardgulldahl__xmeml" / "Kraakeklubben%20Pgm%205%20v3.xml"
+    tree = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
+    names_in_xml = {c.findtext("name") for c in tree.iterfind(".//sequence/media/video/track/clipitem")}
+    geom = persistence_geometry(read_timeline(path).sequences[0])
+    named = [e for e in geom.legend if not e.group]
+    assert len(named) == 58 and all(e.name in names_in_xml for e in named)
+    assert {"DYR18091_01 plukke mose", "Wipe1_Kongler m Alpha", "00708001.MOV"} <= {e.name for e in named}
+    by_key = {}
+    for r in geom.of_kind("clip"):
+        by_key.setdefault(r.source_key, set()).add(r.label)
+    for entry in named:  # the clips of the source carry the entry's name
+        assert entry.name in by_key[entry.keys[0]]
+
+
+def test_a_see_through_clip_is_drawn_paler_and_dotted():
+    copy = Item(0, 50, A, name="grade copy", opacity=const(68.0))
+    seq = Sequence("s", Rate(FPS), (Track((Item(0, 50, A, name="a1"),)), Track((copy,))))
+    fig = overview_figure(persistence_geometry(seq))
+    lanes = fig.axes[1]
+    clip_y = {0: None, 1: None}
+    for patch in lanes.patches:
+        lane = int(patch.get_y())
+        if patch.get_x() == 0.0 and patch.get_width() == 2.0 and patch.get_facecolor()[3] > 0 and lane in clip_y:
+            clip_y[lane] = clip_y[lane] or patch
+    assert clip_y[0].get_alpha() is None and clip_y[1].get_alpha() == pytest.approx(0.68)
+    dotted = [p for p in lanes.patches if p.get_hatch() == SEE_THROUGH_HATCH]
+    assert len(dotted) == 1 and int(dotted[0].get_y()) == 1
+
+
+def test_cli_draws_pages_for_a_long_programme(tmp_path: Path, corpus_dir: Path, mttd_home: Path):
+    src = corpus_dir / "havardgulldahl__xmeml" / "BroShow ep Fordommer.xml"
+    proc = mttd("viz", str(src), "--model", "persistence", "--out", str(tmp_path / "bro.png"), "--row-seconds", "120",
+                cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    pages = sorted(p.name for p in tmp_path.glob("bro-p*.png"))
+    assert pages and f"wrote {len(pages)} pages of 120-second rows" in proc.stdout
+    off = mttd("viz", str(src), "--model", "persistence", "--out", str(tmp_path / "one.png"), "--pages", "off", cwd=tmp_path)
+    assert off.returncode == 0 and not list(tmp_path.glob("one-p*.png"))
+    bad = mttd("viz", str(src), "--row-seconds", "0", cwd=tmp_path)
+    assert bad.returncode == 2 and "row length" in bad.stderr

@@ -14,7 +14,6 @@ the same colours and a predicted slot is drawn in the colour of the source it na
 
 from __future__ import annotations
 
-import colorsys
 import math
 import re
 from dataclasses import dataclass, field
@@ -35,10 +34,12 @@ KINDS = ("clip", "prediction", "disagreement", "review", "next", "fill", "gap")
 # for a predicted source the timeline cannot name); then lighter and darker ones.
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
-    "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5",
+    "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#f7b6d2", "#dbdb8d", "#9edae5",
     "#393b79", "#637939", "#8c6d31", "#7b4173", "#5254a3", "#8ca252", "#bd9e39", "#a55194",
 )
 UNKNOWN_COLOUR = "#9e9e9e"  # a predicted "later source" (slot 9) that the timeline cannot name
+ONCE_COLOUR = "#c8bca6"  # a long programme's sources used in one clip only: named on the clip, not coloured apart
+CONFLICT_S = 300.0  # a palette colour comes back only for sources this far apart (a page of rows)
 DISABLED_COLOUR = "#d0d0d0"
 REVIEW_COLOUR = "#d62728"
 GAP_COLOUR = "#fdf3d6"
@@ -78,9 +79,12 @@ class Rect:
     enabled: bool = True
     reason: str = ""  # review: why
     field: str = ""  # review: which of the feature fields
-    span: str = ""  # review: its start and end timecodes
+    span: str = ""  # review, next, fill: its start and end timecodes
     confidence: float | None = None
     opacity: float = 100.0  # clip: percent (at the middle of the clip); a see-through clip is drawn see-through
+    mark: str = ""  # review, next, fill: "R1", "N1", "F1": the kind's letter and the item's place in the sidecar's list
+    source_in: int | None = None  # next, fill: the media's frames shown (the sidecar's source_in/source_out)
+    source_out: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,14 +109,20 @@ class Zoom:
 
 ZOOM_AFTER_S = 300.0  # programmes longer than this get zoomed strips: a 1,600-pixel overview is a bar code
 ZOOM_HALF_S = 15.0  # seconds shown either side of a suggestion
-MAX_ZOOMS = 6
+MAX_ZOOMS = 12
+ROW_S = 60.0  # pages: a row of lanes per minute (24 px a second: a 4-second shot shows its name)
+MARK_ORDER = {"R": 0, "N": 1, "F": 2}  # zooms go to review items first, then next, then fill
 
 
 @dataclass(frozen=True)
 class LegendEntry:
     colour: str
-    name: str
+    name: str  # the clip name as in the timeline (the one most of the source's clips carry)
     clips: int
+    file: str = ""  # the media's own name, when it differs from the clip name
+    also: tuple[str, ...] = ()  # the source's other clip names
+    group: bool = False  # the one entry for all sources used once (ONCE_COLOUR)
+    keys: tuple[str, ...] = ()  # the source keys it stands for
 
 
 @dataclass
@@ -128,6 +138,7 @@ class Geometry:
     ticks: list[tuple[float, str]] = field(default_factory=list)  # (seconds, timecode)
     colours: dict[str, str] = field(default_factory=dict)  # source key -> colour
     zooms: list[Zoom] = field(default_factory=list)  # long programmes: strips around the suggestions
+    rows: list[Zoom] = field(default_factory=list)  # the whole programme in rows of equal length, for pages
 
     def of_kind(self, kind: str) -> list[Rect]:
         return [r for r in self.rects if r.kind == kind]
@@ -137,27 +148,64 @@ class Geometry:
 
 
 def source_colours(feats: SequenceFeatures, seq: Sequence) -> dict[str, str]:
-    """A distinct colour per source: the model's sources in slot order, then any others."""
+    """A colour per source that never repeats confusingly.
+
+    Up to len(PALETTE) sources: one palette colour each, in the model's slot order (first use).
+    More (a long programme has 100-300): a source used once (a clip, or touching pieces of one
+    on a track) gets ONCE_COLOUR, since its name on the clip says more than a colour could;
+    repeated sources get palette colours, the most used first, each the colour whose other
+    sources are farthest away in time (at least CONFLICT_S when the palette allows)."""
     keys = [s.key for s in feats.sources]
     seen = set(keys)
-    for track in seq.video_tracks:
-        for item in track.items:
-            if item.source.key not in seen:
-                seen.add(item.source.key)
-                keys.append(item.source.key)
-    return {key: colour_for(i) for i, key in enumerate(keys)}
+    uses: dict[str, list[tuple[float, float]]] = {}
+    fps = seq.rate.fps
+    for track in seq.video_tracks[:N_TRACKS]:
+        last_end: dict[str, int] = {}
+        for item in sorted(track.items, key=lambda it: it.start):
+            key = item.source.key
+            spans = uses.setdefault(key, [])
+            if last_end.get(key) == item.start and spans:  # the same shot cut in two: one use
+                spans[-1] = (spans[-1][0], float(item.end / fps))
+            else:
+                spans.append((float(item.start / fps), float(item.end / fps)))
+            last_end[key] = item.end
+            if key not in seen:
+                seen.add(key)
+                keys.append(key)
+    if len(keys) <= len(PALETTE):
+        return {key: PALETTE[i] for i, key in enumerate(keys)}
+    repeated = sorted((k for k in keys if len(uses.get(k, ())) > 1), key=lambda k: (-len(uses[k]), keys.index(k)))
+    colours = dict.fromkeys(keys, ONCE_COLOUR)
+    colours.update(_spread_colours(repeated, uses))
+    return colours
 
 
-def colour_for(index: int) -> str:
-    """The palette, then golden-ratio hues at varying lightness: distinct for any index."""
-    if index < len(PALETTE):
-        return PALETTE[index]
-    n = index - len(PALETTE)
-    hue = (n * 0.618033988749895) % 1.0
-    light = (0.35, 0.5, 0.65)[n % 3]
-    sat = (0.75, 0.55)[(n // 3) % 2]
-    r, g, b = colorsys.hls_to_rgb(hue, light, sat)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+def _spread_colours(keys: list[str], uses: dict[str, list[tuple[float, float]]]) -> dict[str, str]:
+    """Greedy, in `keys` order: each source takes the first palette colour whose sources so far
+    are all CONFLICT_S or more from its clips, else the colour whose nearest such source is
+    farthest away."""
+    spans_of: dict[str, np.ndarray] = {c: np.empty((0, 2)) for c in PALETTE}  # colour -> its sources' clips
+    out = {}
+    for key in keys:
+        mine = np.asarray(uses[key])
+        best, best_gap = PALETTE[0], -1.0
+        for colour in PALETTE:
+            theirs = spans_of[colour]
+            gap = _nearest_gap(mine, theirs) if len(theirs) else math.inf
+            if gap >= CONFLICT_S:
+                best = colour
+                break
+            if gap > best_gap:
+                best, best_gap = colour, gap
+        out[key] = best
+        spans_of[best] = np.concatenate([spans_of[best], mine])
+    return out
+
+
+def _nearest_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """The shortest time between a clip of `a` and one of `b` ((start, end) rows; 0 when they overlap)."""
+    gaps = np.maximum(0.0, np.maximum(b[None, :, 0] - a[:, None, 1], a[:, None, 0] - b[None, :, 1]))
+    return float(gaps.min())
 
 
 def visible_box(frame_size: tuple[int, int], source: Source | None, values) -> Box:
@@ -222,6 +270,7 @@ def timeline_geometry(
     title: str = "",
     model_name: str = "",
     min_gap_s: float = 1.0,
+    row_s: float = ROW_S,
 ) -> Geometry:
     """The picture of one sequence: clips, prediction strips, review, next, fill and gaps."""
     fps = seq.rate.fps
@@ -240,8 +289,8 @@ def timeline_geometry(
         rects += _prediction_rects(feats, pred, lane_of, colours, duration_s)
     if suggestions is not None:
         rects += _review_rects(seq, suggestions, lane_of)
-        rects += _suggested_clip_rects("next", suggestions.next, fps, lane_of, colours, feats.frame_size)
-        rects += _suggested_clip_rects("fill", suggestions.fill, fps, lane_of, colours, feats.frame_size)
+        rects += _suggested_clip_rects("next", suggestions.next, seq, lane_of, colours, feats.frame_size)
+        rects += _suggested_clip_rects("fill", suggestions.fill, seq, lane_of, colours, feats.frame_size)
     return Geometry(
         title=title or f"sequence {seq.name!r}",
         subtitle=_subtitle(seq, feats, suggestions, model_name),
@@ -254,25 +303,24 @@ def timeline_geometry(
         ticks=timecode_ticks(seq, extent_s),
         colours=colours,
         zooms=zooms(seq, rects, extent_s) if duration_s > ZOOM_AFTER_S else [],
+        rows=row_windows(seq, extent_s, row_s),
     )
 
 
 def zooms(seq: Sequence, rects: list[Rect], extent_s: float) -> list[Zoom]:
-    """Strips of 2 x ZOOM_HALF_S around the review items (by number), then the fill and next
-    segments, overlapping ones merged, at most MAX_ZOOMS, in time order."""
-    marks = [(r.x0, r.x1, f"review {r.label}") for r in rects if r.kind == "review"]
-    marks.sort(key=lambda m: int(m[2].split()[-1]) if m[2].split()[-1].isdigit() else 0)
-    marks += [(r.x0, r.x1, r.kind) for r in rects if r.kind in ("fill", "next")]
+    """Strips of 2 x ZOOM_HALF_S around the review items (by number), then the next and fill
+    segments, overlapping ones merged, at most MAX_ZOOMS, in time order; each titled with its
+    timecodes and the marks (R1, N1, F2 ...) of the suggestions in it."""
+    marks = sorted((r for r in rects if r.mark), key=lambda r: (MARK_ORDER[r.mark[0]], int(r.mark[1:])))
     windows: list[list] = []
-    for x0, x1, what in marks:
-        lo, hi = max(0.0, x0 - ZOOM_HALF_S), min(extent_s, max(x1, x0 + 1.0) + ZOOM_HALF_S)
+    for r in marks:
+        lo, hi = max(0.0, r.x0 - ZOOM_HALF_S), min(extent_s, max(r.x1, r.x0 + 1.0) + ZOOM_HALF_S)
         hit = next((w for w in windows if lo < w[1] and w[0] < hi), None)
         if hit is not None:
             hit[0], hit[1] = min(hit[0], lo), max(hit[1], hi)
-            if what not in hit[2]:
-                hit[2].append(what)
+            hit[2].append(r.mark)
         elif len(windows) < MAX_ZOOMS:
-            windows.append([lo, hi, [what]])
+            windows.append([lo, hi, [r.mark]])
     out = []
     for lo, hi, what in sorted(windows):
         span = f"{_tc(seq, lo)}-{_tc(seq, hi)}"
@@ -280,12 +328,23 @@ def zooms(seq: Sequence, rects: list[Rect], extent_s: float) -> list[Zoom]:
     return out
 
 
+def row_windows(seq: Sequence, extent_s: float, row_s: float) -> list[Zoom]:
+    """The programme cut into rows of `row_s` seconds, each titled with its timecodes; the last
+    row is as long as the others, so every row has the same scale."""
+    count = max(1, math.ceil(extent_s / row_s - 1e-9))
+    return [
+        Zoom(k * row_s, (k + 1) * row_s, f"{_tc(seq, k * row_s)}-{_tc(seq, min((k + 1) * row_s, extent_s))}",
+             _window_ticks(seq, k * row_s, (k + 1) * row_s))
+        for k in range(count)
+    ]
+
+
 def _tc(seq: Sequence, seconds: float) -> str:
     return frames_to_timecode(round(seconds * float(seq.rate.fps)) + seq.timecode_start, seq.rate, seq.drop_frame)
 
 
 def _window_ticks(seq: Sequence, lo: float, hi: float) -> list[tuple[float, str]]:
-    step = 5.0 if hi - lo <= 60 else 15.0
+    step = 5.0 if hi - lo <= 60 else 10.0 if hi - lo <= 150 else 30.0
     first = math.ceil(lo / step) * step
     return [(t, _tc(seq, t)) for t in np.arange(first, hi + 1e-9, step)]
 
@@ -340,8 +399,9 @@ def _clip_rects(seq: Sequence, lane_of: dict[int, int], colours: dict[str, str],
 
 
 def _suggested_clip_rects(
-    kind: str, clips: list[ClipSuggestion], fps: Fraction, lane_of: dict[int, int], colours: dict[str, str], frame_size
+    kind: str, clips: list[ClipSuggestion], seq: Sequence, lane_of: dict[int, int], colours: dict[str, str], frame_size
 ) -> list[Rect]:
+    fps = seq.rate.fps
     return [
         Rect(
             kind=kind,
@@ -355,8 +415,12 @@ def _suggested_clip_rects(
             transformed=_values_transformed(c.values),
             scale=float(c.values[0]),
             confidence=c.confidence,
+            span=f"{_frame_tc(seq, c.start_frame)}–{_frame_tc(seq, c.end_frame)}",
+            mark=f"{kind[0].upper()}{n}",
+            source_in=int(c.in_frame),
+            source_out=int(c.in_frame + (c.end_frame - c.start_frame)),
         )
-        for c in clips
+        for n, c in enumerate(clips, start=1)
     ]
 
 
@@ -365,12 +429,12 @@ def _values_transformed(values) -> bool:
     return bool((np.abs(np.asarray(values, np.float64) - identity) > VALUE_UNITS * 0.05).any())
 
 
+def _frame_tc(seq: Sequence, frame: int) -> str:
+    return frames_to_timecode(frame + seq.timecode_start, seq.rate, seq.drop_frame)
+
+
 def _review_rects(seq: Sequence, suggestions: SequenceSuggestions, lane_of: dict[int, int]) -> list[Rect]:
     fps = seq.rate.fps
-
-    def tc(frame: int) -> str:
-        return frames_to_timecode(frame + seq.timecode_start, seq.rate, seq.drop_frame)
-
     return [
         Rect(
             kind="review",
@@ -381,8 +445,9 @@ def _review_rects(seq: Sequence, suggestions: SequenceSuggestions, lane_of: dict
             label=str(n),
             reason=r.reason,
             field=r.field,
-            span=f"{tc(r.start_frame)}–{tc(r.end_frame)}",
+            span=f"{_frame_tc(seq, r.start_frame)}–{_frame_tc(seq, r.end_frame)}",
             confidence=r.confidence,
+            mark=f"R{n}",
         )
         for n, r in enumerate(suggestions.review, start=1)
     ]
@@ -481,9 +546,9 @@ def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def _legend(seq: Sequence, colours: dict[str, str]) -> list[LegendEntry]:
-    """One entry per source, named as its clips are labelled when they all carry one name, with
-    the file's own name after it when that differs ('MCU- Guy_Take 3 (MCU- Guy_Take 3.mov)');
-    the file's name when its clips are named apart."""
+    """One entry per source with a colour of its own, named as its clips are in the timeline (the
+    name most of its clips carry; the others in `also`). When the sources used once share
+    ONCE_COLOUR, they are one entry, first, and the others follow, the most used first."""
     clip_names: dict[str, dict[str, int]] = {}
     sources = {}
     for track in seq.video_tracks[:N_TRACKS]:
@@ -492,15 +557,24 @@ def _legend(seq: Sequence, colours: dict[str, str]) -> list[LegendEntry]:
             named = clip_names.setdefault(item.source.key, {})
             label = item.name or display_name(item.source)
             named[label] = named.get(label, 0) + 1
-    out = []
+    out, once = [], []
     for key in colours:
         if key not in sources:
             continue
-        names = clip_names[key]
+        names = sorted(clip_names[key].items(), key=lambda kv: -kv[1])  # stable: first seen wins a tie
+        clips = sum(n for _, n in names)
+        if colours[key] == ONCE_COLOUR:
+            once.append(key)
+            continue
         own = display_name(sources[key])
-        shown = next(iter(names)) if len(names) == 1 else own
-        out.append(LegendEntry(colours[key], shown if own == shown else f"{shown} ({own})", sum(names.values())))
-    return out
+        out.append(LegendEntry(colours[key], names[0][0], clips, file=own if own != names[0][0] else "",
+                               also=tuple(n for n, _ in names[1:]), keys=(key,)))
+    if not once:
+        return out
+    out.sort(key=lambda e: -e.clips)
+    group = LegendEntry(ONCE_COLOUR, f"{len(once)} sources used once", len(once), group=True,
+                        keys=tuple(once))
+    return [group, *out]
 
 
 def _subtitle(seq: Sequence, feats: SequenceFeatures, suggestions, model_name: str) -> str:
