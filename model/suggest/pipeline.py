@@ -58,7 +58,7 @@ def suggest_sequence(
     programme = Programme.of(seq)
     if "next" in options.kinds and options.after_s is None:
         out.finished = programme.finished()
-    roles = track_roles(seq) if "fill" in options.kinds else None
+    roles = track_roles(seq) if {"review", "fill"} & set(options.kinds) else None  # once for both
     windows = {
         kind: rollout_windows(kind, seq, feats, options, out.finished, roles) for kind in ("next", "fill") if kind in options.kinds
     }
@@ -69,7 +69,7 @@ def suggest_sequence(
         out.predictions = preds
         clock.lap("predict")
         progress.report("review")
-        out.review = review_sequence(seq, feats, preds, predictor, options.max_review)
+        out.review = review_sequence(seq, feats, preds, predictor, options.max_review, roles=roles)
         clock.lap("review")
     for kind, ws in windows.items():
         clips = []

@@ -71,5 +71,7 @@ class ReviewContext:
         return copy_note(self.copies_of(seg)) + hidden_note(self.hidden_by(seg))
 
 
-def review_context(seq: Sequence, feats: SequenceFeatures) -> ReviewContext:
-    return ReviewContext(seq, feats, track_roles(seq), visibility(seq, step_frames(seq, feats.step_seconds)))
+def review_context(seq: Sequence, feats: SequenceFeatures, roles: list[TrackRole] | None = None) -> ReviewContext:
+    """`roles`: the sequence's track roles when the caller has them (a pass works them out once)."""
+    roles = track_roles(seq) if roles is None else roles
+    return ReviewContext(seq, feats, roles, visibility(seq, step_frames(seq, feats.step_seconds)))

@@ -16,6 +16,7 @@ sequence's size (most media in an edit are).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -115,19 +116,19 @@ class Visibility:
     hides: np.ndarray  # (S, T) that item hides everything below it
     hidden_by: np.ndarray  # (S, T) the nearest track above that hides this one there, else -1
 
-    @property
+    @cached_property  # asked once per reviewed clip: made once
     def visible(self) -> np.ndarray:
         """(S, T): the track's picture is seen (at least in part)."""
         return self.painted & (self.hidden_by < 0)
 
-    @property
+    @cached_property
     def top(self) -> np.ndarray:
         """(S,): the highest track whose picture is seen, -1 where nothing is."""
         vis = self.visible
         highest = vis.shape[1] - 1 - np.argmax(vis[:, ::-1], axis=1)
         return np.where(vis.any(axis=1), highest, -1)
 
-    @property
+    @cached_property
     def hole(self) -> np.ndarray:
         """(S,): no opaque full-frame picture there, so black (or nothing) shows somewhere."""
         return ~self.hides.any(axis=1)
