@@ -304,7 +304,7 @@ class Decoder:
         """`outputs` and, from the same pass, {start: cache of the steps before it} for each start,
         so rollouts from there need not encode their context again (see `predict_primed`)."""
         arrays = history_arrays(feats.grid, feats.source_index) if arrays is None else arrays
-        out, caches, _, _ = self._pass(feats, starts, arrays, None, keep=False)
+        out, caches, *_ = self._pass(feats, starts, arrays, None, keep=False)
         return self.with_own_past(out, feats.grid, arrays), caches
 
     def _pass(self, feats: SequenceFeatures, starts: tuple[int, ...], arrays: HistoryArrays | None,
@@ -327,11 +327,15 @@ class Decoder:
         n_layer = getattr(self, "n_layer", None)
         dg = reuse.digest(encoded, feats.grid) if keep or memo is not None else None
         plan = reuse.plan(memo if n_layer else None, dg, context, n_layer or 0) if dg is not None else reuse.Plan(0, steps, 0, steps - 1, False)
-        out = {name: np.empty((steps, N_TRACKS, n), np.float32) for name, n in self.heads}
+        # A re-save of the same length takes the memo's arrays over and overwrites the rows it runs
+        # (the caller has taken the memo out of its store: a pass stopped half-way leaves none).
+        taken = memo is not None and plan.same_length and all(memo.out[k].shape == (steps, N_TRACKS, n) for k, n in self.heads)
+        out = memo.out if taken else {name: np.empty((steps, N_TRACKS, n), np.float32) for name, n in self.heads}
+        first_new = 0 if memo is None else steps  # the first row whose outputs are not the memo's
         snapshots: dict[int, Any] = {}
         caches: dict[int, Any] = {}
         if memo is not None and (plan.start > 0 or plan.same_length):
-            for k in out:
+            for k in out if not taken else ():
                 out[k][: plan.start] = memo.out[k][: plan.start]
                 if plan.same_length:
                     out[k][plan.stop :] = memo.out[k][plan.stop :]
@@ -358,10 +362,13 @@ class Decoder:
                 cache = self.trim(cache)
                 n = chunk["event"].shape[1]
                 calibrated = self.calibrate({k: v[0] for k, v in chunk.items()}, feats.grid[a : a + n, :, 0] > 0.5)
+                if first_new == steps:  # memo is not None: where do the outputs first differ from its?
+                    old = out if taken else memo.out
+                    first_new = reuse.first_differing_row(calibrated, old, a, memo.steps, steps)
                 for k, v in calibrated.items():
                     out[k][a : a + n] = v
         new_memo = reuse.PassMemo(dg, out, snapshots, dict(caches), reuse.last_active_steps(feats.grid)) if keep else None
-        return out, caches, new_memo, plan
+        return out, caches, new_memo, plan, first_new
 
     def with_own_past(self, out: dict[str, np.ndarray], grid: np.ndarray, arrays: HistoryArrays) -> dict[str, np.ndarray]:
         """Teacher-forced head outputs (T, 20, n) mixed with the own-past chain by the model's gate
@@ -388,15 +395,15 @@ class Decoder:
         arrays = history_arrays(feats.grid, feats.source_index)
         starts = tuple(s for s in set(starts) if 0 < s <= feats.steps)
         memos = self.__dict__.setdefault("_memos", reuse.MemoStore())
-        memo = memos.get((key, self.sha256)) if key is not None else None
-        out, caches, new_memo, plan = self._pass(feats, starts, arrays, memo, keep=key is not None)
+        memo = memos.pop((key, self.sha256)) if key is not None else None  # the pass may take its arrays over
+        out, caches, new_memo, plan, first_new = self._pass(feats, starts, arrays, memo, keep=key is not None)
         # The chain is mixed in a block of rows at a time, and on a re-save only from the first row
         # the edit reaches: the network's own outputs stay in the memo, its mixture is not kept.
         counts = RowCounts(feats.grid, arrays) if self.own_past is not None else None
         if new_memo is None:
             preds = self._marginal_blocks(feats, out, arrays, 0, feats.steps, counts)
         else:
-            preds = self._spliced_predictions(feats, out, arrays, memo, new_memo, plan, counts)
+            preds = self._spliced_predictions(feats, out, arrays, memo, new_memo, plan, first_new, counts)
             new_memo.preds = preds
             memos.put((key, self.sha256), new_memo)
         primed = {}
@@ -447,7 +454,7 @@ class Decoder:
             return self._marginal_rows(feats, {k: v[lo:hi] for k, v in out.items()}, arrays, lo, hi, framing, keeps)
         return parts
 
-    def _spliced_predictions(self, feats, out, arrays, memo, new_memo, plan, counts: RowCounts | None) -> Predictions:
+    def _spliced_predictions(self, feats, out, arrays, memo, new_memo, plan, first_new: int, counts: RowCounts | None) -> Predictions:
         """The memo's predictions with the rows the edit reaches recomputed (one span covering them).
         With a gate that is every row from the first whose inputs or network outputs changed (the
         chain's counts of every later row include the edit)."""
@@ -456,7 +463,7 @@ class Decoder:
             return self._marginal_blocks(feats, out, arrays, 0, steps, counts)
         kept = len(memo.preds.p_active)
         if self.own_past is not None:
-            lo, hi = min(plan.first_change, reuse.first_new_output(out, memo, plan), kept), steps
+            lo, hi = min(plan.first_change, first_new, kept), steps
         else:
             rows = reuse.changed_rows(plan, memo, new_memo.digest, new_memo.last_active)
             rows[kept:] = True
@@ -464,11 +471,14 @@ class Decoder:
             if len(changed) == 0:
                 return memo.preds
             lo, hi = int(changed[0]), int(changed[-1]) + 1
-        into = Predictions(**{name: np.empty((steps, *getattr(memo.preds, name).shape[1:]), np.float32) for name in PREDICTION_FIELDS})
-        for name in PREDICTION_FIELDS:
-            old, full = getattr(memo.preds, name), getattr(into, name)
-            full[:lo] = old[:lo]
-            full[hi:] = old[hi:steps]
+        if kept == steps:  # the memo's arrays, its rows lo..hi-1 overwritten (the memo is the caller's no more)
+            into = memo.preds
+        else:
+            into = Predictions(**{name: np.empty((steps, *getattr(memo.preds, name).shape[1:]), np.float32) for name in PREDICTION_FIELDS})
+            for name in PREDICTION_FIELDS:
+                old, full = getattr(memo.preds, name), getattr(into, name)
+                full[:lo] = old[:lo]
+                full[hi:] = old[hi:steps]
         return self._marginal_blocks(feats, out, arrays, lo, hi, counts, into)
 
     def calibrate(self, out: dict[str, np.ndarray], active: np.ndarray) -> dict[str, np.ndarray]:

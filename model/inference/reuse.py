@@ -73,6 +73,9 @@ class MemoStore:
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
+    def pop(self, key: Hashable) -> PassMemo | None:
+        return self._items.pop(key, None)
+
     def clear(self) -> None:
         self._items.clear()
 
@@ -158,19 +161,16 @@ def changed_rows(plan_: Plan, memo: PassMemo | None, new_digest: np.ndarray, las
     return rows
 
 
-def first_new_output(out: dict[str, np.ndarray], memo: PassMemo, plan_: Plan) -> int:
-    """The first row whose head outputs are not the memo's (T when none). The pass copied rows
-    before `plan_.start` (and from `plan_.stop` on, for the same length) from the memo; the
-    rows it ran may equal the memo's up to the first change, or differ from the start of the
-    changed chunk (an int8 graph quantizes a chunk's activations with one scale)."""
-    steps = len(out["event"])
-    common = min(steps, memo.steps)
-    lo, hi = min(plan_.start, common), min(plan_.stop, common)
-    for a in range(lo, hi, DIGEST_BLOCK):
-        b = min(a + DIGEST_BLOCK, hi)
-        differ = np.zeros(b - a, bool)
-        for name, new in out.items():
-            differ |= np.any((new[a:b] != memo.out[name][a:b]).reshape(b - a, -1), axis=1)
-        if differ.any():
-            return a + int(np.argmax(differ))
-    return hi if hi < plan_.stop else steps  # rows hi..stop-1 ran past the memo's end: new
+
+def first_differing_row(new: dict[str, np.ndarray], old: dict[str, np.ndarray], lo: int, old_steps: int, steps: int) -> int:
+    """The first row of a chunk of new outputs (rows lo..) that differs from the old pass's (rows
+    past its end are new), or `steps` when none does. An int8 graph quantizes a chunk's activations
+    with one scale, so the rows of a changed chunk before its first change may differ too."""
+    n = len(new["event"])
+    same = min(n, max(old_steps - lo, 0))
+    differ = np.zeros(same, bool)
+    for name, rows in new.items():
+        differ |= np.any((rows[:same] != old[name][lo : lo + same]).reshape(same, -1), axis=1)
+    if differ.any():
+        return lo + int(np.argmax(differ))
+    return lo + same if same < n else steps

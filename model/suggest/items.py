@@ -75,7 +75,8 @@ class SequenceSuggestions:
     fill: list[ClipSuggestion] = field(default_factory=list)
     elapsed_ms: dict[str, float] = field(default_factory=dict)
     finished: str | None = None  # why the programme looks finished at its end (then `next` is empty)
-    # The review's teacher-forced predictions (not part of the document; a picture reuses them).
+    # The review's teacher-forced predictions (not part of the document; a picture reuses them). A network
+    # predictor's next pass over the same sequence (a re-save) writes into these arrays: copy them to keep them.
     predictions: Predictions | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:

@@ -37,20 +37,31 @@ class ModelEvidence:
         self.preds = preds
         self.feats = feats
         self.cite = cite  # whether explanations may quote the model's guesses
-        p_on = preds.p_active.astype(np.float64)
-        self.on_cum = _prefix(_surprise(p_on))
-        self.off_cum = _prefix(_surprise(1.0 - p_on))
-        self.slot_surprise = _surprise(preds.asset_probs.astype(np.float64))  # (T, 20, 10)
-        self.slot_cum = _prefix(self.slot_surprise)
-        err = np.zeros_like(feats.grid[:, :, 2:], dtype=np.float64)
-        err[1:] = np.abs(preds.values[:-1] - feats.grid[1:, :, 2:]) / VALUE_UNITS
-        self.err_cum = _prefix(err)  # row t = error of the prediction for step t
+        self._track = -1  # the track whose prefix sums are made (review asks one track at a time)
+        self._sums: dict[str, np.ndarray] = {}
+
+    def _prefix_sums(self, track: int) -> dict[str, np.ndarray]:
+        """The track's prefix sums over rows: surprise at on / off (T+1,), at each slot (T+1, 10),
+        and the values' error (row t = error of the prediction for step t) (T+1, 7). Made one
+        track at a time: the whole sequence's in float64 were 140 MB on a 40-minute programme."""
+        if track != self._track:
+            p_on = self.preds.p_active[:, track].astype(np.float64)
+            err = np.zeros((len(p_on), 7))
+            err[1:] = np.abs(self.preds.values[:-1, track] - self.feats.grid[1:, track, 2:]) / VALUE_UNITS
+            self._sums = {
+                "on": _prefix(_surprise(p_on)),
+                "off": _prefix(_surprise(1.0 - p_on)),
+                "slot": _prefix(_surprise(self.preds.asset_probs[:, track].astype(np.float64))),
+                "err": _prefix(err),
+            }
+            self._track = track
+        return self._sums
 
     def active(self, seg: Segment) -> tuple[float, float]:
         """Surprise at the track being on (off); at the entry, P(state | change) ~ P(state) / P(change)."""
-        cum = self.on_cum if seg.active else self.off_cum
+        cum = self._prefix_sums(seg.track)["on" if seg.active else "off"]
         rows = seg.end - 1 - seg.start
-        inner = float(cum[seg.end - 1, seg.track] - cum[seg.start, seg.track]) / rows if rows > 0 else 0.0
+        inner = float(cum[seg.end - 1] - cum[seg.start]) / rows if rows > 0 else 0.0
         if seg.start == 0:
             return 0.0, inner
         row = seg.start - 1
@@ -71,7 +82,11 @@ class ModelEvidence:
         end = np.array([s.end for s in segs], np.int64)
         slot = np.minimum([s.source_index for s in segs], MAX_SLOT).astype(np.int64)
         rows = end - 1 - start
-        inner = self.slot_cum[end - 1, track, slot] - self.slot_cum[start, track, slot]
+        inner = np.zeros(len(segs))
+        for t in np.unique(track):  # a track's segments at a time (see _prefix_sums)
+            at = track == t
+            cum = self._prefix_sums(int(t))["slot"]
+            inner[at] = cum[end[at] - 1, slot[at]] - cum[start[at], slot[at]]
         interior = np.where(rows > 0, inner / np.maximum(rows, 1), 0.0)
         before = np.maximum(start - 1, 0)
         probs = self.preds.asset_probs[before, track].astype(np.float64)  # (n, 10)
@@ -98,7 +113,8 @@ class ModelEvidence:
         for i, s in enumerate(segs):
             rows = s.end - 1 - s.start
             if rows > 0:
-                interior[i] = (self.err_cum[s.end, s.track] - self.err_cum[s.start + 1, s.track]) / rows
+                cum = self._prefix_sums(s.track)["err"]
+                interior[i] = (cum[s.end] - cum[s.start + 1]) / rows
             if s.start > 0 and self.preds.p_change[s.start - 1, s.track] >= 0.5:
                 guess[i] = self.preds.values[s.start - 1, s.track]
                 entry[i] = np.abs(guess[i] - values[i]) / VALUE_UNITS
