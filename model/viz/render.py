@@ -397,9 +397,13 @@ def _draw_suggested(ax, rect: Rect, scale: _PixelScale) -> None:
     _badge(ax, rect.x0, y1, rect.mark, SUGGESTED_INK)
 
 
+LABEL_RESERVE_CHARS = 6  # a narrow clip keeps room for this much of its name before a frame diagram
+
+
 def _draw_frame_diagram(ax, rect: Rect, scale: _PixelScale, y0: float, y1: float) -> float:
     """A small frame at the clip's right end, the visible part of the picture white, and the
-    scale beside it when it is not 100 %; returns the pixels taken (0 when the clip is too narrow)."""
+    scale beside it when it is not 100 %; returns the pixels taken (0 when the clip is too narrow
+    for it and the start of its name: the name wins, hatching says it is transformed)."""
     from matplotlib.patches import Rectangle
 
     w_px, h_px = scale.diagram_px()
@@ -407,9 +411,10 @@ def _draw_frame_diagram(ax, rect: Rect, scale: _PixelScale, y0: float, y1: float
     scale_text = f"{rect.scale:.0f}%" if round(rect.scale) != 100 else ""
     text_px = (len(scale_text) * SMALL_CHAR_PX + pad_px) if scale_text else 0.0
     width_px = (rect.x1 - rect.x0) * scale.px_per_s
-    if width_px < w_px + 2 * pad_px or h_px <= 4:
+    name_px = min(len(rect.label), LABEL_RESERVE_CHARS) * CHAR_PX + 6 if rect.label else 0.0
+    if width_px < w_px + 2 * pad_px + name_px or h_px <= 4:
         return 0.0
-    if width_px < w_px + 2 * pad_px + text_px:
+    if width_px < w_px + 2 * pad_px + text_px + name_px:
         scale_text, text_px = "", 0.0
     w = w_px / scale.px_per_s
     h = h_px / scale.px_per_lane
