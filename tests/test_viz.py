@@ -439,8 +439,13 @@ def test_every_suggestion_is_marked_where_it_is_drawn(corpus_dir: Path):
     assert badges == {m: r.x0 for m, r in marks.items()}
     on_pages = [t.get_text() for fig in page_figures(geom) for ax in fig.axes[1:] for t in ax.texts if t.get_text() in marks]
     assert sorted(set(on_pages)) == sorted(marks)
-    listed = [t.get_text() for t in overview.axes[0].texts if t.get_text().lstrip().split(".")[0] in marks]
-    assert len(listed) == len(marks)  # and each is listed under its mark
+    listed = {t.get_text().split(".")[0]: t.get_text() for t in overview.axes[0].texts if t.get_text().split(".")[0] in marks}
+    assert set(listed) == set(marks)  # each is listed under its mark, next and fill with their media range
+    for mark, rect in marks.items():
+        assert rect.span.split("–")[0] in listed[mark]
+        if rect.kind != "review":
+            assert f"source in {rect.source_in}, out {rect.source_out}" in listed[mark]
+    assert any(r.kind == "fill" for r in marks.values())
 
 
 def test_legend_names_are_the_clip_names_of_the_xml(corpus_dir: Path):

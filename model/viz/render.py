@@ -588,10 +588,10 @@ def _list_line(rect: Rect, geom: Geometry) -> str:
     lane = geom.lanes[rect.lane].label
     mark = rect.mark or rect.label
     confidence = f"({rect.confidence:.2f})" if rect.confidence is not None else ""
-    if rect.kind == "review":
-        return f"{mark:>3}. {lane} {rect.span}  {rect.field}  {confidence}  {rect.reason}"
-    media = f"source in {rect.source_in}, out {rect.source_out}" if rect.source_in is not None else ""
-    return f"{mark:>3}. {lane} {rect.span}  {rect.kind}  {rect.label}  {media}  scale {rect.scale:.0f} %  {confidence}"
+    if rect.kind == "review":  # (textwrap.shorten folds runs of spaces: the punctuation separates)
+        return f"{mark}. {lane} {rect.span} {rect.field} {confidence}: {rect.reason}"
+    media = f", source in {rect.source_in}, out {rect.source_out}" if rect.source_in is not None else ""
+    return f"{mark}. {lane} {rect.span} {rect.kind}: {rect.label}{media}, scale {rect.scale:.0f} % {confidence}"
 
 
 def _ink(hex_colour: str, strength: float = 1.0) -> str:
