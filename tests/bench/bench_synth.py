@@ -5,6 +5,7 @@ side with single-process baselines measured in the same run (the machine is shar
 synthesis with one worker, and a bare read + featurize loop with no shards written.
 
     python tests/bench/bench_synth.py [--count 1000] [--minutes 5] [--jobs 2] [--keep DIR]
+    python tests/bench/bench_synth.py --styles broadcast --count 40 --minutes 40 --baseline-count 10
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from model.features.grid import DEFAULT_STEP
 from model.training.dataset import BuildOptions, build_dataset, find_timeline_files, read_features
+from model.training.synth import STYLES
 from model.training.synth.corpus import write_corpus
 
 
@@ -40,13 +42,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--baseline-count", type=int, default=150)
     parser.add_argument("--keep", default=None, help="work in this folder and keep it")
+    parser.add_argument("--styles", default=",".join(STYLES), help="comma-separated styles (default: the seven default ones)")
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench_synth_"))
     minutes = (args.minutes, args.minutes)
-    print(f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; {args.count} timelines x {args.minutes:g} min, jobs {args.jobs}")
+    styles = tuple(args.styles.split(","))
+    print(f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}; {args.count} timelines x {args.minutes:g} min "
+          f"({', '.join(styles)}), jobs {args.jobs}")
     try:
-        _, wall, cpu = timed(lambda: write_corpus(work / "xml", args.count, 0, minutes=minutes, jobs=args.jobs))
-        _, b_wall, _ = timed(lambda: write_corpus(work / "base", args.baseline_count, 0, minutes=minutes, jobs=1))
+        _, wall, cpu = timed(lambda: write_corpus(work / "xml", args.count, 0, styles=styles, minutes=minutes, jobs=args.jobs))
+        _, b_wall, _ = timed(lambda: write_corpus(work / "base", args.baseline_count, 0, styles=styles, minutes=minutes, jobs=1))
         print(f"synth   {args.count / wall:8.1f} timelines/s  ({wall:.1f} s wall, {cpu:.1f} s cpu)   "
               f"baseline 1 worker: {args.baseline_count / b_wall:.1f} timelines/s   goal >= 20")
         options = BuildOptions(jobs=args.jobs)

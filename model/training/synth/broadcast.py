@@ -16,11 +16,13 @@ Drawn per timeline (uniform unless noted):
   60 % of the length, all of them shrink in proportion.
 - studio: 1-3 cameras (magazine) or 3-5 (game show), one synced recording each (the in point
   follows the recording clock, 0-120 s of it skipped between links); shot length lognormal, mean
-  5-12 s (magazine) or 2.5-5 s (game show), sigma 0.5, clipped to 1.5-25 s; a shot never repeats
-  the camera before it (a single camera jumps 1-20 s in its recording at every cut, several
-  cameras at 30 % of them); dissolves on studio cuts with p_dissolve 0-0.7, 6-10 frames (50 frames
+  5-12 s (magazine) or 2.5-5 s (game show), sigma 0.5, clipped to 1.5-25 s; with several
+  cameras a shot never repeats the camera before it, and in a magazine the presenter's camera
+  (CAM1) is 3 times as likely as each other one; the recording jumps 1-20 s at every cut of a
+  single camera, at 30 % of the cuts between several; dissolves on studio cuts with p_dissolve 0-0.7, 6-10 frames (50 frames
   with p = 0.1).
-- link / round length: mean 20-60 s (magazine) or 45-150 s (game show), lognormal sigma 0.4.
+- link / round length: mean 20-60 s (magazine) or 45-150 s (game show), lognormal sigma 0.4,
+  clipped to 6-400 s.
 - package length: mean 90-240 s (magazine) or 25-60 s (game show), lognormal sigma 0.4, clipped
   to 15-400 s. Package shots: lognormal, mean 3.5-7 s, sigma 0.5, clipped to 1-20 s, each from a
   file of its own (used once). In a package, a slot is an interview bite (5-20 s) with p_interview
