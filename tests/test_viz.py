@@ -423,6 +423,17 @@ def test_a_long_programme_in_pages_of_one_minute_rows(corpus_dir: Path, tmp_path
     for fig in figures:
         width, height = fig.get_size_inches()
         assert width == 16.0 and height < 26.0
+    # The main picture shows where each page starts, and lists each suggestion with its page.
+    overview = overview_figure(geom, paged=True)
+    starts = [t.get_text() for t in overview.axes[1].texts if re.fullmatch(r"p\d+", t.get_text())]
+    assert starts == [f"p{n}" for n in range(1, len(figures) + 1)]
+    marks = {r.mark for r in geom.rects if r.mark}
+    badges = [{t.get_text() for ax in fig.axes[1:] for t in ax.texts} & marks for fig in figures]
+    listed = [t.get_text() for t in overview.axes[0].texts if t.get_text().split(".")[0] in marks]
+    assert len(listed) == len(marks)
+    for line in listed:
+        mark, page = re.match(r"(\w+)\. page (\d+), ", line).groups()
+        assert mark in badges[int(page) - 1], line
     for path in written:
         assert png_size(path)[0] == 1600
 

@@ -96,7 +96,7 @@ def _render(timeline, sequence: str, predictor, out: Path, pages: str = "off", r
     geom = geometry_for(timeline, sequence, predictor, row_s=row_s)
     paged = pages == "on" or (pages == "auto" and geom.duration_s > ZOOM_AFTER_S)
     try:
-        written = draw_geometry(geom, out)
+        written = draw_geometry(geom, out, paged=paged)
         page_files = draw_pages(geom, out) if paged else []
     except OSError as err:
         raise MttdError(f"cannot write {out}: {err.strerror or err}") from None

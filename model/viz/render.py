@@ -133,10 +133,12 @@ SEE_THROUGH_HATCH = "...."  # a clip below 100 % opacity: paler and dotted
 MIN_ALPHA = 0.25  # even a nearly transparent clip stays visible
 
 
-def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout()) -> Path:
+def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout(), paged: bool = False) -> Path:
     """Draw the picture (the whole sequence, a zoomed strip around each suggestion of a long
-    programme, the sources and the suggestions listed) and write it atomically to `out_path` (PNG)."""
-    return _write(overview_figure(geom, layout), out_path, layout)
+    programme, the sources and the suggestions listed) and write it atomically to `out_path` (PNG).
+    `paged`: draw_pages draws the pages too; the picture shows where each starts and lists the
+    page of each suggestion."""
+    return _write(overview_figure(geom, layout, paged), out_path, layout)
 
 
 def draw_pages(geom: Geometry, out_path: str | Path, layout: Layout = Layout()) -> list[Path]:
@@ -177,8 +179,9 @@ def _lanes_axes(fig, x: float, y: float, w: float, h: float, size: tuple[float, 
     return fig.add_axes((x / width, y / height, w / width, h / height))
 
 
-def overview_figure(geom: Geometry, layout: Layout = Layout()):
+def overview_figure(geom: Geometry, layout: Layout = Layout(), paged: bool = False):
     """The Figure draw_geometry writes (tests look at its patches)."""
+    starts = [rows[0].x0 for rows, _ in _paginate(geom, layout)] if paged else []
     marked = _marked(geom)
     n_lanes = max(1, len(geom.lanes))
     lanes_h = n_lanes * layout.lane
@@ -194,6 +197,7 @@ def overview_figure(geom: Geometry, layout: Layout = Layout()):
     bottom = height - layout.title - lanes_h
     ax = _lanes_axes(fig, layout.left, bottom, layout.plot_width, lanes_h, size)
     _draw_lanes(ax, geom, _Span(layout.plot_width, layout.lane, layout.dpi), n_lanes)
+    _draw_page_starts(ax, starts, n_lanes)
     _draw_title(over, geom.title, geom.subtitle, height)
     y = bottom - layout.axis
     column_w = layout.width / columns
@@ -208,8 +212,16 @@ def overview_figure(geom: Geometry, layout: Layout = Layout()):
         _draw_lanes(zax, geom, _Span(width, layout.page_lane, layout.dpi), n_lanes, window=zoom)
     y -= zoom_h
     y = _draw_legend(over, legend, len(geom.legend), layout, y)
-    _draw_lists(over, marked, geom, layout, y)
+    _draw_lists(over, marked, geom, layout, y, starts)
     return fig
+
+
+def _draw_page_starts(ax, starts: list[float], n_lanes: int) -> None:
+    """A line where each page starts and its number above the lanes (p1, p2 ...)."""
+    for number, x in enumerate(starts, start=1):
+        if number > 1:
+            ax.axvline(x, color="#555555", lw=0.7, ls=(0, (1, 2)), zorder=4)
+        ax.text(x, n_lanes + 0.02, f"p{number}", fontsize=6.5, color="#555555", ha="left", va="bottom", clip_on=False)
 
 
 def page_figures(geom: Geometry, layout: Layout = Layout()) -> list:
@@ -565,7 +577,8 @@ def _groups(marked: list[Rect]) -> list[list[Rect]]:
     return [g for g in (reviews, segments) if g]
 
 
-def _draw_lists(over, marked: list[Rect], geom: Geometry, layout: Layout, top: float) -> None:
+def _draw_lists(over, marked: list[Rect], geom: Geometry, layout: Layout, top: float,
+                page_starts: list[float] | None = None) -> None:
     """The review items (most confident first), then the next and fill segments, each under the
     mark its box carries, with the track and timecodes to find it in the editor."""
     row = layout.review_row
@@ -575,7 +588,10 @@ def _draw_lists(over, marked: list[Rect], geom: Geometry, layout: Layout, top: f
         order = ", most confident first" if kind == "Review" else ""
         over.text(0.2, y, f"{kind} ({len(group)}{order})", fontsize=9, fontweight="bold", va="center")
         for n, rect in enumerate(group[: layout.max_listed], start=1):
-            text = textwrap.shorten(_list_line(rect, geom), width=int(layout.width * 15.5), placeholder=" …")
+            line = _list_line(rect, geom)
+            if page_starts:  # the page to turn to: the last one starting at or before the item
+                line = line.replace(". ", f". page {sum(x <= rect.x0 for x in page_starts) or 1}, ", 1)
+            text = textwrap.shorten(line, width=int(layout.width * 15.5), placeholder=" …")
             over.text(0.2, y - n * row, text, fontsize=7.5, va="center", color="#222222")
         shown = min(len(group), layout.max_listed)
         if len(group) > shown:
