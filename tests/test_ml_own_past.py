@@ -9,7 +9,7 @@ import torch
 
 from model.features.grid import featurize
 from model.features.history import History, history_arrays
-from model.features.own_past import OnlineCounts, OwnPastGate, chain_view, framing_kept, mix, own_past, states
+from model.features.own_past import OnlineCounts, OwnPastGate, RowCounts, chain_view, framing_kept, mix, own_past, states
 from model.inference.network import MultiTrackTransformer, NetConfig, NetworkPredictor, Norm
 from model.training.synth import synthesize
 from tests.helpers_ml import TINY, features
@@ -89,6 +89,25 @@ def test_counting_step_by_step_gives_the_teacher_forced_counts(feats):
     assert online.framing_kept() == pytest.approx(framing_kept(feats.grid, arrays)[-1])
     view, whole = online.view(), chain_view(feats.grid, arrays)
     np.testing.assert_allclose(view.slot[0], whole.slot[-1], rtol=1e-6)
+
+
+def test_block_by_block_counts_are_exactly_the_whole_sequence_counts(feats):
+    """RowCounts (the predictions' blocks, a rollout's start) gives exactly chain_view's rows and
+    OnlineCounts.after's counts, in any order of blocks."""
+    arrays = history_arrays(feats.grid, feats.source_index)
+    whole, rows = chain_view(feats.grid, arrays), RowCounts(feats.grid, arrays)
+    cuts = [0, 7, feats.steps // 2, feats.steps // 2 + 1, feats.steps]
+    for lo, hi in [*zip(cuts, cuts[1:]), (3, 40)]:  # in order, then back to an earlier block
+        block = rows.view(lo, hi)
+        for name in ("p_cut", "p_on", "slot", "recency", "steps_here", "cuts_here", "shown"):
+            np.testing.assert_array_equal(getattr(block, name), getattr(whole, name)[lo:hi], err_msg=name)
+        assert rows.view(lo, hi, recency=False).recency is None
+    for s in (1, 2, feats.steps // 3, feats.steps):
+        a, b = OnlineCounts.after(feats.grid[:s], arrays.rows(slice(0, s))), rows.online(s)
+        for name in ("steps", "cuts", "recency"):
+            np.testing.assert_array_equal(getattr(a.counts, name), getattr(b.counts, name), err_msg=name)
+        for name in ("state", "framing", "rec", "before", "values"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
 def test_the_gate_weighs_the_chain_by_its_evidence_and_keeps_distributions(feats):

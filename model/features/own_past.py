@@ -176,9 +176,12 @@ class RowCounts:
     in any order of summation, so a block's view is the same as the rows of `chain_view`."""
 
     def __init__(self, grid: np.ndarray, hist: HistoryArrays) -> None:
+        # Per-row counts are at most 20 (one per track): kept as bytes, a quarter of float32's memory.
         per_row = event_counts(grid, hist, np.float32)
-        self.steps, self.cuts, self.recency = per_row.steps, per_row.cuts, per_row.recency  # (T-1, ...)
-        self.rec = recency_counts(grid, hist, np.float32)
+        self.steps, self.cuts, self.recency = (x.astype(np.uint8) for x in (per_row.steps, per_row.cuts, per_row.recency))  # (T-1, ...)
+        self.rec = recency_counts(grid, hist, np.float32).astype(np.uint8)
+        self.framing = framing_counts(grid, hist).astype(np.uint8)  # (T-1, 2)
+        self.grid = grid
         self.states = states(grid)
         self.before = from_class(grid, hist.recency)
         self._base: tuple[int, tuple[np.ndarray, ...]] = (0, tuple(np.zeros(x.shape[1:], np.float32) for x in self._rows()))
@@ -191,7 +194,7 @@ class RowCounts:
         at, base = self._base
         if lo < at:
             at, base = 0, tuple(np.zeros_like(b) for b in base)
-        base = tuple(b + x[at:lo].sum(0) for b, x in zip(base, self._rows()))
+        base = tuple(b + x[at:lo].sum(0, dtype=np.float32) for b, x in zip(base, self._rows()))
         self._base = (lo, base)  # blocks come in order: the next one starts from here
         return base
 
@@ -203,6 +206,18 @@ class RowCounts:
         zero = np.zeros((hi - lo, 1), np.float32)
         counts = MarkovCounts(steps, cuts, rec_shown, zero, zero)
         return view_of(counts, self.states[lo:hi], rec if recency else None, self.before[lo:hi])
+
+    def online(self, s: int) -> OnlineCounts:
+        """`OnlineCounts.after` steps 0..s-1 (s >= 1) from the kept rows: a rollout's start without
+        counting its context again (without the values after cuts, which no view reads)."""
+        steps, cuts, recency, rec = self._counts_before(s - 1)
+        empty = MarkovCounts(steps, cuts, recency, np.zeros(7, np.float32), np.zeros(1, np.float32))
+        online = OnlineCounts(empty, self.states[s - 1])
+        online.framing = self.framing[: s - 1].sum(0, dtype=np.float64)
+        online.rec = rec.copy()
+        online.before = self.before[s - 1]
+        online.values = self.grid[s - 1, :, 2:].astype(np.float32)
+        return online
 
 
 class OnlineCounts:

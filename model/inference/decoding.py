@@ -176,7 +176,7 @@ def in_range(values: np.ndarray) -> np.ndarray:
 
 FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
 CANCEL_EVERY = 64  # rollout steps between checks that the call is still wanted (model.inference.cancel)
-MARGINAL_BLOCK = 2048  # steps per block of the marginal predictions (bounds their temporaries)
+MARGINAL_BLOCK = 1024  # steps per block of the marginal predictions (bounds their temporaries)
 SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
 
@@ -412,7 +412,7 @@ class Decoder:
             head = arrays.rows(slice(0, s))
             hist = History.after(grid, src, head)
             speed = velocity(grid[-2:], head.cut[-2:])[-1]
-            chain = OnlineCounts.after(grid, head) if self.own_past is not None else None
+            chain = counts.online(s) if counts is not None else None
             inputs = OnlineInputs.after(grid, head, src) if self.own_inputs else None
             last = self._mixed({k: v[s - 1 : s] for k, v in out.items()}, counts, s - 1, s, recency=True)
             primed[s] = Primed(s, {k: v[0] for k, v in last.items()}, cache, min(s, self.context - 1), hist, speed,

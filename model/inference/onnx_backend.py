@@ -120,6 +120,9 @@ def _session(path: Path, threads: int | None):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # cores are shared with the editor
+    # No memory arena: it kept ~40 MB past a long programme's pass (the daemon's peak is to stay under
+    # 400 MB on 40 minutes) and saved no measurable time (5.43 vs 5.38 s of CPU for all kinds there).
+    opts.enable_cpu_mem_arena = False
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
