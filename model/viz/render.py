@@ -144,8 +144,10 @@ def draw_geometry(geom: Geometry, out_path: str | Path, layout: Layout = Layout(
 def draw_pages(geom: Geometry, out_path: str | Path, layout: Layout = Layout()) -> list[Path]:
     """The programme in rows of `geom.rows`, as many rows a page as fit in layout.page_rows_in;
     written beside `out_path` as STEM-p1.png, STEM-p2.png ... (atomically, each); returns them."""
-    figures = page_figures(geom, layout)
-    return [_write(fig, path, layout) for fig, path in zip(figures, page_paths(out_path, len(figures)))]
+    pages = _paginate(geom, layout)
+    paths = page_paths(out_path, len(pages))
+    # one page drawn and written at a time: 18 pages of a 40-minute programme held at once took 430 MB
+    return [_write(fig, path, layout) for fig, path in zip(_page_figures(geom, layout, pages), paths)]
 
 
 def page_paths(out_path: str | Path, count: int) -> list[Path]:
@@ -228,8 +230,10 @@ def page_figures(geom: Geometry, layout: Layout = Layout()) -> list:
     """One Figure a page: as many rows of the programme as fit in layout.page_rows_in, with the
     lanes that have something in them on that page only; then the sources on the page and the
     suggestions in it."""
-    figures = []
-    pages = _paginate(geom, layout)
+    return list(_page_figures(geom, layout, _paginate(geom, layout)))
+
+
+def _page_figures(geom: Geometry, layout: Layout, pages: list[tuple[list[Zoom], Geometry]]):
     for number, (rows, page) in enumerate(pages, start=1):
         lo, hi = rows[0].x0, min(rows[-1].x1, geom.extent_s)
         last = number == len(pages)
@@ -251,8 +255,7 @@ def page_figures(geom: Geometry, layout: Layout = Layout()) -> list:
             y -= row_h
         y = _draw_legend(over, legend, len(legend), layout, y)
         _draw_lists(over, marked, page, layout, y)
-        figures.append(fig)
-    return figures
+        yield fig
 
 
 def _paginate(geom: Geometry, layout: Layout) -> list[tuple[list[Zoom], Geometry]]:
