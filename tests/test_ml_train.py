@@ -76,11 +76,17 @@ def test_checkpoints_resume_to_identical_weights_and_predictions(twelve, data, t
     np.testing.assert_array_equal(best.predict(f).asset_probs, again.asset_probs)
 
 
-def test_fine_tuning_starts_from_the_given_weights(twelve, data, tmp_path):
+def test_fine_tuning_starts_from_the_given_weights_and_keeps_their_gate(twelve, data, tmp_path):
+    init = tmp_path / "init"
+    init.mkdir()
+    gate = {"cut": [-6.0, 1.5, 0.0], "dest": [0.0, 0.5], "recency": [0.0, 0.5], "keep_framing": 0.5, "geometric": True}
+    (init / "gated.safetensors").write_bytes((twelve / "final.safetensors").read_bytes())
+    (init / "gated.json").write_text(json.dumps({**json.loads((twelve / "final.json").read_text()), "own_past": gate}))
     out = tmp_path / "ft"
-    run(parse_args(train_argv(data, out, "--epochs", "1", "--epoch-windows", "4", "--init", str(twelve / "final.safetensors"))))
+    run(parse_args(train_argv(data, out, "--epochs", "1", "--epoch-windows", "4", "--init", str(init / "gated.safetensors"))))
     base, tuned = json.loads((twelve / "final.json").read_text()), json.loads((out / "final.json").read_text())
-    assert tuned["init"].endswith("final.safetensors") and tuned["norm"] == base["norm"] and tuned["config"] == base["config"]
+    assert tuned["init"].endswith("gated.safetensors") and tuned["norm"] == base["norm"] and tuned["config"] == base["config"]
+    assert tuned["own_past"] == gate and "own_past" not in base  # a fine-tune decodes with its init's gate
 
 
 def test_a_corrupt_or_missing_model_is_a_clear_one_line_error(twelve, tmp_path):

@@ -37,7 +37,7 @@ from model.atomic import write_atomic
 from model.features.history import HistoryArrays, history_arrays
 from model.features.own_past_inputs import own_past_inputs
 from model.inference.checkpoint import load, load_optimizer, save
-from model.inference.model_files import DEFAULT_WEIGHTS, ModelLoadError
+from model.inference.model_files import DEFAULT_WEIGHTS, ModelLoadError, read_checkpoint_meta
 from model.inference.network import (
     COMPONENTS,
     FORMAT,
@@ -394,6 +394,10 @@ def init_or_resume(args: argparse.Namespace, d: Dist, manifest: dict, train: Spl
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("run", "command")},
         "world_size": d.world,
     }
+    # A fine-tune decodes with its init's own-past gate until `mttd fit-gate` fits one to it.
+    gate = (resume.meta if resume is not None else read_checkpoint_meta(Path(init_from)) if init_from else {}).get("own_past")
+    if gate:
+        base_meta["own_past"] = gate
     return State(model, norm, opt, plan, base_meta, history, start_epoch, global_step, best, epochs_since_best(history))
 
 
