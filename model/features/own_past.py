@@ -59,7 +59,7 @@ def event_counts(grid: np.ndarray, hist: HistoryArrays, dtype=np.float64) -> Mar
     t, i = np.nonzero(shown)
     recency = np.zeros((rows, N_SLOTS, N_RECENCY), dtype)
     np.add.at(recency, (t, b[t, i] - 1, np.maximum(hist.recency[1:][t, i], 0)), 1)
-    value_sum = np.zeros((rows, 7), dtype)
+    value_sum = np.zeros((rows, 7), np.result_type(dtype, np.float32))  # values, whatever the counts' type
     np.add.at(value_sum, t, grid[1:][t, i, 2:])
     value_n = np.bincount(t, minlength=rows).astype(dtype)[:, None]
     return MarkovCounts(steps, cuts, recency, value_sum, value_n)
@@ -177,9 +177,9 @@ class RowCounts:
 
     def __init__(self, grid: np.ndarray, hist: HistoryArrays) -> None:
         # Per-row counts are at most 20 (one per track): kept as bytes, a quarter of float32's memory.
-        per_row = event_counts(grid, hist, np.float32)
-        self.steps, self.cuts, self.recency = (x.astype(np.uint8) for x in (per_row.steps, per_row.cuts, per_row.recency))  # (T-1, ...)
-        self.rec = recency_counts(grid, hist, np.float32).astype(np.uint8)
+        per_row = event_counts(grid, hist, np.uint8)
+        self.steps, self.cuts, self.recency = per_row.steps, per_row.cuts, per_row.recency  # (T-1, ...)
+        self.rec = recency_counts(grid, hist, np.uint8)
         self.framing = framing_counts(grid, hist).astype(np.uint8)  # (T-1, 2)
         self.grid = grid
         self.states = states(grid)

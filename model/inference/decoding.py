@@ -354,7 +354,7 @@ class Decoder:
                 cancel.check()  # a long sequence is many chunks: stop between them once unwanted
                 progress.report("predict", (a - plan.start) / max(plan.stop - plan.start, 1))
                 if keep and a > 0 and a % (reuse.SNAPSHOT_EVERY * context) == 0:
-                    snapshots[a] = cache
+                    snapshots[a] = _detached(cache)  # the trimmed view kept the whole returned cache (twice the steps)
                 chunk, cache = self.run(encoded(a, min(a + context, steps)), a, cache)
                 first = a - min(a, context - 1)  # the step the returned cache begins at
                 for s in (s for s in starts if a < s <= a + context):
