@@ -315,6 +315,10 @@ class NetworkPredictor(Decoder):
         out, cache = self.model(to_torch(x), past=cache, start=start)
         return {k: v.numpy() for k, v in out.items()}, cache
 
+    def default_workers(self) -> int:
+        """A long pass splits over torch's threads, each part on one (see decoding.ChunkRun)."""
+        return torch.get_num_threads()
+
     def window(self, cache: list, lo: int | None, hi: int | None) -> list:
         return [(k[:, :, lo:hi], v[:, :, lo:hi]) for k, v in cache]
 

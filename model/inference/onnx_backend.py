@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -74,6 +75,8 @@ class OnnxPredictor(Decoder):
         # One step at a time is bound by per-operator overhead, where waking a second thread
         # costs more than it saves (0.72 ms a step on one thread, 1.30 ms on two).
         self._step_session = self._session if threads == 1 else None
+        self.workers = threads or os.cpu_count() or 1  # a long pass splits over as many threads as a run may use
+        self._one_thread_runs = 0  # inside parallel_scope: every run on the one-thread session
 
     # -- the graph
 
@@ -86,9 +89,21 @@ class OnnxPredictor(Decoder):
         steps = x["active"].shape[1]
         feeds = {k: np.ascontiguousarray(x[k]) for k in INPUTS}
         feeds.update(pos=np.arange(start, start + steps, dtype=np.int64), past_k=cache[0], past_v=cache[1])
-        heads, keys, values = (self._session if steps > 1 else self._single_thread()).run(None, feeds)
+        one = steps == 1 or self._one_thread_runs
+        heads, keys, values = (self._single_thread() if one else self._session).run(None, feeds)
         bounds = np.cumsum([n for _, n in self.heads])[:-1]
         return dict(zip((n for n, _ in self.heads), np.split(heads, bounds, axis=-1))), (keys, values)
+
+    @contextmanager
+    def parallel_scope(self):
+        """Parts of a pass on several threads: each runs the one-thread session (ONNX Runtime
+        sessions take concurrent runs), not the session that would use every core for each."""
+        self._single_thread()
+        self._one_thread_runs += 1
+        try:
+            yield
+        finally:
+            self._one_thread_runs -= 1
 
     def _single_thread(self):
         if self._step_session is None:
