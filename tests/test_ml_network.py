@@ -317,3 +317,24 @@ def test_recency_class_names_the_shot_a_source_returns_from():
     feed(hist, grid[:20], src[:20])
     assert hist.next_new == 3
     assert dict(hist.candidates(0))[3] == 0
+
+
+def test_a_first_shot_snaps_exactly_as_a_plain_search_over_the_candidates():
+    """after_cut's field-by-field distances pick what a plain per-cell search picks, ties included."""
+    from model.inference.decoding import FULL_FRAME, after_cut
+
+    rng = np.random.default_rng(5)
+    steps = 300
+    framed = rng.random((steps, 20)) < 0.3
+    framing = np.where(framed[..., None], rng.choice([50.0, 100.0, 0.0, 25.0], (steps, 20, 7)), 0).astype(np.float32)
+    head = (framing + rng.normal(size=framing.shape) * 30).astype(np.float32)
+    head[::7] = FULL_FRAME  # exact ties with the full frame
+    std = np.array([40, 0.5, 0.3, 6, 6, 6, 6], np.float32)
+    active = rng.random((steps, 20)) < 0.5
+    got = after_cut(head, framing, framed, active, std)
+    for t, i in zip(*np.nonzero(~framed)):
+        cands = [framing[t, j] if framed[t, j] else FULL_FRAME for j in range(20)] + [FULL_FRAME]
+        dist = [np.abs((head[t, i] - c) / std).sum() for c in cands]
+        np.testing.assert_array_equal(got[t, i], cands[int(np.argmin(dist))], err_msg=f"step {t} track {i}")
+    for t in range(0, steps, 37):  # a rollout's step: (20, 7) without a leading axis
+        np.testing.assert_array_equal(after_cut(head[t], framing[t], framed[t], active[t], std), got[t])

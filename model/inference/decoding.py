@@ -30,7 +30,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
-from model.features.own_past import OnlineCounts, OwnPastGate, RowCounts, chain_view, framing_kept, mix
+from model.features.own_past import OnlineCounts, OwnPastGate, RowCounts, chain_view, framing_kept, mix, softmax
 from model.features.own_past_inputs import OnlineInputs, own_past_inputs
 from model.inference import cancel, progress, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
@@ -146,11 +146,6 @@ def kind_codes(feats: SequenceFeatures) -> np.ndarray:
 # ---------------------------------------------------------------- heads
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def motion(speed: np.ndarray, delta: np.ndarray, norm: Norm, snap: bool = False) -> np.ndarray:
     """The next step's change of a moving shot: its velocity, or the delta head's when it was still."""
     moving = np.any(speed != 0, axis=-1, keepdims=True)
@@ -209,12 +204,20 @@ def after_cut(head_values: np.ndarray, framing: np.ndarray, framed: np.ndarray, 
     cands = np.concatenate([np.where(framed[..., None], framing, FULL_FRAME), np.broadcast_to(FULL_FRAME, framing[..., :1, :].shape)], axis=-2)
     lead = first.shape[:-1]
     cells = np.argwhere(first)  # (n, ndim): leading index..., track
+    by_field = np.moveaxis(cands, -1, 0).copy()  # (7, ..., 21): one field of every candidate at a time
     for lo in range(0, len(cells), SNAP_BLOCK):
         block = cells[lo : lo + SNAP_BLOCK]
         where = tuple(block.T)
-        rows = cands[where[:-1]] if lead else np.broadcast_to(cands, (len(block),) + cands.shape)  # (n, 21, 7)
-        dist = np.abs((head_values[where][:, None, :] - rows) / std).sum(-1)
-        out[where] = rows[np.arange(len(block)), dist.argmin(-1)]
+        head = head_values[where]  # (n, 7)
+        # Sum of |head - candidate| / std over the 7 fields, a field at a time (numpy's sum over
+        # 7 terms adds them one after another: the same numbers, without (n, 21, 7) temporaries).
+        dist = None
+        for f in range(head.shape[-1]):
+            field_rows = by_field[f][where[:-1]] if lead else by_field[f]  # (n, 21) or (21,)
+            d = np.abs((head[:, f, None] - field_rows) / std[f])
+            dist = d if dist is None else dist + d
+        pick = dist.argmin(-1)
+        out[where] = cands[(*where[:-1], pick)] if lead else cands[pick]
     return out
 
 
