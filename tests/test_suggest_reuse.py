@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from model.inference import reuse
+from model.inference import cancel, reuse
 from model.inference.load import load_predictor
 from model.suggest.items import SuggestOptions
 from model.suggest.pipeline import suggest
@@ -111,3 +111,31 @@ def test_another_file_is_not_mistaken_for_the_last_one(corpus_dir, network):
     suggest(timeline, network, OPTIONS)
     other = read_timeline(corpus_dir / "havardgulldahl__xmeml/fcp.sample.xml")
     assert_same(suggest(other, network, OPTIONS)[0], fresh(network, other))
+
+
+class Stopped(Exception):
+    pass
+
+
+def test_a_resave_stopped_half_way_leaves_no_half_written_pass(corpus_dir, network):
+    """A re-save writes into the kept pass's arrays; stopped before its last chunk (the caller has
+    gone), it must leave nothing behind that the next pass would take for a whole pass."""
+    timeline = read_timeline(corpus_dir / PROGRAMME)
+    changed = edited(timeline, 0.75)
+    fresh(network, timeline)
+    calls = counted(network)
+    suggest(changed, network, OPTIONS)
+    chunks = calls["chunks"]
+    assert chunks >= 2
+    fresh(network, timeline)
+    checks = {"n": 0}
+
+    def stop_before_the_last_chunk():  # checks: one after the features, then one before each chunk
+        checks["n"] += 1
+        if checks["n"] == 1 + chunks:
+            raise Stopped
+
+    with cancel.checking(stop_before_the_last_chunk), pytest.raises(Stopped):
+        suggest(changed, network, OPTIONS)
+    again = edited(timeline, 0.1)  # its pass would copy the rows after its reach (around 0.75) from a kept pass
+    assert_same(suggest(again, network, OPTIONS)[0], fresh(network, again))
