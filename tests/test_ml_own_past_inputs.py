@@ -132,3 +132,16 @@ def test_fine_tuning_with_the_inputs_starts_from_the_same_outputs_and_old_models
                               "--init", str(base / "final.safetensors"), "--own-past-inputs")))
     trained, _ = model_from_checkpoint(load(more / "final.safetensors"))
     assert trained.own_proj.weight.abs().sum() > 0  # the projection learns from zero
+
+
+def test_the_own_past_projection_can_learn_at_its_own_rate():
+    from model.training.train import param_groups
+
+    model = MultiTrackTransformer(NetConfig(**TINY, context=64, own_past_inputs=True))
+    args = parse_args(["--data", "d", "--out", "o", "--own-past-inputs", "--own-lr-scale", "30"])
+    groups = param_groups(model, args)
+    own = [g for g in groups if g.get("lr_scale") == 30]
+    assert len(own) == 1 and {id(p) for p in own[0]["params"]} == {id(p) for p in model.own_proj.parameters()}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    plain = param_groups(model, parse_args(["--data", "d", "--out", "o"]))
+    assert len(plain) == 2 and sum(len(g["params"]) for g in plain) == len(list(model.parameters()))

@@ -25,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--own-past-inputs", action="store_true",
                    help="the network also reads the own-past statistics (model/features/own_past_inputs.py; "
                         "with --init they are added with a zero projection)")
+    p.add_argument("--own-lr-scale", type=float, default=1.0,
+                   help="learning-rate multiplier of the own-past projection (a fine-tune that adds it starts it at zero)")
     p.add_argument("--epoch-windows", type=int, default=None, help="training windows per epoch (default: all)")
     p.add_argument("--val-windows", type=int, default=256, help="validation windows per epoch (fixed subset)")
     p.add_argument("--threads", type=int, default=2, help="torch threads per process")
