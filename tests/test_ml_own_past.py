@@ -164,12 +164,13 @@ def test_where_a_timeline_keeps_its_framings_a_change_keeps_the_values():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_column_by_column_is_the_plain_formula(dtype):
-    """The fast softmax (max and sum a column at a time) gives the plain formula's very numbers."""
-    from model.features.own_past import softmax
+    """The fast softmax and row sums (a column at a time) give the plain formulas' very numbers."""
+    from model.features.own_past import row_sum, softmax
 
     rng = np.random.default_rng(3)
     for n in [*range(1, 34), 128, 129]:
-        x = (7 * rng.normal(size=(50, 20, n))).astype(dtype)
+        x = (7 * rng.normal(size=(300, 20, n))).astype(dtype)  # above the column path's threshold
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         np.testing.assert_array_equal(softmax(x), e / e.sum(axis=-1, keepdims=True), err_msg=f"{n} classes")
         np.testing.assert_array_equal(softmax(x[0, 0]), (e / e.sum(axis=-1, keepdims=True))[0, 0])
+        np.testing.assert_array_equal(row_sum(e[..., 1:]), e[..., 1:].sum(-1), err_msg=f"sum of {n - 1}")

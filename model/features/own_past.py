@@ -128,20 +128,22 @@ class ChainView:
 def view_of(c: MarkovCounts, s: np.ndarray, rec: np.ndarray | None, before: np.ndarray) -> ChainView:
     """The view at cells in states s (R, 20) from counts with a matching leading axis (R, ...),
     recency counts `rec` (R, 9, 8) (None: no recency view) and the classes of the shots before (R, 20)."""
-    p_cut = np.minimum((c.cuts.sum(-1) + PRIOR) / (c.steps + 2 * PRIOR), 1.0)  # as `tables`, without what the view omits
-    p_dest = (c.cuts + PRIOR) / (c.cuts.sum(-1, keepdims=True) + N_STATES * PRIOR)
+    out_of = row_sum(c.cuts)  # cuts out of each state (whole numbers: exact in any order)
+    p_cut = np.minimum((out_of + PRIOR) / (c.steps + 2 * PRIOR), 1.0)  # as `tables`, without what the view omits
+    p_dest = (c.cuts + PRIOR) / (out_of[..., None] + N_STATES * PRIOR)
     rows = np.arange(s.shape[0])[:, None]
     dest = p_dest[rows, s]  # (R, 20, 11)
     dest[..., 0] *= s > 0  # off -> off is no cut
-    dest /= dest.sum(-1, keepdims=True)
-    slot = dest[..., 1:] / np.maximum(dest[..., 1:].sum(-1, keepdims=True), 1e-12)
+    dest /= row_sum(dest)[..., None]
+    slot = dest[..., 1:] / np.maximum(row_sum(dest[..., 1:])[..., None], 1e-12)
+    shown_rec = None if rec is None else rec[rows, before]
     return ChainView(
         p_cut=p_cut[rows, s],
         p_on=1.0 - dest[..., 0],
         slot=slot,
-        recency=None if rec is None else (rec[rows, before] + PRIOR) / (rec[rows, before].sum(-1, keepdims=True) + N_RECENCY * PRIOR),
+        recency=None if rec is None else (shown_rec + PRIOR) / (row_sum(shown_rec)[..., None] + N_RECENCY * PRIOR),
         steps_here=c.steps[rows, s],
-        cuts_here=c.cuts.sum(-1)[rows, s],
+        cuts_here=out_of[rows, s],
         shown=np.broadcast_to(c.recency.sum((-1, -2))[:, None], s.shape),
     )
 
@@ -318,27 +320,30 @@ def own_past_gate(meta: dict) -> OwnPastGate | None:
 def softmax(x: np.ndarray) -> np.ndarray:
     """exp(x - max) / sum over the last axis. The heads have 2 to 10 classes, where numpy's max and
     sum reductions spend most of their time per row: both go column by column here (5-8x faster),
-    the sum in the order numpy's own reduction adds (see `_row_sum`), so the numbers are the same."""
+    the sum in the order numpy's own reduction adds (see `row_sum`), so the numbers are the same."""
     n = x.shape[-1]
-    if n > _PAIRWISE_BLOCK:
+    if n > _PAIRWISE_BLOCK or x.size < _COLUMNS_FROM:  # a rollout's step: one reduction beats n column calls
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     top = x[..., 0]
     for i in range(1, n):
         top = np.maximum(top, x[..., i])
     e = np.exp(x - top[..., None])
-    return e / _row_sum(e)[..., None]
+    return e / row_sum(e)[..., None]
 
 
 _softmax = softmax  # the name model.training.fit_gate imports
 _PAIRWISE_BLOCK = 128  # numpy sums up to this many terms with eight accumulators (pairwise beyond)
+_COLUMNS_FROM = 4096  # elements from which column-by-column pays (below, per-call overhead dominates)
 
 
-def _row_sum(e: np.ndarray) -> np.ndarray:
-    """e.sum(-1) for a last axis of at most _PAIRWISE_BLOCK terms, column by column in numpy's
-    order (its pairwise sum: one after another under 8 terms, else eight running sums combined
-    as a tree, then the rest one by one)."""
+def row_sum(e: np.ndarray) -> np.ndarray:
+    """e.sum(-1), the same numbers: on large arrays with a short last axis (at most
+    _PAIRWISE_BLOCK terms) column by column in numpy's order (its pairwise sum: one after another
+    under 8 terms, else eight running sums combined as a tree, then the rest one by one)."""
     n = e.shape[-1]
+    if n > _PAIRWISE_BLOCK or e.size < _COLUMNS_FROM:
+        return e.sum(-1)
     if n < 8:
         total = e[..., 0].copy()
         for i in range(1, n):

@@ -30,7 +30,7 @@ from model.features.history import (
     score_candidates,
     single_step,
 )
-from model.features.own_past import OnlineCounts, OwnPastGate, RowCounts, chain_view, framing_kept, mix, softmax
+from model.features.own_past import OnlineCounts, OwnPastGate, RowCounts, chain_view, framing_kept, mix, row_sum, softmax
 from model.features.own_past_inputs import OnlineInputs, own_past_inputs
 from model.inference import cancel, progress, reuse
 from model.inference.predictor import N_SLOTS, VALUE_FIELDS, Predictions, Rollout
@@ -621,7 +621,7 @@ class Decoder:
         current = np.eye(N_SLOTS, dtype=np.float32)[grid[..., 1].astype(np.int64).clip(0, MAX_SLOT)]
         stay = ((1 - p_cut) * active_now)[..., None]
         mixed = stay * current + (p_cut * p_on_after_cut)[..., None] * asset_after_cut
-        asset = np.where(active_now[..., None], mixed / np.maximum(mixed.sum(-1, keepdims=True), 1e-9), asset_after_cut)
+        asset = np.where(active_now[..., None], mixed / np.maximum(row_sum(mixed)[..., None], 1e-9), asset_after_cut)
         # Values as a decision: under absolute error the best point forecast is the median, which
         # stays at the current values unless one kind of change is likelier than not. So: the
         # cut's values if P(cut) >= 1/2; the shot's current velocity (keyframes are linear between
