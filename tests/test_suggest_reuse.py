@@ -139,3 +139,38 @@ def test_a_resave_stopped_half_way_leaves_no_half_written_pass(corpus_dir, netwo
         suggest(changed, network, OPTIONS)
     again = edited(timeline, 0.1)  # its pass would copy the rows after its reach (around 0.75) from a kept pass
     assert_same(suggest(again, network, OPTIONS)[0], fresh(network, again))
+
+
+def test_a_rollout_whose_context_differs_only_in_the_own_past_counts_is_replayed(corpus_dir, network):
+    """Kraakeklubben with a clip trimmed at 40 %: the later fill's cache window and History are the
+    same as last time, only the own-past chain counts the edit (the earlier fill is before it). It
+    is replayed through the network's kept outputs (no single-step network call), and every kept
+    rollout equals a fresh pass's, confidences too."""
+    timeline = read_timeline(corpus_dir / "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml")
+    fresh(network, timeline)
+    calls = {"steps": 0}
+    run = type(network).run
+
+    def counting(self, x, start, cache):
+        calls["steps"] += x["active"].shape[1] == 1
+        return run(self, x, start, cache)
+
+    network.run = counting.__get__(network)
+    changed = edited(timeline, 0.4)
+    resaved = suggest(changed, network, OPTIONS)[0]
+    assert calls["steps"] == 0 and resaved.fill
+    replayed = kept_rollouts(network)
+    calls["steps"] = 0
+    again = fresh(network, changed)
+    assert calls["steps"] > 0  # a fresh pass runs its rollouts
+    assert_same(resaved, again)
+    rolled = kept_rollouts(network)
+    assert replayed.keys() == rolled.keys() and replayed
+    for key, r in rolled.items():  # the rollouts themselves, confidences too
+        for name in ("grid", "source_index", "confidence"):
+            assert np.array_equal(getattr(replayed[key], name), getattr(r, name)), (key, name)
+
+
+def kept_rollouts(predictor) -> dict:
+    (memo,) = predictor._memos._items.values()
+    return dict(memo.rollouts)

@@ -9,6 +9,7 @@ torch-free backend and the daemon's fast start share one copy of the decoding.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import threading
@@ -240,6 +241,9 @@ class Primed:
     keep: dict[tuple, Rollout] | None = None  # where a rollout from here is kept for the next pass
     chain: OnlineCounts | None = None  # the own-past counts after the context (with a gate)
     inputs: OnlineInputs | None = None  # the own-past inputs after the context (a network that reads them)
+    net_last: dict[str, np.ndarray] | None = None  # the network's own row about `start` (before the mix)
+    replay: dict[tuple, tuple[Rollout, tuple]] | None = None  # (n_steps, seed, sample) -> a rollout, (its network outputs, sources)
+    keep_nets: dict[tuple, tuple] | None = None  # where a rollout's network outputs and sources are kept for the next pass
 
 
 def _detached(window: Any) -> Any:
@@ -250,12 +254,13 @@ def _detached(window: Any) -> Any:
     return window
 
 
-def _context_identity(p: Primed, feats: SequenceFeatures) -> bytes:
-    """A digest of everything a rollout from `p` reads: the cache window, the heads' last row,
-    the shots' velocity, the History and the sequence's sources. Equal digests, equal rollouts
-    (a re-save whose edit leaves a rollout's context alone keeps that rollout)."""
+def _context_identity(p: Primed, feats: SequenceFeatures, last: dict[str, np.ndarray] | None = None) -> bytes:
+    """A digest of everything a rollout from `p` reads: the cache window, the heads' last row (or
+    `last`: the network's own row, for a digest without the own-past chain), the shots' velocity,
+    the History and the sequence's sources. Equal digests, equal rollouts (a re-save whose edit
+    leaves a rollout's context alone keeps that rollout)."""
     h = hashlib.blake2b(digest_size=16)
-    for part in (*(p.cache if isinstance(p.cache, tuple) else (p.cache,)), *p.last.values(), p.speed):
+    for part in (*(p.cache if isinstance(p.cache, tuple) else (p.cache,)), *(p.last if last is None else last).values(), p.speed):
         h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
     hist = p.hist
     for part in (hist.active, hist.src, hist.values, hist.framing, hist.framed, hist.since_cut, hist.recency, hist.seen):
@@ -512,15 +517,27 @@ class Decoder:
             inputs = OnlineInputs.after(grid, head, src) if self.own_inputs else None
             last = self._mixed({k: v[s - 1 : s] for k, v in out.items()}, counts, s - 1, s, recency=True)
             primed[s] = Primed(s, {k: v[0] for k, v in last.items()}, cache, min(s, self.context - 1), hist, speed,
-                               chain=chain, inputs=inputs)
+                               chain=chain, inputs=inputs, net_last={k: v[s - 1] for k, v in out.items()})
             if new_memo is not None:
-                new_memo.identities[s] = identity = _context_identity(primed[s], feats)
-                same = memo is not None and (s <= plan.first_change or memo.identities.get(s) == identity)
-                old = memo.rollouts if same else {}
-                primed[s].done = {k[1:]: r for k, r in old.items() if k[0] == s}
-                new_memo.rollouts.update({(s, *k): r for k, r in primed[s].done.items()})
-                primed[s].keep = new_memo.rollouts
+                self._reuse_rollouts(primed[s], feats, memo, new_memo, plan)
         return preds, primed
+
+    def _reuse_rollouts(self, p: Primed, feats: SequenceFeatures, memo: reuse.PassMemo | None, new_memo: reuse.PassMemo,
+                        plan: reuse.Plan) -> None:
+        """What the last pass's rollouts from `p.start` give this one: the same rollouts where the
+        whole context is the same, a replay through the network's kept outputs where only the
+        own-past chain differs (not with own-past inputs: the network reads the chain there)."""
+        s = p.start
+        new_memo.identities[s] = identity = _context_identity(p, feats)
+        new_memo.net_identities[s] = net_identity = _context_identity(p, feats, p.net_last)
+        same = memo is not None and (s <= plan.first_change or memo.identities.get(s) == identity)
+        old = memo.rollouts if same else {}
+        p.done = {k[1:]: r for k, r in old.items() if k[0] == s}
+        new_memo.rollouts.update({(s, *k): r for k, r in p.done.items()})
+        new_memo.nets.update({(s, *k): memo.nets[(s, *k)] for k in p.done if (s, *k) in memo.nets})
+        if memo is not None and not same and p.inputs is None and memo.net_identities.get(s) == net_identity:
+            p.replay = {k[1:]: (r, memo.nets[k]) for k, r in memo.rollouts.items() if k[0] == s and k in memo.nets}
+        p.keep, p.keep_nets = new_memo.rollouts, new_memo.nets
 
     def _mixed(self, out: dict[str, np.ndarray], counts: RowCounts | None, lo: int, hi: int, recency: bool = False) -> dict[str, np.ndarray]:
         """The network's head outputs of rows lo..hi-1 mixed with the own-past chain by the gate
@@ -687,6 +704,21 @@ class Decoder:
             raise ValueError(f"rollout start {start}, but primed at {primed.start}")
         if primed is not None and primed.done is not None and (n_steps, seed, sample) in primed.done:
             return primed.done[(n_steps, seed, sample)]  # the same context: the same rollout as the last pass
+        replay = primed.replay.get((n_steps, seed, sample)) if primed is not None and primed.replay else None
+        if replay is not None:
+            start_state = copy.deepcopy((primed.hist, primed.chain))  # to run it after all if a step comes out otherwise
+            replayed = self._rollout(feats, start, n_steps, seed, sample, primed, replay)
+            if replayed is not None:
+                return replayed
+            primed.hist, primed.chain = start_state
+        return self._rollout(feats, start, n_steps, seed, sample, primed)
+
+    def _rollout(self, feats: SequenceFeatures, start: int, n_steps: int, seed: int, sample: bool, primed: Primed | None,
+                 replay: tuple[Rollout, tuple[dict, np.ndarray]] | None = None) -> Rollout | None:
+        """`rollout`; with `replay` (the last pass's rollout from a context that differed only in the
+        own-past chain, and the network's outputs along it), the network's outputs are taken from
+        there while each step comes out as it did then (the same inputs give the same outputs);
+        None as soon as one does not."""
         rng = np.random.default_rng(seed)
         out_grid = np.zeros((n_steps, N_TRACKS, 9), np.float32)
         out_src = np.full((n_steps, N_TRACKS), -1, np.int32)
@@ -695,6 +727,8 @@ class Decoder:
             p = self._prime(feats, start) if primed is None else primed
             last, cache, cached, hist, speed, pos = p.last, p.cache, p.cached, p.hist, p.speed, max(start, 1)
             chain, inputs = p.chain, p.inputs
+            nets = {name: np.zeros((max(n_steps - 1, 0), N_TRACKS, size), np.float32) for name, size in self.heads}
+            srows = np.zeros((n_steps, N_TRACKS), np.int64)  # the sources chosen (new ones beyond the timeline's too)
             for n in range(n_steps):
                 if n % CANCEL_EVERY == 0:
                     cancel.check()
@@ -702,6 +736,9 @@ class Decoder:
                 row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed, keeps)
                 out_grid[n] = row
                 out_src[n] = np.where(srow < len(feats.sources), srow, -1)
+                srows[n] = srow
+                if replay is not None and not (np.array_equal(row, replay[0].grid[n]) and np.array_equal(srow, replay[1][1][n])):
+                    return None
                 if n == n_steps - 1:
                     break
                 before = np.concatenate([hist.active[:, None], np.zeros((N_TRACKS, 1)), hist.values], axis=1)
@@ -709,18 +746,26 @@ class Decoder:
                 if chain is not None:
                     chain.step(row, st.cut, st.recency)
                 speed = velocity(row[None], st.cut[None], before)[0]
-                x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
-                if inputs is not None:
-                    inputs.step(row, srow, st.cut, st.recency)
-                    x["own_past"] = inputs.row()[None, None]
-                if cached >= self.context - 1 + self.trim_slack:  # the attention mask bounds the span either way
-                    cache, cached = self.trim(cache), self.context - 1
-                out, cache = self.run(x, pos, cache)
-                last = self._mixed_step(self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active), chain)
+                if replay is not None:  # the same step as last time: the network's outputs are the kept ones
+                    net = {k: v[n] for k, v in replay[1][0].items()}
+                else:
+                    x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
+                    if inputs is not None:
+                        inputs.step(row, srow, st.cut, st.recency)
+                        x["own_past"] = inputs.row()[None, None]
+                    if cached >= self.context - 1 + self.trim_slack:  # the attention mask bounds the span either way
+                        cache, cached = self.trim(cache), self.context - 1
+                    out, cache = self.run(x, pos, cache)
+                    net = self.calibrate({k: v[0, -1] for k, v in out.items()}, hist.active)
+                for k, v in net.items():
+                    nets[k][n] = v
+                last = self._mixed_step(net, chain)
                 cached, pos = cached + 1, pos + 1
         rollout = Rollout(grid=out_grid, source_index=out_src, confidence=conf)
         if primed is not None and primed.keep is not None:
             primed.keep[(start, n_steps, seed, sample)] = rollout
+            if primed.keep_nets is not None:
+                primed.keep_nets[(start, n_steps, seed, sample)] = (nets, srows)
         return rollout
 
     def _prime(self, feats: SequenceFeatures, start: int) -> Primed:
