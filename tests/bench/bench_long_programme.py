@@ -101,38 +101,36 @@ def show(label: str, seconds: float, goal: str, baseline: str = "") -> None:
     print(f"  {label:<44} {seconds:7.2f} s wall {_CPU['last']:6.2f} s CPU   goal {goal:<8} {baseline}")
 
 
-def best_of(rounds: int, fn) -> tuple[float, float]:
-    """The least wall and the least CPU seconds of `rounds` calls (each the best of its own kind:
-    on a shared machine the two minima may come from different rounds)."""
-    walls, cpus = [], []
-    for _ in range(rounds):
-        wall, _ = timed(fn)
-        walls.append(wall)
-        cpus.append(_CPU["last"])
-    return min(walls), min(cpus)
-
-
 def whole_forward(timeline: Timeline, backend: str, rounds: int) -> None:
     from model.features.grid import featurize
-    from model.features.history import history_arrays
     from model.inference.load import load_predictor
 
     predictor = load_predictor(None, backend)
     feats = featurize(timeline.sequences[0])
-    arrays = history_arrays(feats.grid, feats.source_index)
+    network = {}
+    run_pass = predictor._pass
+
+    def timed_pass(*args, **kwargs):  # the network's share of each whole forward, from the same call
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = run_pass(*args, **kwargs)
+        network["last"] = (time.perf_counter() - wall, time.process_time() - cpu)
+        return value
+
+    predictor._pass = timed_pass
     workers = predictor.workers or predictor.default_workers()
     print(f"0. the whole forward over {feats.steps} steps ({backend}, best of {rounds}; load {os.getloadavg()[0]:.2f})")
     predictor.predict_primed(feats, ())  # warm: sessions, the one-thread session, allocator
-    rows = {}
     for label, n in ((f"split over {workers} threads", workers), ("one pass, as before", 1)):
         predictor.workers = n
-        network = best_of(rounds, lambda: predictor._pass(feats, (), arrays, None, keep=False))
-        whole = best_of(rounds, lambda: predictor.predict_primed(feats, ()))
-        rows[label] = (network, whole)
+        runs = []
+        for _ in range(rounds):
+            wall, _ = timed(lambda: predictor.predict_primed(feats, ()))
+            runs.append((wall, _CPU["last"], *network["last"]))
+        wall, cpu, net_wall, net_cpu = min(runs)  # the round with the least wall time
+        best_cpu = min(r[1] for r in runs)
+        print(f"  {label:<28} whole {wall:5.2f} s wall {cpu:5.2f} s CPU (least CPU {best_cpu:.2f})   goal 2 s   "
+              f"(of which the network {net_wall:.2f} s wall {net_cpu:.2f} s CPU)")
     predictor.workers = None
-    for label, ((net_wall, net_cpu), (wall, cpu)) in rows.items():
-        print(f"  {label:<28} whole {wall:5.2f} s wall {cpu:5.2f} s CPU   goal 2 s   "
-              f"(the network alone {net_wall:.2f} s wall {net_cpu:.2f} s CPU; gate and predictions ~{cpu - net_cpu:.2f} s CPU)")
 
 
 def in_process(timeline: Timeline, backend: str, old: bool) -> None:
