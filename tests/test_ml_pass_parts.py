@@ -122,6 +122,20 @@ def test_a_split_pass_equals_one_pass_on_a_real_programme_int8(corpus_dir):
     assert_same_pass(one, two)
 
 
+def test_a_pass_splits_only_over_the_threads_it_was_given():
+    """The daemon's `threads = 1` keeps every pass on one thread; an unset count uses the cores."""
+    from model.inference.onnx_backend import usable_cores
+
+    assert load_predictor(None, "onnx-int8", threads=1).workers == 1
+    assert load_predictor(None, "onnx-int8", threads=3).workers == 3
+    assert load_predictor(None, "onnx-int8").workers == usable_cores() >= 1
+    torch.set_num_threads(2)
+    try:
+        assert tiny_predictor().default_workers() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_a_split_pass_never_sees_the_future(synthetic):
     """Changing the steps after t (in the second part, and in the first) moves no prediction
     made from steps up to t, with the chain's gate on."""
