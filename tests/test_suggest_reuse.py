@@ -141,11 +141,11 @@ def test_a_resave_stopped_half_way_leaves_no_half_written_pass(corpus_dir, netwo
     assert_same(suggest(again, network, OPTIONS)[0], fresh(network, again))
 
 
-def test_a_rollout_whose_context_differs_only_in_the_own_past_counts_is_replayed(corpus_dir, network):
-    """Kraakeklubben with a clip trimmed at 40 %: the later fill's cache window and History are the
-    same as last time, only the own-past chain counts the edit (the earlier fill is before it). It
-    is replayed through the network's kept outputs (no single-step network call), and every kept
-    rollout equals a fresh pass's, confidences too."""
+def test_a_rollout_from_the_same_network_context_is_replayed(corpus_dir, network):
+    """Kraakeklubben with a clip trimmed at 40 %: the later fill starts from the same cache window
+    and network row as last time, only the own-past chain counts the edit (the earlier fill is
+    before it). It is replayed through the network's kept outputs (no single-step network call),
+    and every kept rollout equals a fresh pass's, confidences too."""
     timeline = read_timeline(corpus_dir / "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml")
     fresh(network, timeline)
     calls = {"steps": 0}

@@ -242,8 +242,8 @@ class Primed:
     chain: OnlineCounts | None = None  # the own-past counts after the context (with a gate)
     inputs: OnlineInputs | None = None  # the own-past inputs after the context (a network that reads them)
     net_last: dict[str, np.ndarray] | None = None  # the network's own row about `start` (before the mix)
-    replay: dict[tuple, tuple[Rollout, tuple]] | None = None  # (n_steps, seed, sample) -> a rollout, (its network outputs, sources)
-    keep_nets: dict[tuple, tuple] | None = None  # where a rollout's network outputs and sources are kept for the next pass
+    replay: dict[tuple, tuple] | None = None  # (n_steps, seed, sample) -> (network outputs, input digests) of the last pass's rollout
+    keep_nets: dict[tuple, tuple] | None = None  # where a rollout's network outputs and input digests are kept for the next pass
 
 
 def _detached(window: Any) -> Any:
@@ -252,6 +252,24 @@ def _detached(window: Any) -> Any:
     if isinstance(window, tuple) and all(isinstance(c, np.ndarray) for c in window):
         return tuple(np.array(c) for c in window)
     return window
+
+
+def _input_digest(x: dict[str, np.ndarray]) -> bytes:
+    """A digest of one step's network inputs (equal inputs after an equal cache: equal outputs)."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(x):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(x[name]).tobytes())
+    return h.digest()
+
+
+def _network_identity(p: Primed) -> bytes:
+    """A digest of what the network side of a rollout from `p` starts from: the cache window and
+    the network's own row about the start (before the own-past mix)."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (*(p.cache if isinstance(p.cache, tuple) else (p.cache,)), *(p.net_last or {}).values()):
+        h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
+    return h.digest()
 
 
 def _context_identity(p: Primed, feats: SequenceFeatures, last: dict[str, np.ndarray] | None = None) -> bytes:
@@ -525,18 +543,18 @@ class Decoder:
     def _reuse_rollouts(self, p: Primed, feats: SequenceFeatures, memo: reuse.PassMemo | None, new_memo: reuse.PassMemo,
                         plan: reuse.Plan) -> None:
         """What the last pass's rollouts from `p.start` give this one: the same rollouts where the
-        whole context is the same, a replay through the network's kept outputs where only the
-        own-past chain differs (not with own-past inputs: the network reads the chain there)."""
+        whole context is the same, else a replay through the network's kept outputs where the
+        network starts from the same cache and row (`_rollout`)."""
         s = p.start
         new_memo.identities[s] = identity = _context_identity(p, feats)
-        new_memo.net_identities[s] = net_identity = _context_identity(p, feats, p.net_last)
+        new_memo.net_identities[s] = net_identity = _network_identity(p)
         same = memo is not None and (s <= plan.first_change or memo.identities.get(s) == identity)
         old = memo.rollouts if same else {}
         p.done = {k[1:]: r for k, r in old.items() if k[0] == s}
         new_memo.rollouts.update({(s, *k): r for k, r in p.done.items()})
         new_memo.nets.update({(s, *k): memo.nets[(s, *k)] for k in p.done if (s, *k) in memo.nets})
-        if memo is not None and not same and p.inputs is None and memo.net_identities.get(s) == net_identity:
-            p.replay = {k[1:]: (r, memo.nets[k]) for k, r in memo.rollouts.items() if k[0] == s and k in memo.nets}
+        if memo is not None and not same and memo.net_identities.get(s) == net_identity:
+            p.replay = {k[1:]: nets for k, nets in memo.nets.items() if k[0] == s}
         p.keep, p.keep_nets = new_memo.rollouts, new_memo.nets
 
     def _mixed(self, out: dict[str, np.ndarray], counts: RowCounts | None, lo: int, hi: int, recency: bool = False) -> dict[str, np.ndarray]:
@@ -706,19 +724,20 @@ class Decoder:
             return primed.done[(n_steps, seed, sample)]  # the same context: the same rollout as the last pass
         replay = primed.replay.get((n_steps, seed, sample)) if primed is not None and primed.replay else None
         if replay is not None:
-            start_state = copy.deepcopy((primed.hist, primed.chain))  # to run it after all if a step comes out otherwise
+            start_state = copy.deepcopy((primed.hist, primed.chain, primed.inputs))  # to run it after all if the inputs differ
             replayed = self._rollout(feats, start, n_steps, seed, sample, primed, replay)
             if replayed is not None:
                 return replayed
-            primed.hist, primed.chain = start_state
+            primed.hist, primed.chain, primed.inputs = start_state
         return self._rollout(feats, start, n_steps, seed, sample, primed)
 
     def _rollout(self, feats: SequenceFeatures, start: int, n_steps: int, seed: int, sample: bool, primed: Primed | None,
-                 replay: tuple[Rollout, tuple[dict, np.ndarray]] | None = None) -> Rollout | None:
-        """`rollout`; with `replay` (the last pass's rollout from a context that differed only in the
-        own-past chain, and the network's outputs along it), the network's outputs are taken from
-        there while each step comes out as it did then (the same inputs give the same outputs);
-        None as soon as one does not."""
+                 replay: tuple[dict, list] | None = None) -> Rollout | None:
+        """`rollout`; with `replay` (the network's outputs along the last pass's rollout from the
+        same cache and network row, and the digests of its inputs step by step), each step is drawn
+        anew (the own-past chain, the History and so the draws may differ) while the network's
+        outputs are taken from there as long as its inputs are the same as then (the same inputs
+        after the same cache give the same outputs); None as soon as they are not."""
         rng = np.random.default_rng(seed)
         out_grid = np.zeros((n_steps, N_TRACKS, 9), np.float32)
         out_src = np.full((n_steps, N_TRACKS), -1, np.int32)
@@ -728,7 +747,7 @@ class Decoder:
             last, cache, cached, hist, speed, pos = p.last, p.cache, p.cached, p.hist, p.speed, max(start, 1)
             chain, inputs = p.chain, p.inputs
             nets = {name: np.zeros((max(n_steps - 1, 0), N_TRACKS, size), np.float32) for name, size in self.heads}
-            srows = np.zeros((n_steps, N_TRACKS), np.int64)  # the sources chosen (new ones beyond the timeline's too)
+            digests: list[bytes] = []  # of each step's network inputs
             for n in range(n_steps):
                 if n % CANCEL_EVERY == 0:
                     cancel.check()
@@ -736,9 +755,6 @@ class Decoder:
                 row, srow, krow, conf[n] = self._choose(last, hist, feats, rng, sample, speed, keeps)
                 out_grid[n] = row
                 out_src[n] = np.where(srow < len(feats.sources), srow, -1)
-                srows[n] = srow
-                if replay is not None and not (np.array_equal(row, replay[0].grid[n]) and np.array_equal(srow, replay[1][1][n])):
-                    return None
                 if n == n_steps - 1:
                     break
                 before = np.concatenate([hist.active[:, None], np.zeros((N_TRACKS, 1)), hist.values], axis=1)
@@ -746,13 +762,16 @@ class Decoder:
                 if chain is not None:
                     chain.step(row, st.cut, st.recency)
                 speed = velocity(row[None], st.cut[None], before)[0]
-                if replay is not None:  # the same step as last time: the network's outputs are the kept ones
-                    net = {k: v[n] for k, v in replay[1][0].items()}
+                x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
+                if inputs is not None:
+                    inputs.step(row, srow, st.cut, st.recency)
+                    x["own_past"] = inputs.row()[None, None]
+                digests.append(_input_digest(x))
+                if replay is not None:  # the network's inputs as last time: its outputs are the kept ones
+                    if n >= len(replay[1]) or digests[n] != replay[1][n]:
+                        return None
+                    net = {k: v[n] for k, v in replay[0].items()}
                 else:
-                    x = encode_inputs(row[None, None], krow[None, None], single_step(st), self.norm, before[None])
-                    if inputs is not None:
-                        inputs.step(row, srow, st.cut, st.recency)
-                        x["own_past"] = inputs.row()[None, None]
                     if cached >= self.context - 1 + self.trim_slack:  # the attention mask bounds the span either way
                         cache, cached = self.trim(cache), self.context - 1
                     out, cache = self.run(x, pos, cache)
@@ -765,7 +784,7 @@ class Decoder:
         if primed is not None and primed.keep is not None:
             primed.keep[(start, n_steps, seed, sample)] = rollout
             if primed.keep_nets is not None:
-                primed.keep_nets[(start, n_steps, seed, sample)] = (nets, srows)
+                primed.keep_nets[(start, n_steps, seed, sample)] = (nets, digests)
         return rollout
 
     def _prime(self, feats: SequenceFeatures, start: int) -> Primed:

@@ -14,10 +14,12 @@ Predictions are spliced the same way: a row is recomputed where its outputs, its
 framing it snaps to changed (`changed_rows`); with an own-past gate, every row from the first
 changed one (the chain's counts of every later row include the edit). Rollouts from a start at or
 before the first change are the same rollouts, and so is any rollout whose whole context (cache
-window, History, sources) has the same digest as last time; both are kept. Where only the
-chain's counts differ (a `next` after an edit far from the end), the rollout is replayed: its
-steps draw again from the network's kept outputs mixed with the new counts, and the network runs
-again only if a step comes out otherwise (then from the start).
+window, History, sources) has the same digest as last time; both are kept. Where the network
+starts from the same cache window and row but the rest differs (the own-past counts, a source's
+last use: a `next` after an edit far from the end), the rollout is replayed: its steps are drawn
+again, from the network's kept outputs mixed with the new counts, as long as each step's network
+inputs digest as last time (the same inputs after the same cache give the same outputs); the
+network runs again, from the start, only when they do not.
 
 Memory: a 40-minute sequence at 0.1 s steps keeps its head outputs (71 MB), its predictions
 (37 MB) and a cache every 8 chunks (25 MB); the predictor keeps one such memo (`MEMO_SEQUENCES`)
@@ -53,10 +55,9 @@ class PassMemo:
     rollouts: dict[tuple, Rollout] = field(default_factory=dict)  # (start, n_steps, seed, sample) -> rollout
     identities: dict[int, bytes] = field(default_factory=dict)  # rollout start -> digest of the context it read
     # The network's side of each kept rollout: its calibrated head outputs step by step (n_steps - 1,
-    # 20, n) and the sources it chose (n_steps, 20), and per start the digest of its context without the own-past chain. A re-save whose
-    # edit changed only the chain's counts before a start replays the rollout through them (see
-    # Decoder.rollout) instead of running the network again.
-    nets: dict[tuple, tuple[dict[str, np.ndarray], np.ndarray]] = field(default_factory=dict)  # key -> (outputs, sources chosen)
+    # 20, n) and the digest of each step's inputs, and per start the digest of the cache window and
+    # network row it started from (see Decoder.rollout: a replay instead of running the network).
+    nets: dict[tuple, tuple[dict[str, np.ndarray], list[bytes]]] = field(default_factory=dict)  # key -> (outputs, input digests)
     net_identities: dict[int, bytes] = field(default_factory=dict)
 
     @property
