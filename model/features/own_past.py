@@ -15,6 +15,7 @@ heads (marginal, forecast, rollouts; torch and ONNX) sees the same mixture.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -187,18 +188,18 @@ class RowCounts:
         self.grid = grid
         self.states = states(grid)
         self.before = from_class(grid, hist.recency)
-        self._base: tuple[int, tuple[np.ndarray, ...]] = (0, tuple(np.zeros(x.shape[1:], np.float32) for x in self._rows()))
+        self._cursor = threading.local()  # per thread (blocks may go on several): where its last block began
 
     def _rows(self) -> tuple[np.ndarray, ...]:
         return self.steps, self.cuts, self.recency, self.rec
 
     def _counts_before(self, lo: int) -> tuple[np.ndarray, ...]:
         """The counts of the transitions completed by step lo (row lo of `own_past`)."""
-        at, base = self._base
+        at, base = getattr(self._cursor, "base", None) or (0, tuple(np.zeros(x.shape[1:], np.float32) for x in self._rows()))
         if lo < at:
             at, base = 0, tuple(np.zeros_like(b) for b in base)
         base = tuple(b + x[at:lo].sum(0, dtype=np.float32) for b, x in zip(base, self._rows()))
-        self._base = (lo, base)  # blocks come in order: the next one starts from here
+        self._cursor.base = (lo, base)  # a thread's blocks come in order: its next one starts from here
         return base
 
     def view(self, lo: int, hi: int, recency: bool = True) -> ChainView:

@@ -176,6 +176,7 @@ FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
 CANCEL_EVERY = 64  # rollout steps between checks that the call is still wanted (model.inference.cancel)
 SEGMENT_CHUNKS = 4  # a pass splits over workers only when each part is at least this many chunks per layer
 MARGINAL_BLOCK = 1024  # steps per block of the marginal predictions (bounds their temporaries)
+MARGINAL_SHARE = 4  # blocks each thread takes at least when the predictions split over threads
 SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
 
@@ -573,14 +574,31 @@ class Decoder:
         keeps = self.framing_keeps(feats.grid, arrays)
         offset = 0 if into is not None else lo
         parts = into
-        for a in range(lo, hi, MARGINAL_BLOCK):
-            b = min(a + MARGINAL_BLOCK, hi)
-            block = self._mixed({k: v[a:b] for k, v in out.items()}, counts, a, b)
-            part = self._marginal_rows(feats, block, arrays, a, b, framing, keeps)
-            if parts is None:
-                parts = Predictions(**{name: np.empty((hi - lo, *getattr(part, name).shape[1:]), np.float32) for name in PREDICTION_FIELDS})
-            for name in PREDICTION_FIELDS:
-                getattr(parts, name)[a - offset : b - offset] = getattr(part, name)
+        if parts is None and hi > lo:
+            shapes = {"p_active": (), "asset_probs": (N_SLOTS,), "values": (N_VALUES,), "p_change": ()}
+            parts = Predictions(**{name: np.empty((hi - lo, N_TRACKS, *shapes[name]), np.float32) for name in PREDICTION_FIELDS})
+
+        def rows(a: int, b: int) -> None:  # blocks of rows a..b-1, in order
+            for c in range(a, b, MARGINAL_BLOCK):
+                d = min(c + MARGINAL_BLOCK, b)
+                block = self._mixed({k: v[c:d] for k, v in out.items()}, counts, c, d)
+                part = self._marginal_rows(feats, block, arrays, c, d, framing, keeps)
+                for name in PREDICTION_FIELDS:
+                    getattr(parts, name)[c - offset : d - offset] = getattr(part, name)
+
+        # Blocks are independent (numpy lets go of the GIL in their array work): with several
+        # threads, each takes a contiguous share of them.
+        blocks = -(-(hi - lo) // MARGINAL_BLOCK)
+        workers = min(self.workers or self.default_workers(), blocks // MARGINAL_SHARE)
+        if workers > 1:
+            bounds = [lo + (k * blocks // workers) * MARGINAL_BLOCK for k in range(workers)] + [hi]
+            with ThreadPoolExecutor(workers - 1, thread_name_prefix="mtt-marginal") as pool:
+                others = [pool.submit(rows, a, b) for a, b in zip(bounds[1:], bounds[2:])]
+                rows(bounds[0], bounds[1])
+                for f in others:
+                    f.result()
+        else:
+            rows(lo, hi)
         if parts is None:  # no rows
             return self._marginal_rows(feats, {k: v[lo:hi] for k, v in out.items()}, arrays, lo, hi, framing, keeps)
         return parts
