@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     need_torch("fitting the gate")
     import torch
 
+    # numpy/torch load only when this command runs (daemon/cli.py imports every command module)
     from model.atomic import write_atomic
     from model.inference.load import load_predictor, weights_path
     from model.training import fit_gate
