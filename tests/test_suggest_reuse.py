@@ -174,3 +174,19 @@ def test_a_rollout_from_the_same_network_context_is_replayed(corpus_dir, network
 def kept_rollouts(predictor) -> dict:
     (memo,) = predictor._memos._items.values()
     return dict(memo.rollouts)
+
+
+def test_a_resave_far_from_any_stored_cache_warms_up_from_none(corpus_dir, network, monkeypatch):
+    """No stored cache before the change (the 3.4-minute programme's 8 chunks, one kept every 100):
+    the re-save runs n_layer chunks from no cache before the changed chunk instead of every chunk
+    from the start, and gets exactly a full pass's results."""
+    monkeypatch.setattr(reuse, "SNAPSHOT_EVERY", 100)
+    timeline = read_timeline(corpus_dir / PROGRAMME)
+    calls = counted(network)
+    fresh(network, timeline)
+    full = calls["chunks"]
+    changed = edited(timeline, 0.8)
+    calls["chunks"] = 0
+    resaved = suggest(changed, network, OPTIONS)[0]
+    assert calls["chunks"] < full
+    assert_same(resaved, fresh(network, changed))

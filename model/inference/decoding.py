@@ -312,7 +312,9 @@ class ChunkRun:
         self.done = 0  # chunks finished (all parts)
         self.stop = threading.Event()  # the caller stopped waiting: the other parts stop too
 
-    def run_all(self, start: int, stop: int, cache: Any, n_layer: int) -> None:
+    def run_all(self, start: int, stop: int, cache: Any, n_layer: int, warm_from: int | None = None) -> None:
+        """Chunks start.. up to stop, from `cache` (or from no cache after the chunks from `warm_from`)."""
+        warm_from = start if warm_from is None else warm_from
         context = self.decoder.context
         heads = list(range(start, stop, context))
         workers = self.decoder.workers or self.decoder.default_workers()
@@ -320,13 +322,13 @@ class ChunkRun:
         self.total = max(len(heads), 1)
         if len(parts) == 1:
             with self.decoder.scope(single_steps=False):
-                self.run(start, stop, start, cache, calling=True)
+                self.run(start, stop, warm_from, cache, calling=True)
             return
         bounds = [heads[i] for i in parts[1:]] + [stop]
         with self.decoder.parallel_scope(), ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="mtt-pass") as pool:
             others = [pool.submit(self.worker, a, b, heads[i - n_layer]) for i, a, b in zip(parts[1:], bounds, bounds[1:])]
             try:
-                self.run(start, bounds[0], start, cache, calling=True)
+                self.run(start, bounds[0], warm_from, cache, calling=True)
             except BaseException:
                 self.stop.set()
                 raise
@@ -483,9 +485,16 @@ class Decoder:
                 start = max((a for a in snapshots if a <= min(plan.first_change, min(missing) - 1)), default=0)
                 stop = min(steps, max(plan.stop, -(-max(missing) // context) * context))
                 plan = dataclasses.replace(plan, start=min(start, plan.start), stop=stop)
-        cache = snapshots.get(plan.start) if plan.start > 0 else None
+        warm_from = None
+        first_chunk = plan.first_change // context * context
+        if taken and n_layer and plan.start < first_chunk - n_layer * context and not any(plan.start < s <= first_chunk for s in starts
+                                                                                          if s not in caches):
+            # Nearer than the stored cache: n_layer chunks from no cache give the very cache a pass
+            # from the start has before the changed chunk (see ChunkRun); the rows between are the memo's.
+            warm_from, plan = first_chunk - n_layer * context, dataclasses.replace(plan, start=first_chunk)
+        cache = snapshots.get(plan.start) if plan.start > 0 and warm_from is None else None
         chunks = ChunkRun(self, feats, encoded, starts, keep, out, snapshots, caches, memo, taken)
-        chunks.run_all(plan.start, plan.stop, cache, n_layer or 0)
+        chunks.run_all(plan.start, plan.stop, cache, n_layer or 0, warm_from)
         first_new = 0 if memo is None else min(chunks.first_new, default=steps)
         new_memo = reuse.PassMemo(dg, out, snapshots, dict(caches), reuse.last_active_steps(feats.grid)) if keep else None
         return out, caches, new_memo, plan, first_new
