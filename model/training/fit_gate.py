@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from model.atomic import write_atomic
 from model.features.grid import MAX_SLOT, SequenceFeatures, featurize_timeline
 from model.features.history import HistoryArrays, history_arrays
 from model.features.own_past import EVENT_CUT, ChainView, OwnPastGate, chain_view, mix
+from model.inference.model_files import meta_path
 from model.timeline.errors import TimelineParseError
 from model.timeline.formats import read_timeline
 from model.training.dataset import find_timeline_files
@@ -287,9 +289,6 @@ def fit(seqs: list[FitSequence], seed: int = 0) -> dict:
 def write_into_model(weights: Path, gate: dict) -> list[Path]:
     """Put the gate under "own_past" in the checkpoint's JSON and in the JSON of its ONNX exports
     beside it (the graphs do not change); returns the files written."""
-    from model.atomic import write_atomic
-    from model.inference.model_files import meta_path
-
     written = []
     for meta in (meta_path(weights), weights.with_suffix(".onnx.json"), weights.with_suffix(".int8.onnx.json")):
         if meta.is_file():
