@@ -155,3 +155,15 @@ def test_a_continued_clip_and_a_fresh_one_take_unused_material():
     programme.claim(rush, 600, 100)
     assert programme.place(rush, 0, 300, 450) == (100, 400)  # the longest unused stretch, shortened
     assert programme.place(rush, 0, 200, 450) == (600, 400)  # continuing stops at the media's end
+
+
+@pytest.mark.parametrize(
+    "name", ["havardgulldahl__xmeml/Dagsnytt18-24.02.16.xml", "havardgulldahl__xmeml/jrpa-ths-skvln-henrik.xml"]
+)
+def test_a_shot_that_ran_out_of_media_is_not_started_again_as_next(corpus_dir, name):
+    # Both end on a shot played to the end of all the media seen of it (no <duration>): holding it
+    # proposed its unused head instead (Dagsnytt 18's 168-frame pre-roll, jrpa-ths' last package from 0).
+    seq = read(corpus_dir, name)
+    last = max((it for t in seq.video_tracks for it in t.items), key=lambda it: it.end)
+    result = suggest(Timeline(name, (seq,)), PersistencePredictor(), SuggestOptions(kinds=("next",)))[0]
+    assert not [c for c in result.next if c.source.key == last.source.key and c.in_frame < last.in_frame + last.end - last.start]

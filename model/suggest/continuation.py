@@ -173,13 +173,15 @@ def continuation(
 def within_programme(clip: ClipSuggestion, programme: Programme, min_frames: int = 1) -> ClipSuggestion | None:
     """The clip with an in point inside its media (shortened to what the media has) and the
     nearest framing in use; None when less than `min_frames` of media is left for it (a shot
-    that ran out 3 frames into a hole is no suggestion), or when it would show black or a plain
+    that ran out 3 frames into a hole is no suggestion; a shot that ran out of media does not start
+    again from other material of its source right after itself: jrpa-ths' last package replayed
+    from its head, Dagsnytt 18's pre-roll after the programme), or when it would show black or a plain
     matte (BroShow's next held a black slug 8 s, the storyboard's fill a colour matte)."""
     if clip.source.key.lower() in PLAIN_GENERATORS:
         return None  # black or a plain matte fills no hole and continues nothing
     wanted = clip.end_frame - clip.start_frame
     in_frame, frames = programme.place(clip.source, clip.track, clip.start_frame, wanted)
-    if frames < min(max(min_frames, 1), wanted):
+    if frames < min(max(min_frames, 1), wanted) and not programme.continues(clip.source, clip.track, clip.start_frame):
         in_frame, frames = programme.fresh(clip.source, clip.start_frame, wanted)  # other material of it
     if frames < min(max(min_frames, 1), wanted):
         return None

@@ -104,9 +104,13 @@ class Programme:
         follows = self._continued(source, track, start)
         if limit is None:
             return (follows if follows is not None else self.last_in.get(source.key, 0)), frames
-        if follows is not None and follows < limit:  # goes on in the shot it follows, up to the media's end
-            return follows, min(frames, limit - follows)
+        if follows is not None:  # goes on in the shot it follows, up to the media's end (maybe nothing left)
+            return follows, max(0, min(frames, limit - follows))
         return self._unused(source.key, limit, start, frames)
+
+    def continues(self, source: Source, track: int, start: int) -> bool:
+        """A clip of `source` at `start` on `track` would go on in the shot that ends there."""
+        return self._continued(source, track, start) is not None
 
     def fresh(self, source: Source, start: int, frames: int) -> tuple[int, int]:
         """Like `place` for a clip that does not continue its shot: unused material."""
