@@ -463,7 +463,15 @@ class Decoder:
             return x if own is None else {**x, "own_past": own[None, lo:hi]}
 
         n_layer = getattr(self, "n_layer", None)
-        dg = reuse.digest(encoded, feats.grid) if keep or memo is not None else None
+        def raw(lo: int, hi: int) -> dict[str, np.ndarray]:
+            """What the encoded inputs of steps lo..hi-1 are made of, besides the grid (and the grid
+            row before each step, whose own digest row covers it: see reuse.plan)."""
+            rows = arrays.rows(slice(lo, hi))
+            parts = {"kind": feats.source_kind[lo:hi], "cut": rows.cut, "recency": rows.recency, "seen": rows.seen,
+                     "age": rows.age, "age_any": rows.age_any}
+            return parts if own is None else {**parts, "own_past": own[lo:hi]}
+
+        dg = reuse.digest(raw, feats.grid) if keep or memo is not None else None
         plan = reuse.plan(memo if n_layer else None, dg, context, n_layer or 0) if dg is not None else reuse.Plan(0, steps, 0, steps - 1, False)
         # A re-save of the same length takes the memo's arrays over and overwrites the rows it runs
         # (the caller has taken the memo out of its store: a pass stopped half-way leaves none).

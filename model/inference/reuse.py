@@ -8,7 +8,7 @@ those more than that reach after the last changed step when the length is unchan
 with a `PassMemo` of the previous version runs the network only from the stored cache at or
 before the first change (one every SNAPSHOT_EVERY chunks, at the same chunk boundaries as a full
 pass, so the numbers are the same as a full pass's) up to the first chunk past the reach, and
-copies the rest. Steps are compared by a digest of their encoded inputs and of their grid row.
+copies the rest. Steps are compared by a digest of what their inputs are made of and of their grid row.
 
 Predictions are spliced the same way: a row is recomputed where its outputs, its inputs or the
 framing it snaps to changed (`changed_rows`); with an own-past gate, every row from the first
@@ -46,7 +46,7 @@ _DIGEST_SEED = 20261206
 class PassMemo:
     """One pass over one sequence, as the next pass needs it."""
 
-    digest: np.ndarray  # (T, k) per-step digest of the encoded inputs and the grid row
+    digest: np.ndarray  # (T, k) per-step digest of what the inputs are made of and of the grid row
     out: dict[str, np.ndarray]  # calibrated head outputs (T, 20, n)
     snapshots: dict[int, Any]  # chunk start -> the (trimmed) cache before that chunk
     windows: dict[int, Any]  # rollout start -> the cache window before it
@@ -91,23 +91,26 @@ class MemoStore:
         self._items.clear()
 
 
-DIGEST_BLOCK = 4096  # steps encoded and digested at a time (bounds the float64 temporaries)
+DIGEST_BLOCK = 4096  # steps digested at a time (bounds the float64 temporaries)
 
 
-def digest(encoded, grid: np.ndarray) -> np.ndarray:
-    """(T, inputs + 1): per step, a random projection of each encoded input and of the grid row.
+def digest(parts, grid: np.ndarray) -> np.ndarray:
+    """(T, parts + 1): per step, a random projection of each part of its inputs and of the grid row.
     Equal rows give equal digests; different rows give different ones but with probability ~0.
-    `encoded(lo, hi)` gives the encoded inputs of steps lo..hi-1 ({name: (1, n, ...)})."""
+    `parts(lo, hi)` gives what the inputs of steps lo..hi-1 are made of besides the grid ({name:
+    (n, ...)}; not the encoded inputs: encoding a whole sequence cost as much as the rest of a re-save's
+    digest). A step's encoded inputs read the grid row before it too, so `plan` counts a change
+    as reaching one step past its last differing row."""
     steps = grid.shape[0]
     rng = np.random.default_rng(_DIGEST_SEED)
     weights: dict[str, np.ndarray] = {}
     blocks = []
     for lo in range(0, steps, DIGEST_BLOCK):
         hi = min(lo + DIGEST_BLOCK, steps)
-        x = encoded(lo, hi)
+        x = parts(lo, hi)
         cols = []
         for name in sorted(x):
-            flat = x[name][0].reshape(hi - lo, -1).astype(np.float64)
+            flat = x[name].reshape(hi - lo, -1).astype(np.float64)
             w = weights.setdefault(name, rng.standard_normal(flat.shape[1]))
             cols.append(flat @ w)
         flat = grid[lo:hi].reshape(hi - lo, -1).astype(np.float64)
@@ -141,7 +144,7 @@ def plan(memo: PassMemo | None, new_digest: np.ndarray, context: int, n_layer: i
     differs = np.flatnonzero(np.any(memo.digest[:common] != new_digest[:common], axis=1))
     same_length = steps == memo.steps
     first = int(differs[0]) if len(differs) else common
-    last = int(differs[-1]) if len(differs) else -1
+    last = int(differs[-1]) + 1 if len(differs) else -1  # the step after reads the changed row too (its motion)
     if not same_length:
         first, last = min(first, common), steps - 1
     start = max((a for a in memo.snapshots if a <= first), default=0)
