@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from model.suggest.roles import track_roles
-from model.suggest.visibility import covers_frame, hides_below, item_hidden_by, visibility
+from model.suggest.visibility import Pictures, covers_frame, hides_below, item_hidden_by, visibility
 from model.timeline.types import Motion, Track, const
 
 KRAAKE = "havardgulldahl__xmeml/Kraakeklubben%20Pgm%205%20v3.xml"
@@ -28,6 +28,22 @@ def test_the_reader_keeps_opacity_alpha_and_composite_mode(corpus_sequence):
     assert brocodes.video_tracks[3].items[0].blends and not brocodes.video_tracks[2].items[0].blends
     msub = corpus_sequence(MSUB)
     assert any(it.has_alpha for tr in msub.video_tracks for it in tr.items)  # straight-alpha PNGs
+
+
+def test_kept_picture_facts_give_the_same_visibility(corpus_sequence):
+    """A pass keeps each item's painted/hides facts (Pictures) for all its samplings: the same
+    arrays as working them out frame by frame, keyframed fades and moves included."""
+    for name in (KRAAKE, BROCODES, MSUB):
+        seq = corpus_sequence(name)
+        pictures = Pictures(seq)
+        for frames in (np.arange(0, seq.duration, 3), np.arange(seq.duration)):
+            a, b = visibility(seq, frames), visibility(seq, frames, pictures)
+            for field in ("painted", "hides", "hidden_by"):
+                assert np.array_equal(getattr(a, field), getattr(b, field)), (name, field)
+    kraake = corpus_sequence(KRAAKE)
+    facts = Pictures(kraake)
+    assert facts.facts(kraake.video_tracks[1].items[2]) is None  # the keyframed fade up: frame by frame
+    assert facts.facts(kraake.video_tracks[0].items[0]) == (True, True)  # a plain full-frame clip
 
 
 def test_a_clip_under_an_opaque_full_frame_clip_is_hidden(corpus_sequence):

@@ -24,7 +24,7 @@ from model.inference.predictor import Predictor, Rollout
 from model.suggest.items import ClipSuggestion, SuggestOptions
 from model.suggest.programme import PLAIN_GENERATORS, Programme
 from model.suggest.roles import TrackRole, track_roles
-from model.suggest.visibility import visibility
+from model.suggest.visibility import Pictures, visibility
 from model.timeline.types import Sequence, Source
 
 
@@ -36,7 +36,7 @@ def first_step_at_or_after(feats: SequenceFeatures, frame: int) -> int:
 
 def rollout_windows(
     kind: str, seq: Sequence, feats: SequenceFeatures, options: SuggestOptions, finished: str | None = None,
-    roles: list[TrackRole] | None = None,
+    roles: list[TrackRole] | None = None, pictures: Pictures | None = None,
 ) -> list[tuple[int, int, int, frozenset[int] | None]]:
     """(start step, start frame, end frame, tracks its clips may go on (None: any)) of each
     rollout a kind needs: `next` one after the end (or `after_s`; none when the programme looks
@@ -49,13 +49,14 @@ def rollout_windows(
         start_frame = seq.duration if options.after_s is None else max(0, round(Fraction(str(options.after_s)) * fps))
         start_step = min(first_step_at_or_after(feats, start_frame), feats.steps)
         return [(start_step, start_frame, start_frame + math.ceil(Fraction(str(options.horizon_s)) * fps), None)]
-    stretches = fill_stretches(seq, options.min_gap_s, roles)
+    stretches = fill_stretches(seq, options.min_gap_s, roles, pictures)
     stretches = sorted(stretches, key=lambda g: g[0] - g[1])[: options.max_fills]
     longest = math.ceil(Fraction(str(options.max_rollout_s)) * seq.rate.fps)
     return [(first_step_at_or_after(feats, a), a, min(b, a + longest), tracks) for a, b, tracks in sorted(stretches, key=lambda g: g[0])]
 
 
-def fill_stretches(seq: Sequence, min_gap_s: float, roles: list[TrackRole] | None = None) -> list[tuple[int, int, frozenset[int]]]:
+def fill_stretches(seq: Sequence, min_gap_s: float, roles: list[TrackRole] | None = None,
+                   pictures: Pictures | None = None) -> list[tuple[int, int, frozenset[int]]]:
     """Frame ranges worth a fill, with the tracks a fill may use there: where the picture has a
     hole (nothing opaque covers the frame), after the first shown frame, at least `min_gap_s`
     long; the tracks are those whose gaps matter (the A-roll, dense B-roll) and that show nothing
@@ -74,7 +75,7 @@ def fill_stretches(seq: Sequence, min_gap_s: float, roles: list[TrackRole] | Non
         return []
     bounds = np.unique([f for _, it in items for f in (it.start, it.end)])
     lo, hi = bounds[:-1], bounds[1:]
-    hole = visibility(seq, lo).hole
+    hole = visibility(seq, lo, pictures).hole
     min_frames = math.ceil(Fraction(str(min_gap_s)) * seq.rate.fps)
     first_shown = int(bounds[0])
     out = []

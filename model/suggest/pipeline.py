@@ -29,6 +29,7 @@ from model.suggest.items import SequenceSuggestions, SuggestOptions
 from model.suggest.programme import Programme
 from model.suggest.review import review_sequence
 from model.suggest.roles import track_roles
+from model.suggest.visibility import Pictures
 from model.timeline.types import Sequence, Timeline
 
 
@@ -59,8 +60,10 @@ def suggest_sequence(
     if "next" in options.kinds and options.after_s is None:
         out.finished = programme.finished()
     roles = track_roles(seq) if {"review", "fill"} & set(options.kinds) else None  # once for both
+    pictures = Pictures(seq)  # the items' picture facts, for every visibility of the pass
     windows = {
-        kind: rollout_windows(kind, seq, feats, options, out.finished, roles) for kind in ("next", "fill") if kind in options.kinds
+        kind: rollout_windows(kind, seq, feats, options, out.finished, roles, pictures)
+        for kind in ("next", "fill") if kind in options.kinds
     }
     primed: dict[int, object] = {}
     if "review" in options.kinds and feats.steps > 1:
@@ -69,7 +72,7 @@ def suggest_sequence(
         out.predictions = preds
         clock.lap("predict")
         progress.report("review")
-        out.review = review_sequence(seq, feats, preds, predictor, options.max_review, roles=roles)
+        out.review = review_sequence(seq, feats, preds, predictor, options.max_review, roles=roles, pictures=pictures)
         clock.lap("review")
     for kind, ws in windows.items():
         clips = []

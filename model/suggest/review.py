@@ -60,6 +60,7 @@ from model.suggest.review_words import (
     value_phrase,
 )
 from model.suggest.roles import TrackRole
+from model.suggest.visibility import Pictures
 from model.timeline.types import Sequence
 
 HIDDEN_FACTOR = 0.5  # a hidden clip's item ranks below what the viewer sees
@@ -349,10 +350,11 @@ def review_sequence(
     max_review: int,
     calibration: Calibration | None = None,
     roles: list[TrackRole] | None = None,
+    pictures: Pictures | None = None,
 ) -> list[ReviewItem]:
-    """The review of one sequence; `roles` are its track roles when the caller has worked them out."""
+    """The review of one sequence; `roles` and `pictures` as the caller has worked them out."""
     cal = calibration or calibration_for(predictor)
-    ctx = review_context(seq, feats, roles)
+    ctx = review_context(seq, feats, roles, pictures)
     sets = candidates(seq, feats, preds, cite_model=cal.uses_model, context=ctx)
     score(cal, sets)
     references = reference_items(ctx)[:max_review]

@@ -77,7 +77,7 @@ def gap_candidates(ctx: ReviewContext) -> CandidateSet | None:
     if not found:
         return None
     gap_frames = np.array(sorted({f for _, a, b, *_ in found for f in range(a.end, b.start)}), np.int64)
-    vis = visibility(seq, gap_frames)
+    vis = visibility(seq, gap_frames, ctx.pictures)
     rows, segs, allowed = [], [], []
     for t, a, b, touching, cuts in found:
         lo, hi = np.searchsorted(gap_frames, [a.end, b.start])

@@ -12,7 +12,7 @@ from model.features.grid import SequenceFeatures, step_frames
 from model.suggest.review_segments import Segment
 from model.suggest.review_words import copy_note, hidden_note
 from model.suggest.roles import TrackRole, same_cut, track_roles
-from model.suggest.visibility import Visibility, visibility
+from model.suggest.visibility import Pictures, Visibility, visibility
 from model.timeline.types import Sequence
 
 HIDDEN_SHARE = 0.5  # of a segment's steps under another track's opaque full-frame picture: hidden
@@ -48,6 +48,7 @@ class ReviewContext:
     feats: SequenceFeatures
     roles: list[TrackRole]
     vis: Visibility  # at the feature steps' frames
+    pictures: Pictures | None = None  # the items' picture facts, for other samplings (the gap check)
 
     def copies(self, track: int) -> list[int]:
         return [t for t, r in enumerate(self.roles) if r.role == "copy" and r.of == track]
@@ -71,7 +72,10 @@ class ReviewContext:
         return copy_note(self.copies_of(seg)) + hidden_note(self.hidden_by(seg))
 
 
-def review_context(seq: Sequence, feats: SequenceFeatures, roles: list[TrackRole] | None = None) -> ReviewContext:
-    """`roles`: the sequence's track roles when the caller has them (a pass works them out once)."""
+def review_context(seq: Sequence, feats: SequenceFeatures, roles: list[TrackRole] | None = None,
+                   pictures: Pictures | None = None) -> ReviewContext:
+    """`roles` and `pictures`: the sequence's track roles and item facts when the caller has them
+    (a pass works them out once for review and fill)."""
     roles = track_roles(seq) if roles is None else roles
-    return ReviewContext(seq, feats, roles, visibility(seq, step_frames(seq, feats.step_seconds)))
+    pictures = Pictures(seq) if pictures is None else pictures
+    return ReviewContext(seq, feats, roles, visibility(seq, step_frames(seq, feats.step_seconds), pictures), pictures)

@@ -145,8 +145,39 @@ class Visibility:
         return len(hidden) / len(by), int(values[np.argmax(counts)])
 
 
-def visibility(seq: Sequence, frames: np.ndarray) -> Visibility:
-    """Who is seen at each of `frames` (sorted sequence frames), over all the sequence's video tracks."""
+class Pictures:
+    """Per item of one sequence: whether its picture is painted and whether it hides what lies
+    below, as plain booleans where nothing of it is keyframed (most clips), worked out once for
+    every `visibility` of a pass (review's steps, fill's stretches and the gap check each ask)."""
+
+    def __init__(self, seq: Sequence) -> None:
+        self.seq = seq
+        self._facts: dict[int, tuple[bool, bool] | None] = {}  # id(item) -> facts; the sequence keeps its items alive
+
+    def facts(self, item: Item) -> tuple[bool, bool] | None:
+        """(painted, hides below) the same at every frame, or None where a parameter is keyframed."""
+        key = id(item)
+        if key not in self._facts:
+            self._facts[key] = None if _keyframed(item) else self._at_one_frame(item)
+        return self._facts[key]
+
+    def _at_one_frame(self, item: Item) -> tuple[bool, bool]:
+        frame = np.array([item.start])
+        return bool(opacity(item, frame)[0] > TRANSPARENT_OPACITY), bool(hides_below(item, self.seq, frame)[0])
+
+
+def _keyframed(item: Item) -> bool:
+    params = [item.opacity]
+    if item.motion is not None:
+        params += [item.motion.scale, item.motion.center_x, item.motion.center_y]
+    if item.crop is not None:
+        params += [item.crop.left, item.crop.right, item.crop.top, item.crop.bottom]
+    return any(p is not None and p.is_keyframed for p in params)
+
+
+def visibility(seq: Sequence, frames: np.ndarray, pictures: Pictures | None = None) -> Visibility:
+    """Who is seen at each of `frames` (sorted sequence frames), over all the sequence's video tracks
+    (`pictures`: the sequence's item facts, when the caller keeps them for several calls)."""
     frames = np.asarray(frames, np.int64)
     n_tracks = len(seq.video_tracks)
     painted = np.zeros((len(frames), n_tracks), bool)
@@ -159,6 +190,10 @@ def visibility(seq: Sequence, frames: np.ndarray) -> Visibility:
                 continue
             lo, hi = np.searchsorted(frames, [item.start, item.end], side="left")
             if hi <= lo:
+                continue
+            facts = pictures.facts(item) if pictures is not None else None
+            if facts is not None:
+                painted[lo:hi, t], hides[lo:hi, t] = facts
                 continue
             painted[lo:hi, t] = opacity(item, frames[lo:hi]) > TRANSPARENT_OPACITY
             hides[lo:hi, t] = hides_below(item, seq, frames[lo:hi])
