@@ -273,18 +273,35 @@ def _network_identity(p: Primed) -> bytes:
     return h.digest()
 
 
-def _context_identity(p: Primed, feats: SequenceFeatures, last: dict[str, np.ndarray] | None = None) -> bytes:
-    """A digest of everything a rollout from `p` reads: the cache window, the heads' last row (or
-    `last`: the network's own row, for a digest without the own-past chain), the shots' velocity,
-    the History and the sequence's sources. Equal digests, equal rollouts (a re-save whose edit
-    leaves a rollout's context alone keeps that rollout)."""
+def _digest_state(h, value: Any, depth: int = 8) -> None:
+    """Feed `value` to the digest `h`: arrays by their bytes, objects by their attributes (a few
+    levels down), containers item by item, anything else by its repr."""
+    if isinstance(value, np.ndarray):
+        h.update(np.ascontiguousarray(value).tobytes())
+    elif depth and isinstance(value, (tuple, list)):
+        for v in value:
+            _digest_state(h, v, depth - 1)
+    elif depth and (isinstance(value, dict) or hasattr(value, "__dict__")):
+        for k, v in (value if isinstance(value, dict) else vars(value)).items():
+            h.update(repr(k).encode())
+            _digest_state(h, v, depth - 1)
+    else:
+        h.update(repr(value).encode())
+
+
+def _context_identity(p: Primed, feats: SequenceFeatures) -> bytes:
+    """A digest of everything a rollout from `p` reads: the cache window, the heads' last row, the
+    shots' velocity, the History (its sources in first-seen order: the order of the candidates a
+    cut draws from), the own-past counts and inputs it steps on, and the sequence's sources. Equal
+    digests, equal rollouts (a re-save whose edit leaves a rollout's context alone keeps that rollout)."""
     h = hashlib.blake2b(digest_size=16)
-    for part in (*(p.cache if isinstance(p.cache, tuple) else (p.cache,)), *(p.last if last is None else last).values(), p.speed):
+    for part in (*(p.cache if isinstance(p.cache, tuple) else (p.cache,)), *p.last.values(), p.speed):
         h.update(np.ascontiguousarray(np.asarray(part)).tobytes())
     hist = p.hist
     for part in (hist.active, hist.src, hist.values, hist.framing, hist.framed, hist.since_cut, hist.recency, hist.seen):
         h.update(np.ascontiguousarray(part).tobytes())
-    h.update(repr((hist.t, hist.since_any, hist.mru, sorted(hist.last_seen.items()))).encode())
+    h.update(repr((hist.t, hist.since_any, hist.mru, list(hist.last_seen.items()))).encode())
+    _digest_state(h, (p.chain, p.inputs))  # the chain's counts beyond the last row's states, the inputs' statistics
     h.update("\0".join(src.key for src in feats.sources).encode())
     return h.digest()
 
