@@ -21,9 +21,15 @@ again, from the network's kept outputs mixed with the new counts, as long as eac
 inputs digest as last time (the same inputs after the same cache give the same outputs); the
 network runs again, from the start, only when they do not.
 
-Memory: a 40-minute sequence at 0.1 s steps keeps its head outputs (71 MB), its predictions
-(37 MB) and a cache every 8 chunks (25 MB); the predictor keeps one such memo (`MEMO_SEQUENCES`)
-and drops it when it is unloaded.
+Where the nearest stored cache lies more than n_layer chunks before the changed chunk, the pass
+warms up from no cache n_layer chunks before it instead (the cache a pass from the start has
+there: see decoding.ChunkRun).
+
+Memory: a 40-minute sequence at 0.1 s steps keeps its head outputs (68 MB), its predictions
+(35 MB) and a cache every 8 chunks (23 MB, each a copy of its trimmed window); the predictor
+keeps one such memo (`MEMO_SEQUENCES`) and drops it when it is unloaded. A re-save of the same
+length writes into the memo's arrays (taken out of the store first: a pass stopped half-way
+leaves none) rather than holding a second set.
 """
 
 from __future__ import annotations
@@ -173,7 +179,6 @@ def changed_rows(plan_: Plan, memo: PassMemo | None, new_digest: np.ndarray, las
     same_row = grid_digest_new[at] == grid_digest_old[at]
     rows |= np.any(~(same_last & same_row), axis=1)
     return rows
-
 
 
 def first_differing_row(new: dict[str, np.ndarray], old: dict[str, np.ndarray], lo: int, old_steps: int, steps: int) -> int:
