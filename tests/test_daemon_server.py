@@ -56,7 +56,8 @@ def _item(start: int, end: int, key: str, **kw) -> dict:
 def _timeline(name: str = "plugin cut") -> dict:
     item = _item
     return {"name": name, "fps": [25, 1], "width": 1920, "height": 1080,
-            "tracks": [{"items": [item(0, 50, "a.mov"), item(50, 125, "b.mov", scale=120.0), item(125, 200, "a.mov")]},
+            # the last shot has more of a.mov after it (the first use shows frames 200-250): a next may hold it
+            "tracks": [{"items": [item(0, 50, "a.mov", **{"in": 200}), item(50, 125, "b.mov", scale=120.0), item(125, 200, "a.mov")]},
                        {"items": [item(60, 100, "logo.png", pos_x=0.3, crop_l=10.0)]}]}
 
 
