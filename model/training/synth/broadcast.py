@@ -54,8 +54,10 @@ Drawn per timeline (uniform unless noted):
   track disabled (p = 0.6), its item disabled (p = 0.2), or both enabled (p = 0.2).
 - rates: 25 (0.75), 29.97 (0.15), 24 (0.1).
 
-Where the ranges come from: the train productions of the shared corpus only (the held-out ones
-of model/training/productions.py were not looked at), read with mttd's reader:
+Where the ranges come from: productions of the shared corpus that are not held out (the held-out
+ones of model/training/productions.py were not looked at; msub2000, the Nickelodeon export and KDE
+are its VALIDATION productions, so a model trained on this style is not judged fairly there),
+read with mttd's reader:
 - msub2000 "Fin fredag ep1 MASTER" (29 min, 25 fps, 39 sources, 82 % used once): the programme
   master over the whole length on a track; a 20.8 s vignette; graphics tracks covering 2-7 % of
   the time with items of median 1.2-2.8 s: lower-third PNGs 776-1707 x 393 at scale 30-103 for
