@@ -175,7 +175,7 @@ def in_range(values: np.ndarray) -> np.ndarray:
 FULL_FRAME = np.array([100.0, 0, 0, 0, 0, 0, 0], np.float32)
 CANCEL_EVERY = 64  # rollout steps between checks that the call is still wanted (model.inference.cancel)
 SEGMENT_CHUNKS = 4  # a pass splits over workers only when each part is at least this many chunks per layer
-MARGINAL_BLOCK = 1024  # steps per block of the marginal predictions (bounds their temporaries)
+MARGINAL_BLOCK = 512  # steps per block of the marginal predictions (bounds their temporaries)
 MARGINAL_SHARE = 4  # blocks each thread takes at least when the predictions split over threads
 SNAP_BLOCK = 8192  # cells per block when snapping (bounds the (cells, 21, 7) candidate array)
 
@@ -503,6 +503,7 @@ class Decoder:
                     out[k][plan.stop :] = memo.out[k][plan.stop :]
             reach = plan.last_change + 1 + (n_layer - 1) * (context - 1)  # K/V from here on are the memo's
             snapshots = {a: c for a, c in memo.snapshots.items() if a <= plan.first_change or (plan.same_length and a - (context - 1) >= reach)}
+            memo.snapshots = {}  # this pass's own now (the memo is its caller's no more): the others go at once
             caches = {s: memo.windows[s] for s in starts if s in memo.windows
                       and (s <= plan.first_change or (plan.same_length and s - (context - 1) >= reach))}
             missing = [s for s in starts if s not in caches and not plan.start < s <= plan.stop]
