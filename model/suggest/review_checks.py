@@ -182,7 +182,7 @@ def resolution_candidates(ctx: ReviewContext) -> CandidateSet | None:
     filled_by_size: dict[tuple[int, int], list[float]] = defaultdict(list)
     for _, items in tracks:
         for it in items:
-            if it.source.width and _fills(it, ctx) and not math.isnan(_scale(it)) and _scale(it) != 100.0:
+            if it.source.width and not math.isnan(_scale(it)) and _scale(it) != 100.0 and _fills(it, ctx):  # the cheap tests first
                 filled_by_source[it.source.key].append(_scale(it))
                 filled_by_size[(it.source.width, it.source.height)].append(_scale(it))
     found = []  # (track, item, share, scales, same source)

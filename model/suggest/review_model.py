@@ -39,11 +39,12 @@ class ModelEvidence:
         self.cite = cite  # whether explanations may quote the model's guesses
         self._track = -1  # the track whose prefix sums are made (review asks one track at a time)
         self._sums: dict[str, np.ndarray] = {}
+        self._slots: dict[tuple[int, int], np.ndarray] = {}  # (track, slot) -> prefix sum of its surprise
 
     def _prefix_sums(self, track: int) -> dict[str, np.ndarray]:
-        """The track's prefix sums over rows: surprise at on / off (T+1,), at each slot (T+1, 10),
-        and the values' error (row t = error of the prediction for step t) (T+1, 7). Made one
-        track at a time: the whole sequence's in float64 were 140 MB on a 40-minute programme."""
+        """The track's prefix sums over rows: surprise at on / off (T+1,) and the values' error (row
+        t = error of the prediction for step t) (T+1, 7). Made one track at a time: the whole
+        sequence's in float64 were 140 MB on a 40-minute programme."""
         if track != self._track:
             p_on = self.preds.p_active[:, track].astype(np.float64)
             err = np.zeros((len(p_on), 7))
@@ -51,11 +52,19 @@ class ModelEvidence:
             self._sums = {
                 "on": _prefix(_surprise(p_on)),
                 "off": _prefix(_surprise(1.0 - p_on)),
-                "slot": _prefix(_surprise(self.preds.asset_probs[:, track].astype(np.float64))),
                 "err": _prefix(err),
             }
             self._track = track
         return self._sums
+
+    def _slot_sums(self, track: int, slot: int) -> np.ndarray:
+        """The prefix sum over rows (T+1,) of the surprise at one slot of one track (a track's
+        clips show few of the ten slots)."""
+        key = (track, slot)
+        if key not in self._slots:
+            self._slots = {key: _prefix(_surprise(self.preds.asset_probs[:, track, slot].astype(np.float64)))} | {
+                k: v for k, v in self._slots.items() if k[0] == track}  # one track's at a time
+        return self._slots[key]
 
     def active(self, seg: Segment) -> tuple[float, float]:
         """Surprise at the track being on (off); at the entry, P(state | change) ~ P(state) / P(change)."""
@@ -83,10 +92,10 @@ class ModelEvidence:
         slot = np.minimum([s.source_index for s in segs], MAX_SLOT).astype(np.int64)
         rows = end - 1 - start
         inner = np.zeros(len(segs))
-        for t in np.unique(track):  # a track's segments at a time (see _prefix_sums)
-            at = track == t
-            cum = self._prefix_sums(int(t))["slot"]
-            inner[at] = cum[end[at] - 1, slot[at]] - cum[start[at], slot[at]]
+        for t, s in {(int(t), int(s)) for t, s in zip(track, slot)}:  # the slots the segments show only
+            at = (track == t) & (slot == s)
+            cum = self._slot_sums(t, s)
+            inner[at] = cum[end[at] - 1] - cum[start[at]]
         interior = np.where(rows > 0, inner / np.maximum(rows, 1), 0.0)
         before = np.maximum(start - 1, 0)
         probs = self.preds.asset_probs[before, track].astype(np.float64)  # (n, 10)
