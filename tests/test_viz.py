@@ -158,7 +158,8 @@ def test_a_long_real_programme_shares_a_colour_only_between_sources_far_apart(co
 
 
 def test_nameless_sources_are_labelled_by_their_path():
-    nameless = Source("file:///media/clips/take7.mov", "", path="file:///media/clips/take7.mov")
+    # 500 frames of media: the held shot has some left for a next
+    nameless = Source("file:///media/clips/take7.mov", "", path="file:///media/clips/take7.mov", duration=500)
     geom = persistence_geometry(Sequence("s", Rate(FPS), (Track((Item(0, 50, nameless),)),)))
     assert [r.label for r in geom.of_kind("clip")] == ["take7.mov"]
     assert [e.name for e in geom.legend] == ["take7.mov"]
