@@ -42,8 +42,9 @@ from model.viz.render import (
 from tests.conftest import REPO
 
 FPS = 25
-A = Source("file:///media/a.mov", "a.mov", width=1920, height=1080)
-B = Source("file:///media/b.mov", "b.mov", width=1920, height=1080)
+# 40 s of media each: a held shot has some left for next and fill
+A = Source("file:///media/a.mov", "a.mov", width=1920, height=1080, duration=1000)
+B = Source("file:///media/b.mov", "b.mov", width=1920, height=1080, duration=1000)
 LOGO = Source("file:///media/logo.png", "logo.png", kind="still", width=1920, height=1080)
 PIP = Item(10, 40, LOGO, motion=Motion(scale=const(50.0)), crop=Crop(left=const(20.0), top=const(10.0)), name="logo")
 V1 = (Item(0, 50, A, name="a1"), Item(50, 100, B, name="b1"), Item(150, 200, A, name="a2"))  # a 2 s gap at 4-6 s
