@@ -7,26 +7,21 @@ has gone. Without a check installed (the CLI, training, tests) `check()` does no
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-_local = threading.local()
+from model.inference.thread_hook import ThreadHook
+
+_hook = ThreadHook()
 
 
 def check() -> None:
     """Raise the installed check's exception when the work is no longer wanted."""
-    fn = getattr(_local, "fn", None)
+    fn = _hook.get()
     if fn is not None:
         fn()
 
 
-@contextmanager
-def checking(fn: Callable[[], None]) -> Iterator[None]:
+def checking(fn: Callable[[], None]) -> AbstractContextManager[None]:
     """Install `fn` as this thread's check for the duration of the block."""
-    previous = getattr(_local, "fn", None)
-    _local.fn = fn
-    try:
-        yield
-    finally:
-        _local.fn = previous
+    return _hook.installed(fn)

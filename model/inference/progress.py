@@ -8,26 +8,21 @@ does nothing. Like model.inference.cancel, one reporter per thread.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
-_local = threading.local()
+from model.inference.thread_hook import ThreadHook
+
+_hook = ThreadHook()
 
 
 def report(stage: str, done: float = 0.0) -> None:
     """Tell the installed reporter that `stage` is `done` (0..1) through."""
-    fn = getattr(_local, "fn", None)
+    fn = _hook.get()
     if fn is not None:
         fn(stage, min(max(float(done), 0.0), 1.0))
 
 
-@contextmanager
-def reporting(fn: Callable[[str, float], None]) -> Iterator[None]:
+def reporting(fn: Callable[[str, float], None]) -> AbstractContextManager[None]:
     """Install `fn(stage, done)` as this thread's reporter for the duration of the block."""
-    previous = getattr(_local, "fn", None)
-    _local.fn = fn
-    try:
-        yield
-    finally:
-        _local.fn = previous
+    return _hook.installed(fn)
