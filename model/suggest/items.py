@@ -64,6 +64,11 @@ class ClipSuggestion:
     confidence: float
     in_frame: int = 0  # source frame at start_frame: inside the media (model.suggest.programme)
 
+    @property
+    def out_frame(self) -> int:
+        """The media frame after the clip's last one (xmeml's <out>, the sidecar's source_out)."""
+        return self.in_frame + (self.end_frame - self.start_frame)
+
 
 @dataclass
 class SequenceSuggestions:
@@ -120,7 +125,7 @@ class SequenceSuggestions:
         out = {"track": c.track + 1, **self._times(c.start_frame, c.end_frame)}
         out["source"] = source_json(c.source, c.slot)
         out["source_in"] = c.in_frame  # media frames, as xmeml's <in>/<out> (out exclusive)
-        out["source_out"] = c.in_frame + (c.end_frame - c.start_frame)
+        out["source_out"] = c.out_frame
         out.update({name: round(float(v), 4) for name, v in zip(VALUE_FIELDS, c.values)})
         out["confidence"] = round(c.confidence, 4)
         return out

@@ -418,7 +418,7 @@ def _suggested_clip_rects(
             span=f"{_frame_tc(seq, c.start_frame)}–{_frame_tc(seq, c.end_frame)}",
             mark=f"{kind[0].upper()}{n}",
             source_in=int(c.in_frame),
-            source_out=int(c.in_frame + (c.end_frame - c.start_frame)),
+            source_out=int(c.out_frame),
         )
         for n, c in enumerate(clips, start=1)
     ]
